@@ -1,0 +1,106 @@
+"""Browser fixtures: serve a widget app with ``panel serve`` and drive it in Chromium.
+
+``serve_app("widgets/<name>.py")`` starts ``panel serve`` on a free localhost port
+and returns the app's URL; the server stops when the test module ends.  ``page``
+is a Playwright page in Debian's headless Chromium (``/usr/bin/chromium``; no
+Playwright browser download) with ``page.console_errors``: every console error and
+uncaught page error seen so far.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("DAWNLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.ui
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise RuntimeError(f"server exited with {process.returncode} before {url} answered:\n{out[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def serve_app():
+    """Factory: ``serve_app("widgets/x.py")`` -> URL of the served app."""
+    processes = []
+
+    def serve(script: str) -> str:
+        path = ROOT / script
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", str(path), "--address", "127.0.0.1",
+             "--port", str(port), f"--allow-websocket-origin=127.0.0.1:{port}"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**os.environ, "TQDM_DISABLE": "1"})
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}/{path.stem}"
+        wait_for_http(url, process)
+        return url
+
+    yield serve
+    for process in processes:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `make system-deps` "
+                    "(apt-get install chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.console_errors = []
+    page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    yield page
+    context.close()
