@@ -37,7 +37,7 @@ system-deps:
 	fi
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

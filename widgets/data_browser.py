@@ -16,7 +16,7 @@ import panel as pn
 from dawnlab import data
 from dawnlab.errors import invalid
 
-pn.extension("tabulator", sizing_mode="stretch_width")
+pn.extension(sizing_mode="stretch_width")
 hv.extension("bokeh", logo=False)
 
 __all__ = ["CHOICES", "page_of", "video_frame", "summary", "app"]
@@ -105,7 +105,7 @@ def view(name: str, page: int):
         frame = pd.DataFrame(content["rows"], columns=[f"f{i}" for i in range(content["rows"].shape[1])],
                              index=content["index"])
         frame.insert(0, "letter", content["labels"])
-        return pn.widgets.Tabulator(frame, disabled=True, height=560)
+        return pn.pane.DataFrame(frame, height=560, css_classes=["letters-table"])
     if content["kind"] == "signals":
         curves = [hv.Curve(s, label=f"#{i}: {l}") for i, l, s in
                   zip(content["index"][:8], content["labels"][:8], content["signals"][:8])]

@@ -1,7 +1,9 @@
 """Browser fixtures: serve a widget app with ``panel serve`` and drive it in Chromium.
 
 ``serve_app("widgets/<name>.py")`` starts ``panel serve`` on a free localhost port
-and returns the app's URL; the server stops when the test module ends.  ``page``
+and returns the app's URL; the server stops when the test module ends.  ``lab`` starts
+JupyterLab on a free port over a folder holding the tour and a one-cell notebook
+that shows the data browser, and returns its base URL.  ``page``
 is a Playwright page in Debian's headless Chromium (``/usr/bin/chromium``; no
 Playwright browser download) with ``page.console_errors``: every console error and
 uncaught page error seen so far.
@@ -17,6 +19,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import nbformat
 
 import pytest
 
@@ -104,3 +108,28 @@ def page(browser):
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / "00_tour.ipynb", root)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from widgets import data_browser\ndata_browser.app()")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, root / "widget.ipynb")
+    port = free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "TQDM_DISABLE": "1",
+           "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+         "--LabApp.collaborative=False"] + (["--allow-root"] if os.geteuid() == 0 else []),
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/lab", process)
+        yield base
+    finally:
+        stop(process)
