@@ -114,3 +114,13 @@ def test_unknown_name_lists_the_known_ones():
         data.load("imagenet")
     for name in data.DATASETS:
         assert name in str(err.value)
+
+
+def test_packaged_files_match_their_checksums():
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(data.video_path()).parent
+    for line in (folder / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
