@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB_ARGS ?=
 PORT ?= 5006
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist load --durations=25
 WIDGET_APPS := $(filter-out widgets/__init__.py,$(wildcard widgets/*.py))
 
 .PHONY: help install system-deps lab test test-all serve bench bench-full report lock clean
