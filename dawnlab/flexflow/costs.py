@@ -1,0 +1,285 @@
+"""Task costs: how long one piece of an operator takes, analytic or measured.
+
+FlexFlow's simulator (arXiv 1807.05358, Section 5.1) assumes that a task's
+time is predictable from the operator and the size of its piece, and measures
+each distinct (operator, configuration) once on the real device, caching the
+result.  Communication costs latency + bytes / bandwidth per link.
+
+- :class:`AnalyticCosts` predicts a piece's forward and backward time with a
+  roofline of the device model: ``latency + max(flops / peak, bytes / bandwidth)``
+  where bytes are the piece's inputs (only the region it reads), output and
+  weights.  The backward pass costs twice the forward flops and bytes
+  (gradients with respect to inputs and weights).
+- :class:`MeasuredCosts` runs the piece with torch on this machine (warm-up,
+  repeats, median), forward and forward+backward, and caches the times in a JSON
+  file keyed by the piece's signature.
+
+Both answer ``compute(graph, i, degrees, device) -> (forward_s, backward_s)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+
+from dawnlab.flexflow.graph import Graph, Op
+from dawnlab.flexflow.machine import Device, Machine
+
+__all__ = ["AnalyticCosts", "MeasuredCosts", "piece_input_shapes", "param_degree", "FREE_KINDS"]
+
+#: Operators that move no data in a real framework (views) or are given (inputs).
+FREE_KINDS = frozenset({"input", "flatten", "view"})
+
+
+def param_degree(op: Op, degrees: tuple[int, ...]) -> int:
+    """Number of distinct weight slices: the product of degrees on parameter dimensions."""
+    return math.prod(k for k, d in zip(degrees, op.dims) if d == "parameter")
+
+
+def piece_input_shapes(graph: Graph, i: int, degrees: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Shape of the region of each input that one piece reads.
+
+    Examples
+    --------
+    >>> from dawnlab.flexflow.graph import GraphBuilder
+    >>> b = GraphBuilder(); x = b.input((8, 3, 32, 32)); c = b.conv2d(x, 16, 3, padding=1)
+    >>> piece_input_shapes(b.build(), 1, (2, 4, 2, 1))
+    [(4, 3, 16, 32)]
+    """
+    op = graph.ops[i]
+    out = []
+    for src, m in zip(op.inputs, op.input_maps):
+        s = graph[src].shape
+        out.append(tuple(-(-s[t] // degrees[m[t]]) if m[t] is not None else s[t] for t in range(len(s))))
+    return out
+
+
+class AnalyticCosts:
+    """Roofline task times from the device model (Section 5.1's cost model, analytic variant).
+
+    Examples
+    --------
+    >>> from dawnlab.flexflow import benchmarks
+    >>> g, m = benchmarks.alexnet(64), Machine.preset("p100x16")
+    >>> c = AnalyticCosts(m)
+    >>> f1, b1 = c.compute(g, g.index["conv2"], (1, 1, 1, 1), m.devices[0])
+    >>> f4, b4 = c.compute(g, g.index["conv2"], (4, 1, 1, 1), m.devices[0])
+    >>> round(b1 / f1, 2), 3.5 < f1 / f4 < 4.01
+    (2.0, True)
+    """
+
+    def __init__(self, machine: Machine | None = None):
+        self.machine = machine
+        self._cache: dict = {}
+
+    def compute(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
+        key = (id(graph), i, degrees, device.kind)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        op = graph.ops[i]
+        if op.kind in FREE_KINDS:
+            res = (0.0, 0.0)
+        else:
+            n = math.prod(degrees)
+            flops = op.flops / n
+            nbytes = 4.0 * (op.numel / n + sum(math.prod(s) for s in piece_input_shapes(graph, i, degrees))
+                            + op.params / param_degree(op, degrees))
+            fwd = device.kernel_latency + max(flops / device.flops, nbytes / device.mem_bandwidth)
+            bwd = device.kernel_latency + 2.0 * (fwd - device.kernel_latency)
+            res = (fwd, bwd)
+        self._cache[key] = res
+        return res
+
+
+class MeasuredCosts:
+    """Task times measured with torch on this machine, cached on disk.
+
+    Parameters
+    ----------
+    cache : path, optional
+        JSON file of measured times (read at start, written after each new measurement).
+    warmup, repeats : int
+        Untimed and timed runs; the median of the timed runs is kept.
+    threads : int
+        ``torch.set_num_threads`` while measuring (one CPU core = one device).
+
+    Examples
+    --------
+    >>> from dawnlab.flexflow import benchmarks
+    >>> g = benchmarks.mlp(16, (32, 64, 10))
+    >>> c = MeasuredCosts(repeats=3)
+    >>> f, b = c.compute(g, g.index["fc0"], (1, 1), Machine.preset("cpu1").devices[0])
+    >>> 0 < f < 0.1 and 0 < b < 0.1
+    True
+    """
+
+    def __init__(self, cache: str | pathlib.Path | None = None, warmup: int = 2, repeats: int = 7,
+                 threads: int = 1):
+        self.path = pathlib.Path(cache) if cache else None
+        self.warmup, self.repeats, self.threads = warmup, repeats, threads
+        self.table: dict[str, list[float]] = {}
+        if self.path is not None and self.path.exists():
+            self.table = json.loads(self.path.read_text())
+        self._fast: dict = {}
+
+    @staticmethod
+    def signature(graph: Graph, i: int, degrees: tuple[int, ...]) -> str:
+        """The cache key: operator kind, shapes, settings and degrees."""
+        op = graph.ops[i]
+        attrs = {k: v for k, v in sorted(op.attrs.items())}
+        return json.dumps([op.kind, op.shape, [graph[s].shape for s in op.inputs], op.params > 0,
+                           attrs, list(degrees)], default=str)
+
+    def compute(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
+        key = (id(graph), i, degrees)
+        hit = self._fast.get(key)
+        if hit is not None:
+            return hit
+        op = graph.ops[i]
+        if op.kind in FREE_KINDS:
+            res = (0.0, 0.0)
+        else:
+            sig = self.signature(graph, i, degrees)
+            if sig not in self.table:
+                self.table[sig] = list(self._measure(graph, i, degrees))
+                self.save()
+            res = tuple(self.table[sig])
+        self._fast[key] = res
+        return res
+
+    def save(self) -> None:
+        """Write the cache file atomically (if a path was given)."""
+        if self.path is not None:
+            from dawnlab.results import save
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            save(self.path, self.table)
+
+    def _measure(self, graph: Graph, i: int, degrees: tuple[int, ...]) -> tuple[float, float]:
+        import torch
+
+        old = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            fn, tensors = _piece_program(graph, i, degrees)
+
+            def fwd():
+                with torch.no_grad():
+                    fn(*tensors)
+
+            def both():
+                for t in tensors:
+                    if t.grad is not None:
+                        t.grad = None
+                out = fn(*tensors)
+                if out.requires_grad:
+                    out.backward(torch.ones_like(out))
+
+            tf = _median_time(fwd, self.warmup, self.repeats)
+            tb = _median_time(both, self.warmup, self.repeats)
+        finally:
+            torch.set_num_threads(old)
+        return tf, max(tb - tf, 0.0)
+
+
+def _median_time(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
+    """A torch function and its leaf tensors that compute one piece of operator ``i``."""
+    import torch
+    import torch.nn.functional as F
+
+    op = graph.ops[i]
+    g = torch.Generator().manual_seed(0)
+    ins = [torch.randn(s, generator=g) for s in piece_input_shapes(graph, i, degrees)]
+    kp = param_degree(op, degrees)
+    a = op.attrs
+
+    def weight(*shape):
+        return torch.randn(shape, generator=g) * 0.05
+
+    if op.kind == "conv2d":
+        oc = op.shape[1] // degrees[1]
+        w, bias = weight(oc, a["in_channels"], *a["kernel"]), weight(oc)
+        x = ins[0]
+
+        def fn(x, w, bias):
+            y = F.conv2d(x, w, bias, a["stride"], a["padding"])
+            return F.relu(y) if a["relu"] else y
+        leaves = [x, w, bias]
+    elif op.kind in ("linear", "lstm_cell"):
+        if op.kind == "linear":
+            w, bias = weight(op.shape[-1] // kp, a["in_features"]), weight(op.shape[-1] // kp)
+
+            def fn(x, w, bias):
+                y = F.linear(x, w, bias)
+                return F.relu(y) if a["relu"] else y
+            leaves = [ins[0], w, bias]
+        else:
+            h = op.shape[1] // kp
+            x = torch.cat(ins, 1) if len(ins) > 1 else ins[0]
+            w, bias = weight(4 * h, x.shape[1]), weight(4 * h)
+
+            def fn(x, w, bias):
+                gi, gf, gg, go = F.linear(x, w, bias).chunk(4, 1)
+                c = torch.sigmoid(gf) * 0.5 + torch.sigmoid(gi) * torch.tanh(gg)
+                return torch.sigmoid(go) * torch.tanh(c)
+            leaves = [x, w, bias]
+    elif op.kind == "pool2d":
+        pool = F.max_pool2d if a["mode"] == "max" else F.avg_pool2d
+
+        def fn(x):
+            return pool(x, a["kernel"], a["stride"], a["padding"])
+        leaves = ins
+    elif op.kind == "softmax":
+        def fn(x):
+            return F.log_softmax(x, a["dim"])
+        leaves = ins
+    elif op.kind == "embedding":
+        ids = torch.randint(0, a["vocab"], piece_input_shapes(graph, i, degrees)[0], generator=g)
+        w = weight(a["vocab"], op.shape[-1] // kp)
+
+        def fn(w):
+            return F.embedding(ids, w)
+        leaves = [w]
+    elif op.kind in ("concat", "stack", "select"):
+        def fn(*xs):
+            return torch.cat([x.reshape(x.shape[0], -1) for x in xs], 1) * 1.0
+        leaves = ins
+    elif op.kind == "attention":
+        heads = max(1, a["heads"] // kp)
+
+        def fn(q, k, v):
+            n, t, e = q.shape
+            sh = lambda z: z.reshape(z.shape[0], z.shape[1], heads, -1).transpose(1, 2)  # noqa: E731
+            return F.scaled_dot_product_attention(sh(q), sh(k), sh(v)).transpose(1, 2).reshape(n, t, -1)
+        leaves = ins
+    elif op.kind == "matmul":
+        def fn(x, y):
+            return x @ y
+        leaves = ins
+    else:  # elementwise family: relu, add, mul, batchnorm, layernorm, ...
+        def fn(*xs):
+            out = xs[0]
+            for x in xs[1:]:
+                out = out + x
+            return F.relu(out) if op.kind == "relu" else out * 1.0
+        leaves = ins
+    data = {id(t) for t, src in zip(ins, op.inputs) if graph[src].kind == "input"}
+    for t in leaves:
+        if t.is_floating_point() and id(t) not in data:  # no gradient for the data batch
+            t.requires_grad_(True)
+    return fn, leaves

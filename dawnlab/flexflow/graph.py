@@ -1,0 +1,428 @@
+"""Operator graphs: the DNN a parallelization strategy is chosen for.
+
+FlexFlow (Jia, Zaharia, Aiken, arXiv 1807.05358, Section 3) sees a DNN as an
+*operator graph*: each node is an operator (convolution, matrix multiply, ...)
+whose output tensor has named, parallelizable dimensions, and each edge is a
+tensor flowing from producer to consumer.  This module holds that graph.
+
+Every :class:`Op` records
+
+- ``shape``: its output tensor's shape;
+- ``dims``: for each output dimension, which SOAP dimension it is
+  (``"sample"``, ``"attribute"``, ``"parameter"``) or ``"none"`` when the
+  operator cannot be split along it (a softmax's class axis, a concat axis);
+- ``input_maps``: for each input, for each of the input's dimensions, the output
+  dimension it follows proportionally, or ``None`` when every output piece
+  needs that input dimension whole.  A convolution's input map is
+  ``(0, None, 2, 3)``: a piece of the output needs the matching samples and
+  rows/columns of the input but all of its channels.  This is how the simulator
+  knows which piece of a producer each consumer piece reads (Section 5.1);
+- ``flops`` and ``params``: forward floating point operations and weight count;
+- ``param_group``: operators that share weights (the time steps of an unrolled
+  recurrent layer) share a group; their gradients are synchronised once.
+
+:class:`GraphBuilder` builds graphs op by op with shape inference; the
+:mod:`~dawnlab.flexflow.trace` module builds them from a ``torch.nn.Module``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from dawnlab.errors import InvalidArgument, invalid
+
+__all__ = ["Op", "Graph", "GraphBuilder", "GraphError", "SOAP_DIMS"]
+
+SOAP_DIMS = ("sample", "attribute", "parameter", "none")
+
+
+class GraphError(InvalidArgument):
+    """An operator graph is malformed or an operator is unknown."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator of an operator graph (Section 3 of arXiv 1807.05358).
+
+    Attributes
+    ----------
+    name : str
+        Unique name.
+    kind : str
+        Operator type (``"conv2d"``, ``"linear"``, ``"lstm_cell"``, ...).
+    inputs : tuple of str
+        Names of the producer operators, in argument order.
+    shape : tuple of int
+        Output shape.
+    dims : tuple of str
+        SOAP label of each output dimension (see module docstring).
+    input_maps : tuple of tuple
+        Per input, per input dimension: the output dimension it follows or None.
+    flops : float
+        Forward floating-point operations.
+    params : int
+        Trainable weights (counted once per ``param_group``).
+    param_group : str
+        Operators with the same group share their weights.
+    attrs : dict
+        Operator settings (kernel size, stride, ...) used to measure its cost.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    dims: tuple[str, ...]
+    input_maps: tuple[tuple[int | None, ...], ...]
+    flops: float = 0.0
+    params: int = 0
+    param_group: str = ""
+    attrs: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def numel(self) -> int:
+        """Elements of the output tensor."""
+        return math.prod(self.shape)
+
+    def parallel_dims(self) -> list[int]:
+        """Indices of the output dimensions that may be split."""
+        return [i for i, d in enumerate(self.dims) if d != "none"]
+
+
+class Graph:
+    """An operator graph in topological order.
+
+    Parameters
+    ----------
+    ops : sequence of Op
+        Operators; each op's inputs must appear before it.
+    name : str
+        A label (the benchmark's name).
+
+    Examples
+    --------
+    >>> b = GraphBuilder("mlp")
+    >>> x = b.input((8, 4))
+    >>> h = b.linear(x, 16, name="fc1")
+    >>> g = b.build()
+    >>> len(g), g["fc1"].shape, g["fc1"].dims
+    (2, (8, 16), ('sample', 'parameter'))
+    """
+
+    def __init__(self, ops: Sequence[Op], name: str = "graph"):
+        self.name = name
+        self.ops: list[Op] = list(ops)
+        self.index: dict[str, int] = {}
+        for i, op in enumerate(self.ops):
+            if op.name in self.index:
+                raise invalid("ops", "Graph", "operators with unique names", op.name, cls=GraphError)
+            for src in op.inputs:
+                if src not in self.index:
+                    raise invalid("ops", "Graph", "in topological order (inputs before users)",
+                                  f"{op.name} reads {src}", cls=GraphError)
+            if len(op.input_maps) != len(op.inputs):
+                raise invalid("ops", "Graph", "ops with one input map per input", op.name, cls=GraphError)
+            self.index[op.name] = i
+        self.consumers: list[list[tuple[int, int]]] = [[] for _ in self.ops]
+        for i, op in enumerate(self.ops):
+            for slot, src in enumerate(op.inputs):
+                self.consumers[self.index[src]].append((i, slot))
+        self.groups: dict[str, list[int]] = {}
+        for i, op in enumerate(self.ops):
+            if op.params:
+                self.groups.setdefault(op.param_group or op.name, []).append(i)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __getitem__(self, key: str | int) -> Op:
+        if isinstance(key, str):
+            if key not in self.index:
+                raise invalid("op", f"Graph {self.name!r}", "the name of one of its operators", key,
+                              cls=GraphError)
+            return self.ops[self.index[key]]
+        return self.ops[key]
+
+    def __iter__(self):
+        return iter(self.ops)
+
+    def group_of(self, i: int) -> str:
+        """Weight-sharing group of operator ``i`` ('' when it has no weights)."""
+        op = self.ops[i]
+        return (op.param_group or op.name) if op.params else ""
+
+    @property
+    def total_params(self) -> int:
+        """Weights in the model, each shared group counted once."""
+        return sum(self.ops[m[0]].params for m in self.groups.values())
+
+    @property
+    def total_flops(self) -> float:
+        """Forward floating-point operations of one iteration."""
+        return float(sum(op.flops for op in self.ops))
+
+    def summary(self):
+        """A pandas table: one row per operator."""
+        import pandas as pd
+
+        return pd.DataFrame([{"op": o.name, "kind": o.kind, "shape": o.shape, "dims": o.dims,
+                              "gflops": o.flops / 1e9, "params": o.params} for o in self.ops])
+
+    def __repr__(self) -> str:
+        return (f"Graph({self.name!r}, ops={len(self)}, params={self.total_params:,}, "
+                f"gflops={self.total_flops / 1e9:.2f})")
+
+
+def _conv_out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+class GraphBuilder:
+    """Build an operator graph op by op, inferring shapes.
+
+    Each method adds one operator and returns its name.  Layers that fuse an
+    activation (``conv2d(..., relu=True)``) count it inside the operator, as
+    the paper's benchmark layers do.
+
+    Examples
+    --------
+    >>> b = GraphBuilder("cnn")
+    >>> x = b.input((2, 3, 32, 32))
+    >>> c = b.conv2d(x, 8, 3, padding=1)
+    >>> p = b.pool2d(c, 2, 2)
+    >>> b.build()[p].shape
+    (2, 8, 16, 16)
+    """
+
+    def __init__(self, name: str = "graph"):
+        self.name = name
+        self._ops: list[Op] = []
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._dims: dict[str, tuple[str, ...]] = {}
+        self._count: dict[str, int] = {}
+
+    # -- helpers -------------------------------------------------------
+    def shape(self, x: str) -> tuple[int, ...]:
+        """Output shape of operator ``x``."""
+        if x not in self._shapes:
+            raise invalid("x", "GraphBuilder", "the name of an operator already added", x, cls=GraphError)
+        return self._shapes[x]
+
+    def _name(self, kind: str, name: str | None) -> str:
+        if name is None:
+            n = self._count.get(kind, 0)
+            self._count[kind] = n + 1
+            name = f"{kind}{n}"
+        if name in self._shapes:
+            raise invalid("name", f"GraphBuilder.{kind}", "unused", name, cls=GraphError)
+        return name
+
+    def add(self, kind: str, inputs: Sequence[str], shape: Sequence[int], dims: Sequence[str],
+            input_maps: Sequence[Sequence[int | None]], flops: float = 0.0, params: int = 0,
+            name: str | None = None, param_group: str = "", **attrs) -> str:
+        """Add an operator described in full; returns its name."""
+        for x in inputs:
+            if x not in self._shapes:
+                raise invalid("inputs", f"GraphBuilder.{kind}", "names of operators already added", x,
+                              cls=GraphError)
+        if len(dims) != len(shape) or any(d not in SOAP_DIMS for d in dims):
+            raise invalid("dims", f"GraphBuilder.{kind}", f"one of {SOAP_DIMS} per output dimension",
+                          dims, cls=GraphError)
+        name = self._name(kind, name)
+        shape = tuple(int(s) for s in shape)
+        if any(s <= 0 for s in shape):
+            raise invalid("shape", f"GraphBuilder.{kind}", "positive sizes", shape, cls=GraphError)
+        op = Op(name, kind, tuple(inputs), shape, tuple(dims),
+                tuple(tuple(m) for m in input_maps), float(flops), int(params), param_group, dict(attrs))
+        self._ops.append(op)
+        self._shapes[name] = shape
+        self._dims[name] = op.dims
+        return name
+
+    def build(self) -> Graph:
+        """The finished :class:`Graph`."""
+        return Graph(self._ops, self.name)
+
+    # -- operators ------------------------------------------------------
+    def input(self, shape: Sequence[int], name: str | None = None) -> str:
+        """A graph input (a batch of samples; dimension 0 is the sample axis)."""
+        dims = ["sample"] + ["attribute"] * (len(shape) - 1)
+        return self.add("input", [], shape, dims, [], name=name)
+
+    def conv2d(self, x: str, out_channels: int, kernel: int | tuple[int, int], stride: int = 1,
+               padding: int | tuple[int, int] = 0, relu: bool = True, name: str | None = None) -> str:
+        """2-D convolution (+ ReLU when ``relu``), NCHW; ``kernel``/``padding`` may be (h, w) pairs."""
+        n, c, h, w = self.shape(x)
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        ph, pw = (padding, padding) if isinstance(padding, int) else padding
+        ho, wo = _conv_out(h, kh, stride, ph), _conv_out(w, kw, stride, pw)
+        flops = 2.0 * n * out_channels * ho * wo * c * kh * kw
+        return self.add("conv2d", [x], (n, out_channels, ho, wo),
+                        ("sample", "parameter", "attribute", "attribute"), [(0, None, 2, 3)],
+                        flops=flops, params=out_channels * (c * kh * kw + 1), name=name,
+                        kernel=(kh, kw), stride=stride, padding=(ph, pw), relu=relu, in_channels=c)
+
+    def pool2d(self, x: str, kernel: int, stride: int | None = None, padding: int = 0,
+               mode: str = "max", name: str | None = None) -> str:
+        """Max or average pooling, NCHW; ``kernel=0`` pools globally."""
+        n, c, h, w = self.shape(x)
+        if kernel == 0:
+            kernel, stride, padding = h, 1, 0
+        stride = stride or kernel
+        ho, wo = _conv_out(h, kernel, stride, padding), _conv_out(w, kernel, stride, padding)
+        return self.add("pool2d", [x], (n, c, ho, wo), ("sample", "attribute", "attribute", "attribute"),
+                        [(0, 1, 2, 3)], flops=float(n * c * ho * wo * kernel * kernel), name=name,
+                        kernel=kernel, stride=stride, padding=padding, mode=mode)
+
+    def linear(self, x: str, out_features: int, relu: bool = False, name: str | None = None,
+               param_group: str = "") -> str:
+        """Fully connected layer on the last dimension."""
+        shape = self.shape(x)
+        k = shape[-1]
+        out = shape[:-1] + (out_features,)
+        dims = ("sample",) + ("attribute",) * (len(shape) - 2) + ("parameter",)
+        imap = tuple(range(len(shape) - 1)) + (None,)
+        return self.add("linear", [x], out, dims, [imap], flops=2.0 * math.prod(out) * k,
+                        params=out_features * (k + 1), name=name, param_group=param_group,
+                        in_features=k, relu=relu)
+
+    def flatten(self, x: str, name: str | None = None) -> str:
+        """Flatten all but the sample dimension."""
+        shape = self.shape(x)
+        return self.add("flatten", [x], (shape[0], math.prod(shape[1:])), ("sample", "none"),
+                        [(0,) + (None,) * (len(shape) - 1)], name=name)
+
+    def elementwise(self, kind: str, xs: Sequence[str], name: str | None = None,
+                    params: int = 0) -> str:
+        """An elementwise operator (``relu``, ``add``, ``mul``, ``batchnorm`` ...) with broadcasting."""
+        shapes = [self.shape(x) for x in xs]
+        out = tuple(max(s[-i] if i <= len(s) else 1 for s in shapes)
+                    for i in range(max(map(len, shapes)), 0, -1))
+        full = next((x for x in xs if self._shapes[x] == out), None)
+        if full is None:
+            dims = ("sample",) + ("attribute",) * (len(out) - 1)
+        else:
+            dims = self._dims[full]
+        if kind == "layernorm":
+            dims = dims[:-1] + ("none",)
+        maps = []
+        for s in shapes:
+            off = len(out) - len(s)
+            maps.append(tuple(None if (s[j] == 1 and out[j + off] != 1) else j + off for j in range(len(s))))
+        return self.add(kind, list(xs), out, dims, maps, flops=float(math.prod(out) * len(xs)),
+                        params=params, name=name)
+
+    def relu(self, x: str, name: str | None = None) -> str:
+        """Rectified linear unit."""
+        return self.elementwise("relu", [x], name=name)
+
+    def add_(self, a: str, b: str, name: str | None = None) -> str:
+        """Elementwise sum (a residual connection)."""
+        return self.elementwise("add", [a, b], name=name)
+
+    def batchnorm(self, x: str, name: str | None = None) -> str:
+        """Batch normalisation over channel dimension 1."""
+        return self.elementwise("batchnorm", [x], name=name, params=2 * self.shape(x)[1])
+
+    def layernorm(self, x: str, name: str | None = None) -> str:
+        """Layer normalisation over the last dimension."""
+        return self.elementwise("layernorm", [x], name=name, params=2 * self.shape(x)[-1])
+
+    def concat(self, xs: Sequence[str], dim: int = 1, name: str | None = None) -> str:
+        """Concatenate along ``dim`` (which then cannot be split)."""
+        shapes = [self.shape(x) for x in xs]
+        out = list(shapes[0])
+        out[dim] = sum(s[dim] for s in shapes)
+        dims = list(self._dims[xs[0]])
+        dims[dim] = "none"
+        nd = len(out)
+        maps = [tuple(None if j == dim else j for j in range(nd)) for _ in xs]
+        return self.add("concat", list(xs), out, dims, maps, name=name, dim=dim)
+
+    def stack(self, xs: Sequence[str], name: str | None = None) -> str:
+        """Stack same-shaped ``(N, ...)`` tensors along a new axis 1 (time steps)."""
+        shape = self._shapes[xs[0]]
+        out = (shape[0], len(xs)) + shape[1:]
+        dims = (self._dims[xs[0]][0], "none") + self._dims[xs[0]][1:]
+        m = (0,) + tuple(j + 1 for j in range(1, len(shape)))
+        return self.add("stack", list(xs), out, dims, [m] * len(xs), name=name)
+
+    def softmax(self, x: str, dim: int = -1, name: str | None = None) -> str:
+        """Softmax (or softmax + cross-entropy loss) along ``dim``."""
+        shape = self.shape(x)
+        dim = dim % len(shape)
+        dims = list(self._dims[x])
+        dims[dim] = "none"
+        maps = [tuple(None if j == dim else j for j in range(len(shape)))]
+        return self.add("softmax", [x], shape, dims, maps, flops=5.0 * math.prod(shape), name=name, dim=dim)
+
+    def embedding(self, ids: str, vocab: int, dim: int, name: str | None = None,
+                  param_group: str = "") -> str:
+        """Embedding lookup of integer ids ``(N, ...)`` -> ``(N, ..., dim)``."""
+        shape = self.shape(ids)
+        out = shape + (dim,)
+        dims = ("sample",) + ("attribute",) * (len(shape) - 1) + ("parameter",)
+        return self.add("embedding", [ids], out, dims, [tuple(range(len(shape)))],
+                        flops=float(math.prod(out)), params=vocab * dim, name=name,
+                        param_group=param_group, vocab=vocab)
+
+    def select(self, x: str, dim: int, index: int, size: int = 1, name: str | None = None) -> str:
+        """Take ``size`` entries at ``index`` along ``dim`` (a time step, a split piece), dropping
+        the dimension when ``size == 1``."""
+        shape = self.shape(x)
+        dims = list(self._dims[x])
+        out = list(shape)
+        if size == 1:
+            del out[dim]
+            del dims[dim]
+            m = tuple(None if j == dim else (j if j < dim else j - 1) for j in range(len(shape)))
+        else:
+            out[dim] = size
+            dims[dim] = "none"
+            m = tuple(None if j == dim else j for j in range(len(shape)))
+        return self.add("select", [x], out, dims, [m], name=name, dim=dim, index=index, size=size)
+
+    def lstm_cell(self, x: str, h: str | None, hidden: int, name: str | None = None,
+                  param_group: str = "") -> str:
+        """One time step of an LSTM layer: ``(N, in)``, ``(N, hidden)`` -> ``(N, hidden)``.
+
+        The cell state travels with ``h`` (it is counted in the flops, not as
+        its own tensor).  Steps of one layer share ``param_group``.
+        """
+        n, k = self.shape(x)
+        inputs, maps = [x], [(0, None)]
+        if h is not None:
+            inputs.append(h)
+            maps.append((0, None))
+        flops = 2.0 * n * 4 * hidden * (k + hidden) + 10.0 * n * hidden
+        return self.add("lstm_cell", inputs, (n, hidden), ("sample", "parameter"), maps, flops=flops,
+                        params=4 * hidden * (k + hidden + 1), name=name, param_group=param_group,
+                        in_features=k)
+
+    def matmul(self, a: str, b: str, name: str | None = None) -> str:
+        """Batched matrix product ``(..., m, k) @ (..., k, n)``."""
+        sa, sb = self.shape(a), self.shape(b)
+        if sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
+            raise invalid("b", "GraphBuilder.matmul", f"a tensor of shape (..., {sa[-1]}, n) "
+                          f"matching {sa}", sb, cls=GraphError)
+        out = sa[:-1] + (sb[-1],)
+        nd = len(out)
+        dims = ("sample",) + ("attribute",) * (nd - 3) + ("attribute", "parameter")
+        ma = tuple(range(nd - 1)) + (None,)
+        mb = tuple(range(nd - 2)) + (None, nd - 1)
+        return self.add("matmul", [a, b], out, dims, [ma, mb], flops=2.0 * math.prod(out) * sa[-1],
+                        name=name)
+
+    def attention(self, q: str, k: str, v: str, heads: int, name: str | None = None) -> str:
+        """Scaled dot-product attention core on ``(N, T, E)`` projections, ``heads`` heads.
+
+        Heads are the parameter-like dimension here: each head is independent.
+        The output keeps ``(N, T, E)``; splitting ``E`` splits heads.
+        """
+        n, t, e = self.shape(q)
+        tk = self.shape(k)[1]
+        flops = 4.0 * n * t * tk * e + 5.0 * n * heads * t * tk
+        return self.add("attention", [q, k, v], (n, t, e), ("sample", "attribute", "parameter"),
+                        [(0, 1, 2), (0, None, 2), (0, None, 2)], flops=flops, name=name, heads=heads)

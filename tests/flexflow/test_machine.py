@@ -1,0 +1,58 @@
+"""Machine model: presets, topology files, routes, errors."""
+
+import json
+
+import pytest
+
+from dawnlab.errors import DataError
+from dawnlab.flexflow import Machine, MachineError
+
+
+def test_presets_follow_the_papers_clusters():
+    p = Machine.preset("p100x16")
+    assert p.num_devices == 16 and {d.kind for d in p.devices} == {"P100"}
+    assert [p.links[k].bandwidth for k in p.route(0, 3)] == [20e9]          # NVLink in a node
+    assert [p.links[k].bandwidth for k in p.route(0, 15)] == [20e9, 12.5e9, 12.5e9, 20e9]  # 100 Gb/s IB
+    k = Machine.preset("k80x64")
+    assert k.num_devices == 64 and min(k.links[i].bandwidth for i in k.route(0, 63)) == 7e9  # 56 Gb/s
+    h = Machine.preset("h100x8")
+    assert h.num_devices == 8 and len(h.route(0, 7)) == 2
+
+
+def test_transfer_time_is_latency_plus_bytes_over_bandwidth_per_hop():
+    p = Machine.preset("p100x16")
+    nbytes = 1e8
+    expect = sum(p.links[k].latency + nbytes / p.links[k].bandwidth for k in p.route(2, 9))
+    assert p.transfer_time(2, 9, nbytes) == pytest.approx(expect)
+    assert p.transfer_time(2, 9, nbytes) == pytest.approx(2 * (2e-6 + 5e-3) + 2 * (5e-6 + 8e-3))
+    assert p.transfer_time(3, 3, nbytes) == 0
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_topology_file_round_trip(tmp_path, suffix):
+    m = Machine.preset("p100x16")
+    path = tmp_path / f"m{suffix}"
+    m.save(path)
+    again = Machine.from_file(path)
+    assert again.devices == m.devices and again.links == m.links
+    assert all(again.route(i, j) == m.route(i, j) for i in range(16) for j in range(16))
+
+
+def test_topology_errors(tmp_path):
+    spec = Machine.preset("p100x4").to_dict()
+    bad = dict(spec, devices=spec["devices"] + [{"name": "x", "type": "tpu"}])
+    with pytest.raises(MachineError, match="type is one of"):
+        Machine.from_dict(bad)
+    with pytest.raises(MachineError, match="'links'"):
+        Machine.from_dict({k: v for k, v in spec.items() if k != "links"})
+    cut = dict(spec, links=[l for l in spec["links"] if "gpu3" not in (l["a"], l["b"])])
+    with pytest.raises(MachineError, match="connecting every pair"):
+        Machine.from_dict(cut)
+    neg = json.loads(json.dumps(spec))
+    neg["links"][0]["bandwidth"] = -1
+    with pytest.raises(MachineError, match="positive"):
+        Machine.from_dict(neg)
+    with pytest.raises(MachineError, match="one of"):
+        Machine.preset("tpu-pod")
+    with pytest.raises(DataError):
+        Machine.from_file(tmp_path / "missing.json")

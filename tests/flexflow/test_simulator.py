@@ -1,0 +1,155 @@
+"""The simulator: a hand-computed timeline, delta simulation == full simulation, undo."""
+
+import numpy as np
+import pytest
+
+from dawnlab.flexflow import (ConfigError, GraphBuilder, Machine, OpConfig, Simulator, Strategy, benchmarks,
+                              validate)
+from dawnlab.flexflow.soap import random_config
+
+
+class TableCosts:
+    """Fixed (forward, backward) seconds per operator name."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def compute(self, graph, i, degrees, device):
+        return self.table[graph.ops[i].name]
+
+
+def two_devices(latency=0.5, bandwidth=4000.0):
+    return Machine.from_dict({
+        "name": "two", "device_types": {"d": {"flops": 1e9, "mem_bandwidth": 1e9, "memory": 1e9}},
+        "devices": [{"name": "d0", "type": "d"}, {"name": "d1", "type": "d"}],
+        "links": [{"a": "d0", "b": "d1", "bandwidth": bandwidth, "latency": latency}]})
+
+
+def three_ops(params=0):
+    b = GraphBuilder("three")
+    x = b.input((4, 250), name="x")
+    a = b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=params, name="A")
+    bb = b.add("op", [a], (4, 250), ("sample", "parameter"), [(0, 1)], name="B")
+    b.add("op", [bb], (4, 250), ("sample", "parameter"), [(0, 1)], name="C")
+    return b.build()
+
+
+def test_hand_computed_timeline_of_three_operators_on_two_devices():
+    # A and C on d0, B on d1; each tensor is 4 x 250 floats = 4000 bytes, so a transfer takes
+    # 0.5 s latency + 4000 B / 4000 B/s = 1.5 s.
+    g, m = three_ops(), two_devices()
+    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0), "B": (3.0, 6.0), "C": (1.0, 2.0)})
+    one = lambda d: OpConfig((1, 1), (d,))  # noqa: E731
+    s = Strategy(g, m, {"x": one(0), "A": one(0), "B": one(1), "C": one(0)})
+    tl = Simulator(g, m, costs).simulate(s)
+    got = {(r.kind, r.op, r.device): (r.start, r.end) for r in tl.tasks.itertuples()}
+    expected = {
+        ("forward", "x", "d0"): (0, 0), ("forward", "A", "d0"): (0, 1),
+        ("transfer", "B", "d0->d1"): (1, 2.5), ("forward", "B", "d1"): (2.5, 5.5),
+        ("transfer", "C", "d1->d0"): (5.5, 7), ("forward", "C", "d0"): (7, 8),
+        ("backward", "C", "d0"): (8, 10), ("transfer", "B", "d0->d1"): (10, 11.5),
+        ("backward", "B", "d1"): (11.5, 17.5), ("transfer", "A", "d1->d0"): (17.5, 19),
+        ("backward", "A", "d0"): (19, 21), ("backward", "x", "d0"): (21, 21)}
+    # the forward and the gradient transfer of edge A->B share the link d0->d1
+    fwd_ab = tl.tasks[(tl.tasks.kind == "transfer") & (tl.tasks.device == "d0->d1")]
+    assert sorted(zip(fwd_ab.start, fwd_ab.end)) == [(1, 2.5), (10, 11.5)]
+    for key, span in expected.items():
+        if key != ("transfer", "B", "d0->d1"):
+            assert got[key] == span, key
+    assert len(tl.tasks) == 12 and tl.iteration_time == 21
+    # all on one device: no transfers, 1+3+1 forward + 2+6+2 backward = 15 s
+    s0 = Strategy(g, m, {n: one(0) for n in "xABC"})
+    assert Simulator(g, m, costs).simulate(s0).iteration_time == 15
+
+
+def test_hand_computed_weight_synchronisation_and_memory():
+    # x and A data parallel over d0, d1; A has 1000 weights = 4000 bytes; a ring all-reduce of
+    # two devices sends the whole slice each way: 0.5 + 4000 / 4000 = 1.5 s after A's backward.
+    b = GraphBuilder("sync")
+    x = b.input((4, 250), name="x")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
+    g, m = b.build(), two_devices()
+    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
+    dp = Strategy.data_parallel(g, m)
+    tl = Simulator(g, m, costs).simulate(dp)
+    sync = tl.tasks[tl.tasks.kind == "sync"]
+    assert sorted(sync.device) == ["d0->d1", "d1->d0"]
+    assert set(sync.start) == {3.0} and set(sync.end) == {4.5} and tl.iteration_time == 4.5
+    # memory: x and A activations (2000 B each per piece) + A weights and gradients (2 x 4000 B)
+    assert list(tl.memory) == [12000.0, 12000.0]
+    # model parallel along the parameter dimension: no replicas, no synchronisation
+    mp = dp.replace("A", OpConfig((1, 2), (0, 1)))
+    assert (Simulator(g, m, costs).simulate(mp).tasks.kind != "sync").all()
+
+
+def _random_walk(g, m, steps, seed, undo_every=3):
+    """Apply random changes by delta simulation (some undone) and compare each with a full run."""
+    rng = np.random.default_rng(seed)
+    sim = Simulator(g, m)
+    sim.simulate(Strategy.data_parallel(g, m), record=False)
+    checked = 0
+    for k in range(steps):
+        i = int(rng.integers(len(g)))
+        cfg = random_config(g.ops[i], m, rng)
+        prev_cfg = sim.configs[i]
+        t_delta = sim.update(i, cfg, record=False).iteration_time
+        t_full = Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
+        assert t_delta == t_full, (g.name, k, g.ops[i].name, cfg)
+        checked += 1
+        if k % undo_every == 1:
+            sim.undo()
+            assert sim.configs[i] == prev_cfg
+            assert sim.iteration_time == Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
+    # the whole task table agrees too, not just the makespan
+    a = sim._timeline(True).tasks.sort_values(["device", "start", "end", "op", "kind"]).reset_index(drop=True)
+    b = Simulator(g, m).simulate(sim.strategy).tasks.sort_values(
+        ["device", "start", "end", "op", "kind"]).reset_index(drop=True)
+    assert a[["device", "start", "end", "op", "kind"]].equals(b[["device", "start", "end", "op", "kind"]])
+    return checked
+
+
+SMALL = {"alexnet": {}, "inception_v3": {}, "resnet101": {},
+         "rnntc": {"seq_len": 6, "hidden": 64, "vocab": 200}, "rnnlm": {"seq_len": 6, "hidden": 64, "vocab": 200},
+         "nmt": {"seq_len": 5, "hidden": 64, "vocab": 200}}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_delta_equals_full_on_random_changes(name):
+    g = benchmarks.build(name, 8, **SMALL[name])
+    assert _random_walk(g, Machine.preset("p100x4"), 25, seed=1) == 25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_delta_equals_full_on_thousands_of_random_changes(name):
+    # 6 benchmarks x 2 machines x 250 changes = 3000 changes, each checked against a full run
+    g = benchmarks.build(name, 16, **SMALL[name])
+    total = sum(_random_walk(g, Machine.preset(m), 250, seed=7) for m in ("p100x4", "h100x8"))
+    assert total == 500
+
+
+def test_delta_with_the_paper_cluster_and_batch():
+    g, m = benchmarks.alexnet(1024), Machine.preset("p100x16")
+    assert _random_walk(g, m, 15, seed=3) == 15
+
+
+def test_update_errors():
+    g, m = benchmarks.alexnet(8), Machine.preset("p100x4")
+    sim = Simulator(g, m)
+    with pytest.raises(ConfigError, match="simulate"):
+        sim.update("fc6", OpConfig((1, 4), (0, 1, 2, 3)))
+    sim.simulate(Strategy.data_parallel(g, m))
+    with pytest.raises(ConfigError, match="divide"):
+        sim.update("fc6", OpConfig((3, 1), (0, 1, 2)))
+    with pytest.raises(ConfigError, match="an operator of graph"):
+        sim.update("fc9", OpConfig((1, 4), (0, 1, 2, 3)))
+
+
+def test_analytic_costs_reward_model_parallel_fully_connected_layers():
+    # Section 8: on 16 P100s, data parallelism spends AlexNet's time synchronising the FC weights
+    g, m = benchmarks.alexnet(64 * 16), Machine.preset("p100x16")
+    sim = Simulator(g, m)
+    dp = sim.simulate(Strategy.data_parallel(g, m)).iteration_time
+    ex = sim.simulate(Strategy.expert(g, m)).iteration_time
+    assert ex < dp
+    assert validate(g["fc6"], Strategy.expert(g, m)["fc6"], m).pieces == 16

@@ -1,0 +1,105 @@
+"""The SOAP space: validation, enumeration, pieces, strategies as files."""
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from dawnlab.errors import DataError
+from dawnlab.flexflow import (ConfigError, GraphBuilder, Machine, OpConfig, Simulator, Strategy, benchmarks,
+                              valid_degrees, validate)
+from dawnlab.flexflow.soap import piece_regions, random_config
+
+
+@pytest.fixture(scope="module")
+def fc():
+    b = GraphBuilder("g")
+    x = b.input((6, 8))
+    b.linear(x, 12, name="fc")
+    b.softmax("fc", name="sm")
+    return b.build()
+
+
+def test_invalid_configurations_are_rejected_with_clear_errors(fc):
+    m = Machine.preset("p100x4")
+    op = fc["fc"]
+    with pytest.raises(ConfigError, match=r"divide the output shape \(6, 12\) of operator 'fc'"):
+        validate(op, OpConfig((4, 1), (0, 1, 2, 3)), m)
+    with pytest.raises(ConfigError, match="at most 4 pieces"):
+        validate(op, OpConfig((2, 3), tuple(range(6))), m)
+    with pytest.raises(ConfigError, match="one device per piece"):
+        validate(op, OpConfig((2, 1), (0,)), m)
+    with pytest.raises(ConfigError, match=r"device indices in \[0, 4\)"):
+        validate(op, OpConfig((2, 1), (0, 7)), m)
+    with pytest.raises(ConfigError, match="cannot be split"):
+        validate(fc["sm"], OpConfig((1, 2), (0, 1)), m)
+    with pytest.raises(ConfigError, match="2 positive degrees"):
+        validate(op, OpConfig((2,), (0, 1)), m)
+
+
+def test_valid_degrees_equals_brute_force(fc):
+    m = Machine.preset("p100x16")
+    op = benchmarks.alexnet(8)["conv2"]
+    brute = [d for d in itertools.product(*(range(1, s + 1) for s in op.shape))
+             if math.prod(d) <= 16 and all(s % k == 0 for s, k in zip(op.shape, d))]
+    assert sorted(valid_degrees(op, m)) == sorted(brute)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        c = random_config(op, m, rng)
+        assert validate(op, c, m) == c
+
+
+def test_pieces_tile_the_tensor_exactly():
+    shape, deg = (6, 4, 9), (3, 2, 3)
+    cover = np.zeros(shape, int)
+    for reg in piece_regions(shape, deg):
+        cover[tuple(slice(a, b) for a, b in reg)] += 1
+        assert all(b - a == s // k for (a, b), s, k in zip(reg, shape, deg))  # equal-sized pieces
+    assert (cover == 1).all()
+
+
+@pytest.mark.parametrize("name", ["alexnet", "inception_v3", "rnnlm", "transformer"])
+def test_every_exported_strategy_imports_to_the_same_simulated_time(tmp_path, name):
+    g = benchmarks.build(name, 8) if name != "transformer" else benchmarks.transformer(4, 2, 64, 4, 16, 100)
+    m = Machine.preset("p100x4")
+    sim = Simulator(g, m)
+    strategies = [Strategy.data_parallel(g, m), Strategy.expert(g, m), Strategy.model_parallel(g, m),
+                  Strategy.random(g, m, 1)]
+    for k, s in enumerate(strategies):
+        path = tmp_path / f"{k}.json"
+        s.save(path)
+        back = Strategy.load(path, g, m)
+        assert back == s
+        assert sim.simulate(back, record=False).iteration_time == sim.simulate(s, record=False).iteration_time
+    table = strategies[1].table()
+    assert list(table.columns) == ["op", "kind", "shape", "config", "pieces", "devices"] and len(table) == len(g)
+
+
+def test_classic_strategies(fc):
+    g = benchmarks.alexnet(8)
+    m = Machine.preset("p100x4")
+    dp, ex, mp = Strategy.data_parallel(g, m), Strategy.expert(g, m), Strategy.model_parallel(g, m)
+    assert all(c.label(g[n].dims) == "S4" for n, c in dp.configs.items())
+    assert ex["conv1"].label(g["conv1"].dims) == "S4" and ex["fc7"].label(g["fc7"].dims) == "P4"
+    assert all(c.pieces == 1 for c in mp.configs.values())
+    assert {c.devices[0] for c in mp.configs.values()} == {0, 1, 2, 3}
+
+
+def test_strategy_file_errors(tmp_path, fc):
+    m = Machine.preset("p100x4")
+    p = tmp_path / "s.json"
+    p.write_text("{not json")
+    with pytest.raises(DataError, match="not JSON"):
+        Strategy.load(p, fc, m)
+    with pytest.raises(DataError):
+        Strategy.load(tmp_path / "none.json", fc, m)
+    s = Strategy.data_parallel(fc, m).to_json()
+    s["ops"]["fc"]["degrees"] = [5, 1]
+    p.write_text(json.dumps(s))
+    with pytest.raises(ConfigError, match="divide"):
+        Strategy.load(p, fc, m)
+    del s["ops"]["fc"]
+    with pytest.raises(ConfigError, match="missing"):
+        Strategy.from_json(s, fc, m)
