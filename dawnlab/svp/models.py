@@ -1,0 +1,172 @@
+"""Model families for targets and proxies: pre-activation ResNets and MLPs.
+
+Selection via Proxy (Coleman et al., arXiv 1906.11829, Section 3.2 "Selection via
+proxy") makes a proxy by scaling down the target: fewer layers or a smaller width
+("scaling down the architecture") or fewer training epochs.  The paper's targets
+are ResNet-164 with pre-activation (He et al., 2016) and its proxies ResNet-20;
+both are the CIFAR-style family with three stages of residual blocks whose
+widths are ``width``, ``2 * width`` and ``4 * width`` channels.
+
+Here the residual blocks are the two-convolution "basic" blocks, so ``depth``
+must be ``6 n + 2`` (8, 14, 20, 32, 44, 56, 110 ...).  The paper's ResNet-164 uses
+bottleneck blocks (``9 n + 2``); on a 2-core CPU we stay with the basic family,
+which contains the paper's proxy ResNet-20 exactly.
+
+Every model exposes :meth:`embed` (the penultimate-layer features used by greedy
+k-centers, Section 3.1) and ``forward`` (class logits).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dawnlab.errors import invalid
+
+__all__ = ["ResNet", "MLP", "count_parameters"]
+
+
+class _PreActBlock(nn.Module):
+    """BN-ReLU-conv, BN-ReLU-conv, plus the identity (or a 1x1 projection)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.shortcut = None
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        skip = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + skip
+
+
+class ResNet(nn.Module):
+    """A pre-activation ResNet for small images (CIFAR family, 3 stages).
+
+    Parameters
+    ----------
+    depth : int
+        Number of weighted layers, ``6 n + 2`` with ``n >= 1`` blocks per stage.
+    width : int
+        Channels of the first stage (16 in the paper); later stages double it.
+    num_classes : int
+        Number of output classes (>= 2).
+    in_channels : int
+        Channels of the input images (1 for digits, 3 for CIFAR-10).
+
+    Raises
+    ------
+    InvalidArgument
+        If ``depth`` is not ``6 n + 2`` or another argument is out of range.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = ResNet(depth=8, width=4, num_classes=10, in_channels=1)
+    >>> net(torch.zeros(2, 1, 20, 20)).shape
+    torch.Size([2, 10])
+    >>> net.embed(torch.zeros(2, 1, 20, 20)).shape
+    torch.Size([2, 16])
+    >>> count_parameters(ResNet(20, 16, 10, 3))  # the paper's ResNet-20 proxy
+    272282
+    """
+
+    def __init__(self, depth: int = 20, width: int = 16, num_classes: int = 10,
+                 in_channels: int = 3):
+        super().__init__()
+        if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+            raise invalid("depth", "ResNet", "an int of the form 6 n + 2 with n >= 1 (8, 14, 20, 32, ...)",
+                          depth, "Pick the nearest such depth.")
+        if not isinstance(width, int) or width < 1:
+            raise invalid("width", "ResNet", "a positive int", width)
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise invalid("num_classes", "ResNet", "an int >= 2", num_classes)
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise invalid("in_channels", "ResNet", "a positive int", in_channels)
+        self.depth, self.width = depth, width
+        n = (depth - 2) // 6
+        self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        blocks, c_in = [], width
+        for stage, c_out in enumerate([width, 2 * width, 4 * width]):
+            for i in range(n):
+                blocks.append(_PreActBlock(c_in, c_out, 2 if stage > 0 and i == 0 else 1))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(c_in)
+        self.fc = nn.Linear(c_in, num_classes)
+        self.embedding_dim = c_in
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features: global average of the last stage."""
+        out = F.relu(self.bn(self.blocks(self.stem(x))))
+        return out.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(x))
+
+
+class MLP(nn.Module):
+    """A multi-layer perceptron for tabular data (or flattened images).
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features (inputs are flattened).
+    num_classes : int
+        Number of output classes (>= 2).
+    depth : int
+        Number of hidden layers (>= 1).
+    width : int
+        Units per hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = MLP(in_features=16, num_classes=26, depth=2, width=32)
+    >>> net(torch.zeros(5, 16)).shape, net.embed(torch.zeros(5, 16)).shape
+    (torch.Size([5, 26]), torch.Size([5, 32]))
+    """
+
+    def __init__(self, in_features: int, num_classes: int, depth: int = 2, width: int = 128):
+        super().__init__()
+        for name, value, low in [("in_features", in_features, 1), ("num_classes", num_classes, 2),
+                                 ("depth", depth, 1), ("width", width, 1)]:
+            if not isinstance(value, int) or value < low:
+                raise invalid(name, "MLP", f"an int >= {low}", value)
+        self.depth, self.width = depth, width
+        layers, d = [], in_features
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.BatchNorm1d(width), nn.ReLU()]
+            d = width
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(width, num_classes)
+        self.embedding_dim = width
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features: the last hidden layer's activations."""
+        return self.body(x.flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``.
+
+    Examples
+    --------
+    >>> count_parameters(MLP(4, 2, depth=1, width=3))
+    29
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
