@@ -38,14 +38,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             out = process.stdout.read().decode(errors="replace") if process.stdout else ""
             raise RuntimeError(f"server exited with {process.returncode} before {url} answered:\n{out[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=60) as response:
                 if response.status == 200:
                     return
         except OSError:
