@@ -1,0 +1,112 @@
+"""Limit (scrubbing) queries: rank frames by the specialized NN, confirm with the oracle.
+
+BlazeIt (arXiv 1805.01046, Section 7) answers ``... LIMIT n GAP g`` queries,
+which look for ``n`` frames with a rare event at least ``g`` frames apart, by
+running the oracle on frames in the order of the specialized NN's confidence
+that the predicate holds (highest first), skipping any frame within ``g`` of a
+confirmed hit, and stopping at the ``n``-th hit.  Every reported frame is
+confirmed by the oracle, so the answer has no false positive; a frame the NN
+ranks low is still reached if the earlier ones do not suffice, so the answer
+is complete as well.  The baselines scan frames in order or in random order
+with the same loop.
+
+:func:`frame_scores` turns count distributions into the probability that a
+frame qualifies; :func:`scan` is the loop (a generator, so the widget and the
+live query can report each hit as soon as it is confirmed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LimitStep", "frame_scores", "scan"]
+
+
+@dataclass
+class LimitStep:
+    """One oracle call of a limit query: the frame, whether it qualified, the hits so far."""
+
+    frame: int
+    hit: bool
+    calls: int
+    hits: list[int]
+
+
+def frame_scores(proba: np.ndarray, classes, terms) -> np.ndarray:
+    """The NN's probability that each frame satisfies every term (treated as independent).
+
+    ``proba`` has shape ``(n, n_classes, K + 1)``.  A term naming one class uses
+    that class's count distribution; a term naming several classes (or none)
+    uses the distribution of the largest expected count among them.
+
+    Examples
+    --------
+    >>> from dawnlab.blazeit.frameql import parse
+    >>> q = parse("SELECT timestamp FROM v WHERE class = 'bus' LIMIT 1")
+    >>> p = np.array([[[0.9, 0.1]], [[0.2, 0.8]]])
+    >>> frame_scores(p, ["bus"], q.terms).round(2).tolist()
+    [0.1, 0.8]
+    """
+    from dawnlab.blazeit.specialized import SpecializedNN
+
+    score = np.ones(len(proba))
+    classes = list(classes)
+    for term in terms:
+        names = [c for c in term.classes if c in classes] or classes
+        per = np.stack([SpecializedNN.prob(proba[:, classes.index(c)], term.op, term.threshold)
+                        for c in names], axis=1)
+        score = score * per.max(axis=1)
+    return score
+
+
+def scan(order: np.ndarray, qualifies: Callable[[list[int]], np.ndarray], limit: int | None,
+         gap: int, max_chunk: int = 256) -> Iterator[LimitStep]:
+    """Run the oracle (through ``qualifies``) on frames in ``order`` until ``limit`` hits.
+
+    Frames within ``gap`` of a confirmed hit are skipped without an oracle call.
+    ``qualifies`` takes a list of frames and returns whether each qualifies;
+    frames are handed to it in chunks that double from 1 up to ``max_chunk``
+    (one database round trip per chunk).  ``calls`` counts the oracle calls a
+    frame-by-frame execution makes: frames of the last chunk after the
+    stopping point, or within ``gap`` of a hit found earlier in the same chunk,
+    are not counted.
+
+    Examples
+    --------
+    >>> ok = lambda fs: np.isin(fs, [7, 8, 20])
+    >>> steps = list(scan(np.array([7, 8, 2, 20]), ok, limit=2, gap=5))
+    >>> [s.frame for s in steps], steps[-1].hits, steps[-1].calls
+    ([7, 2, 20], [7, 20], 3)
+    """
+    hits: list[int] = []
+    calls = 0
+    chunk = 1
+    i = 0
+    order = np.asarray(order)
+
+    def near(f):
+        return gap > 0 and any(abs(f - h) < gap for h in hits)
+
+    while i < len(order):
+        cand = []
+        while i < len(order) and len(cand) < chunk:
+            f = int(order[i])
+            i += 1
+            if not near(f):
+                cand.append(f)
+        chunk = min(max_chunk, 2 * chunk)
+        if not cand:
+            continue
+        ok = np.asarray(qualifies(cand), dtype=bool)
+        for f, good in zip(cand, ok):
+            if near(f):
+                continue
+            calls += 1
+            if good:
+                hits.append(f)
+            yield LimitStep(f, bool(good), calls, list(hits))
+            if limit is not None and len(hits) >= limit:
+                return

@@ -1,0 +1,80 @@
+"""FrameQL parsing: the paper's queries, and errors with line, column and what is supported."""
+
+import pytest
+
+from dawnlab.blazeit import FrameQLError, parse
+
+CLASSES = ["car", "bus", "person"]
+
+
+def test_paper_aggregate_query():
+    q = parse("SELECT FCOUNT(*) FROM taipei WHERE class = 'car' "
+              "ERROR WITHIN 0.1 AT CONFIDENCE 95%", classes=CLASSES)
+    assert (q.kind, q.aggregate, q.table) == ("aggregate", "FCOUNT", "taipei")
+    assert q.error == pytest.approx(0.1) and q.confidence == pytest.approx(0.95)
+    assert q.classes == ("car",)
+
+
+def test_paper_limit_query():
+    q = parse("SELECT timestamp FROM taipei GROUP BY timestamp "
+              "HAVING SUM(class='bus')>=1 AND SUM(class='car')>=5 LIMIT 10 GAP 300")
+    assert (q.kind, q.limit, q.gap) == ("limit", 10, 300)
+    assert [(t.classes, t.op, t.threshold) for t in q.terms] == [
+        (("bus",), ">=", 1.0), (("car",), ">=", 5.0)]
+
+
+def test_selection_with_udfs_and_rates():
+    q = parse("SELECT * FROM v WHERE class = 'bus' AND redness(content) >= 17.5 "
+              "AND area(mask) > 1000 AND timestamp < 500 FNR WITHIN 0.01 FPR WITHIN 0.02")
+    assert q.kind == "select" and q.udfs == ("area", "redness")
+    assert q.fnr == pytest.approx(0.01) and q.fpr == pytest.approx(0.02)
+    assert q.frame_sql == '("timestamp" < 500)'
+    assert "mean_r" in q.terms[0].sql and "xmax" in q.terms[0].sql
+
+
+def test_confidence_without_percent_and_default_confidence():
+    assert parse("SELECT FCOUNT(*) FROM v ERROR WITHIN 0.1 AT CONFIDENCE 0.9").confidence == 0.9
+    assert parse("SELECT FCOUNT(*) FROM v ERROR WITHIN 0.1").confidence == 0.95
+
+
+@pytest.mark.parametrize("text, line, col", [
+    ("SELECT FCOUNT(*) FROM v WHERE class =\n  ERROR WITHIN 0.1", 2, 9),
+    ("SELECT FCOUNT(*)\nFROM v\nWHERE class = 'car' ERROR WITHIN", 3, 27),
+    ("SELECT 'abc FROM v", 1, 8),
+])
+def test_malformed_queries_report_line_and_column(text, line, col):
+    with pytest.raises(FrameQLError) as info:
+        parse(text)
+    assert (info.value.line, info.value.col) == (line, col)
+    assert isinstance(info.value, ValueError)
+    assert f"line {line}, column {col}" in str(info.value)
+
+
+def test_unsupported_clause_is_named_with_the_supported_ones():
+    with pytest.raises(FrameQLError, match=r"ORDER.*supported clauses are SELECT, FROM, WHERE"):
+        parse("SELECT FCOUNT(*) FROM v ORDER BY timestamp")
+
+
+def test_unknown_class_lists_the_known_ones():
+    with pytest.raises(FrameQLError, match=r"Unknown class 'truck'.*\['bus', 'car', 'person'\]") as info:
+        parse("SELECT FCOUNT(*) FROM v\nWHERE class = 'truck'", classes=CLASSES)
+    assert (info.value.line, info.value.col) == (2, 15)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SELECT FCOUNT(*) FROM v WHERE speed(mask) > 3", "Unknown function 'speed'"),
+    ("SELECT FCOUNT(*) FROM v WHERE colour = 'red'", "Unknown column 'colour'"),
+    ("SELECT timestamp FROM v GAP 3", "GAP must follow a LIMIT"),
+    ("SELECT timestamp FROM v WHERE class = 'car' ERROR WITHIN 0.1", "apply to aggregates"),
+    ("SELECT FCOUNT(*) FROM v ERROR WITHIN 0.1 AT CONFIDENCE 150%", "AT CONFIDENCE"),
+    ("SELECT FCOUNT(*) FROM v ERROR WITHIN 0", "ERROR WITHIN must be positive"),
+    ("SELECT FCOUNT(*) FROM v LIMIT 3", "takes no GROUP BY, HAVING or LIMIT"),
+    ("SELECT timestamp FROM v GROUP BY class", "GROUP BY supports only 'timestamp'"),
+    ("SELECT FCOUNT(*) FROM v JOIN w ON v.timestamp = w.timestamp", "not supported"),
+    ("SELECT area(content) FROM v", "takes the column 'mask'"),
+    ("DELETE FROM v", "Only SELECT"),
+    ("", "non-empty"),
+])
+def test_unsupported_queries(text, message):
+    with pytest.raises(FrameQLError, match=message):
+        parse(text)

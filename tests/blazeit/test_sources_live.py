@@ -1,0 +1,135 @@
+"""Video sources (files, folders, replayed and network streams) and standing live queries."""
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from dawnlab.blazeit import (FileSource, FolderSource, ReplaySource, StreamSource, open_source,
+                             synthetic)
+from dawnlab.data import video_path
+from dawnlab.errors import DataError
+
+
+@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+def test_file_source_backends_agree_with_frames(backend, vtest_clip):
+    _, frames = vtest_clip
+    src = FileSource(video_path(), backend=backend, stop=8)
+    assert (src.n_frames, src.width, src.height, src.fps) == (8, 768, 576, 10.0)
+    for i in (0, 5, 2):  # random access, backwards too
+        assert np.abs(src.frame(i).astype(int) - frames[i]).mean() < 3
+    assert [i for i, _ in src] == list(range(8))
+
+
+def test_folder_source_and_open_source(vtest_clip):
+    folder, frames = vtest_clip
+    src = open_source(folder)
+    assert isinstance(src, FolderSource) and src.n_frames == 12
+    assert np.array_equal(src.frame(3), frames[3])
+
+
+def test_missing_and_corrupt_videos_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="No video file"):
+        FileSource(tmp_path / "nope.avi")
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(DataError, match="corrupt"):
+        FileSource(bad)
+    with pytest.raises(DataError, match="no image files"):
+        FolderSource(tmp_path)
+
+
+def test_replay_keeps_native_rate_and_counts_drops():
+    src, _ = synthetic.scene(40, seed=0, fps=200.0)
+    t0 = time.perf_counter()
+    got = [i for i, _ in ReplaySource(src, buffer=64)]  # room for all: nothing drops
+    assert got == list(range(40)) and time.perf_counter() - t0 >= 39 / 200 - 0.02
+    slow = ReplaySource(src, buffer=4)
+    seen = []
+    for i, _ in slow:
+        seen.append(i)
+        time.sleep(0.02)  # a consumer 4x slower than the stream
+    assert slow.dropped > 0 and slow.dropped + len(seen) == 40
+    assert slow.max_buffered <= 4
+
+
+class FakeCapture:
+    """A cv2.VideoCapture look-alike over a list of frames that stalls after them."""
+
+    def __init__(self, frames, opened=True, stall_after=None):
+        self.frames, self.opened, self.k = list(frames), opened, 0
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        if self.k >= len(self.frames):
+            return False, None
+        img = self.frames[self.k]
+        self.k += 1
+        if img is None:  # an undecodable packet
+            return True, None
+        return True, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+
+    def release(self):
+        pass
+
+    def get(self, prop):
+        return 0
+
+
+def flaky_opener(segments, failures_between=2):
+    """Serve each segment on one connection, with failed connection attempts between."""
+    plan = []
+    for k, seg in enumerate(segments):
+        if k:
+            plan += [FakeCapture([], opened=False)] * failures_between
+        plan.append(FakeCapture(seg))
+    it = iter(plan)
+    return lambda url: next(it, FakeCapture([], opened=False))
+
+
+def test_stream_stalls_reconnects_and_the_query_keeps_running(small_session):
+    s = small_session
+    src = s.source
+    frames = [src.frame(i) for i in range(80)]
+    segments = [frames[:35], [None] + frames[35:80]]
+    stream = StreamSource("rtsp://camera.invalid/stream", buffer=128, fps=30,
+                          backoff=(0.01, 0.05), max_retries=3,
+                          opener=flaky_opener(segments))
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'car' ERROR WITHIN 0.1 AT CONFIDENCE 95%"
+    results = list(s.stream(q, source=stream, sample=0.5, report_every=10, seed=0))
+    final = results[-1]
+    assert final.info["finished"] and final.info["frames_seen"] == 80
+    assert final.info["reconnects"] == 1 and final.info["undecodable"] == 1
+    assert final.info["dropped"] == 0
+    # the running state carried across the stall: reports before and after it
+    seen = [r.n_frames for r in results]
+    assert seen == sorted(seen) and seen[2] < 35 < seen[-2]
+    truth = s.store.frame_counts(s.parse(q), np.arange(80))[:, 0].mean()
+    lo, hi = final.interval
+    assert lo <= truth <= hi
+    assert final.oracle_calls > 0 and final.oracle_calls < 80
+
+
+def test_live_limit_reports_confirmed_hits(small_session):
+    s = small_session
+    q = "SELECT timestamp FROM v WHERE class = 'bus' LIMIT 2 GAP 50"
+    qualifying = set(s.exact(q.split(" LIMIT")[0]))
+    reports = list(s.stream(q, source=ReplaySource(s.source, speed=0)))
+    hits = reports[-1].value
+    assert set(hits) <= qualifying and len(hits) == min(2, len(qualifying))
+    assert [len(r.value) for r in reports[:-1]] == list(range(1, len(hits) + 1))
+
+
+def test_train_on_the_first_frames_then_query_in_one_call():
+    from dawnlab.blazeit import Session
+
+    src, oracle = synthetic.scene(400, seed=9)
+    s = Session(src, oracle, epochs=1)
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'car' ERROR WITHIN 0.5"
+    final = list(s.stream(q, source=ReplaySource(src, speed=0), train=150, sample=0.3))[-1]
+    assert s.nn_ is not None and final.info["frames_seen"] == 250
+    assert final.info["train_oracle_calls"] == 150
+    assert s.store.n_labelled() == 150 + final.oracle_calls

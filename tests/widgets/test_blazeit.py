@@ -1,0 +1,43 @@
+"""The BlazeIt widget's state, without a browser."""
+
+import pytest
+
+from widgets import blazeit as w
+
+
+def test_answer_follows_the_query_and_method():
+    car = w.run_query(w.DEFAULT_QUERY)
+    r = car["result"]
+    assert abs(r.value - car["exact"]) <= 0.5 and r.oracle_calls < car["n_frames"]
+    bus = w.run_query(w.DEFAULT_QUERY.replace("'car'", "'bus'"))
+    assert bus["exact"] != car["exact"]
+    scan = w.run_query(w.DEFAULT_QUERY, "scan")
+    assert scan["result"].oracle_calls == scan["n_frames"]
+    assert "full scan" in w.summary(car) and "blazeit" in w.summary(car)
+
+
+def test_errors_are_shown_with_line_and_column():
+    bad = w.run_query("SELECT FCOUNT(*) FROM v\nWHERE class = 'truck'")
+    assert bad["line"] == 2 and "Unknown class" in w.summary(bad)
+
+
+def test_frame_shows_the_oracle_boxes():
+    img, rows = w.frame_data(100)
+    assert img.shape == (96, 128, 3)
+    s = w.session()
+    assert len(rows) == len(s.oracle.detect(None, 100))
+
+
+def test_controls_change_the_view():
+    layout = w.app()
+    left, right = layout[1]
+    editor, method, text, plot = left
+    before = text.object
+    editor.value = w.DEFAULT_QUERY.replace("'car'", "'person'")
+    assert text.object != before
+    method.value = "scan"
+    assert "method **scan**" in text.object
+    video, player = right
+    player.value = 200
+    assert "frame 200" in str(video.object.opts.get().kwargs.get("title", "")) or \
+        video.object is not None
