@@ -119,14 +119,14 @@ def view(name: str, page: int):
 
 def app() -> pn.viewable.Viewable:
     """The data browser layout."""
-    name = pn.widgets.Select(name="Data set", options=CHOICES, value="mnist", css_classes=["dataset-select"])
-    page = pn.widgets.IntSlider(name="Page", start=0, end=n_pages("mnist") - 1, value=0,
+    name = pn.widgets.Select(label="Data set", options=CHOICES, value="mnist", css_classes=["dataset-select"])
+    page = pn.widgets.IntSlider(label="Page", start=0, end=n_pages("mnist") - 1, value=0,
                                 css_classes=["page-slider"])
 
     def _reset_page(event):
         page.end = n_pages(event.new) - 1
         page.value = 0
-        page.name = "Frame" if event.new == "video" else "Page"
+        page.label = "Frame" if event.new == "video" else "Page"
 
     name.param.watch(_reset_page, "value")
     info = pn.pane.Markdown(pn.bind(summary, name), css_classes=["dataset-summary"])

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.ui
 
 
 def test_lab_serves_the_tour(lab, page):
-    page.goto(f"{lab}/lab/tree/00_tour.ipynb")
+    page.goto(f"{lab}/lab/tree/00_tour.ipynb?reset")
     page.locator(".jp-RenderedMarkdown h1", has_text="dawnlab: a tour").wait_for(timeout=120_000)
     page.locator(".jp-RenderedMarkdown h2", has_text="The offline data").wait_for()
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for()
@@ -18,11 +18,11 @@ def test_widget_renders_inside_a_notebook(lab, page, tmp_path):
     finally:
         page.screenshot(path=str(tmp_path / "lab.png"))
         (tmp_path / "console.txt").write_text("\n".join(page.console_errors))
-        (tmp_path / "output.html").write_text(page.locator(".jp-Notebook").inner_html())
+        (tmp_path / "notebook.html").write_text(page.content())
 
 
 def run_widget_cell(lab, page):
-    page.goto(f"{lab}/lab/tree/widget.ipynb")
+    page.goto(f"{lab}/lab/tree/widget.ipynb?reset")  # ?reset: no tabs restored from the last test
     editor = page.locator(".jp-Cell .cm-content").first
     editor.wait_for(timeout=120_000)
     page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=120_000)

@@ -30,7 +30,7 @@ def test_changing_the_select_changes_the_view():
     assert "20000 examples" in summary.object
     assert slider.value == 0 and slider.end == 999
     select.value = "video"
-    assert slider.end == 794 and slider.name == "Frame"
+    assert slider.end == 794 and slider.label == "Frame"
     assert "795 frames" in summary.object
     frame = data_browser.view("video", 5)
     red = frame.dimension_values("R", flat=False)
