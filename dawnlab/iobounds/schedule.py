@@ -1,0 +1,182 @@
+"""Upper bounds from real schedules: simulate an evaluation order with
+Belady's eviction and count its I/O.
+
+The model is that of :mod:`dawnlab.iobounds.model` (arXiv 1909.09791,
+Section 2).  For a fixed order, the simulator computes the vertices one by
+one; a predecessor not in fast memory is loaded (1 I/O); when fast memory is
+full the value whose next use is furthest in the future is evicted (Belady),
+costing a store (1 I/O) the first time a still-needed value leaves.  Values
+with no later use leave for free.  Every simulated schedule is a legal one, so
+its I/O is an upper bound on the optimum; :func:`schedule_io` tries several
+orders (topological, level-by-level, depth-first post-order from the outputs,
+and a given one such as the ILP's) and keeps the best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from dawnlab.errors import invalid
+from dawnlab.iobounds.model import check_graph, check_memory, compulsory_io
+
+__all__ = ["Schedule", "simulate", "schedule_io", "candidate_orders"]
+
+
+@dataclass
+class Schedule:
+    """An evaluation order and its I/O under Belady's eviction.
+
+    Attributes
+    ----------
+    io : int
+        Stores + loads (non-compulsory).
+    order : list
+        The evaluation order.
+    name : str
+        Which order it is (``"topological"``, ``"dfs"``, ``"levels"``, ``"given"``...).
+    compulsory : int
+        ``#sources + #sinks``.
+    tried : dict
+        I/O of every order tried, by name.
+    """
+
+    io: int
+    order: list
+    name: str
+    compulsory: int
+    tried: dict = field(default_factory=dict)
+
+
+def simulate(G, order, M: int) -> int:
+    """I/O (stores + loads) of evaluating ``G`` in ``order`` with Belady's eviction.
+
+    Examples
+    --------
+    >>> G = nx.DiGraph([(0, 2), (1, 2), (0, 3), (2, 3)])
+    >>> simulate(G, [0, 1, 2, 3], 3), simulate(G, [0, 1, 2, 3], 4)
+    (0, 0)
+    >>> simulate(nx.path_graph(4, create_using=nx.DiGraph), [0, 1, 2, 3], 2)
+    0
+    """
+    M = check_memory(G, M, "simulate")
+    pos = {v: i for i, v in enumerate(order)}
+    if len(pos) != G.number_of_nodes() or set(pos) != set(G.nodes):
+        raise invalid("order", "simulate", "a permutation of the vertices of G",
+                      f"a sequence of {len(order)} items")
+    uses = {}
+    for v in G.nodes:
+        uses[v] = sorted(pos[s] for s in G.successors(v))
+    nxt = {v: 0 for v in G.nodes}  # index into uses[v] of the next use
+    INF = float("inf")
+
+    def next_use(v):
+        i = nxt[v]
+        return uses[v][i] if i < len(uses[v]) else INF
+
+    fast, stored = set(), set()
+    io = 0
+
+    def make_room(pinned):
+        nonlocal io
+        if len(fast) < M:
+            return
+        victim = max((u for u in fast if u not in pinned), key=next_use)
+        if next_use(victim) < INF and victim not in stored:
+            io += 1
+            stored.add(victim)
+        fast.discard(victim)
+
+    for t, v in enumerate(order):
+        preds = list(G.predecessors(v))
+        for p in preds:
+            if pos[p] >= t:
+                raise invalid("order", "simulate", "a topological order of G",
+                              f"{p!r} after its successor {v!r}")
+        pinned = set(preds)
+        for p in preds:
+            if p not in fast:
+                make_room(pinned)
+                fast.add(p)
+                io += 1  # a load; p was stored when it left
+        make_room(pinned)
+        fast.add(v)
+        for p in preds:
+            nxt[p] += 1
+    return io
+
+
+def _dfs_order(G):
+    order, seen = [], set()
+    sinks = [v for v in nx.topological_sort(G) if G.out_degree(v) == 0]
+    for s in sinks:
+        stack = [(s, iter(G.predecessors(s)))]
+        if s in seen:
+            continue
+        seen.add(s)
+        while stack:
+            v, it = stack[-1]
+            for p in it:
+                if p not in seen:
+                    seen.add(p)
+                    stack.append((p, iter(G.predecessors(p))))
+                    break
+            else:
+                stack.pop()
+                order.append(v)
+    return order
+
+
+def candidate_orders(G) -> dict:
+    """Evaluation orders tried by :func:`schedule_io`, by name.
+
+    Examples
+    --------
+    >>> sorted(candidate_orders(nx.DiGraph([(0, 1)])))
+    ['dfs', 'levels', 'topological']
+    """
+    return {"topological": list(nx.topological_sort(G)),
+            "levels": [v for gen in nx.topological_generations(G) for v in gen],
+            "dfs": _dfs_order(G)}
+
+
+def schedule_io(G, M: int, order=None, *, ilp_order: bool | None = None) -> Schedule:
+    """The best schedule found for ``G`` with fast memory ``M`` (or ``order``'s).
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+        A computation graph.
+    M : int
+        Fast memory size, at least the largest in-degree + 1.
+    order : sequence, optional
+        Evaluate this order only; else try :func:`candidate_orders`.
+    ilp_order : bool, optional
+        Also try the optimal order of the exact ILP (default: when ``G`` has at
+        most 10 vertices; 5 s time limit).
+
+    Returns
+    -------
+    Schedule
+
+    Examples
+    --------
+    >>> from dawnlab.iobounds.graphs import fft
+    >>> s = schedule_io(fft(2), 4)
+    >>> s.io, s.compulsory
+    (6, 8)
+    """
+    G = check_graph(G, "schedule_io")
+    M = check_memory(G, M, "schedule_io")
+    orders = {"given": list(order)} if order is not None else candidate_orders(G)
+    if order is None and (ilp_order if ilp_order is not None else G.number_of_nodes() <= 10):
+        from dawnlab.iobounds.ilp import solve_exact
+        found = solve_exact(G, M, time_limit=5.0).order
+        pos = {v: i for i, v in enumerate(found)}
+        if len(pos) == G.number_of_nodes() and all(pos[u] < pos[v] for u, v in G.edges):
+            orders["ilp"] = found
+    tried = {name: simulate(G, o, M) for name, o in orders.items()}
+    best = min(tried, key=tried.get)
+    return Schedule(io=tried[best], order=orders[best], name=best,
+                    compulsory=compulsory_io(G), tried=tried)
