@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 LAB_ARGS ?=
 PORT ?= 5006
 PYTEST_ARGS ?= -n 2 --dist load --durations=25
+NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 WIDGET_APPS := $(filter-out widgets/__init__.py,$(wildcard widgets/*.py))
 
 .PHONY: help install system-deps lab test test-all serve bench bench-full report lock clean
@@ -17,7 +18,7 @@ help:
 	@echo "make test-all the suite including tests marked slow"
 	@echo "make serve    serve every widget app with panel on 127.0.0.1:$(PORT)"
 	@echo "make bench    run benchmarks/ in --quick mode; make bench-full for the full figures"
-	@echo "make report   execute every notebook with full parameters into reports/*.html"
+	@echo "make report   execute every notebook (NOTEBOOKS=...) with full parameters into reports/*.html"
 
 # The pinned environment: requirements.lock (CPU torch 2.13.0), then the package itself.
 $(STAMP): requirements.lock pyproject.toml
@@ -57,9 +58,9 @@ bench-full: $(STAMP)
 
 report: $(STAMP)
 	@mkdir -p reports/executed
-	@set -e; for nb in notebooks/*.ipynb; do \
+	@set -e; for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb .ipynb); echo "== $$name"; \
-	  (cd notebooks && ../$(VENV)/bin/papermill --cwd . $$name.ipynb ../reports/executed/$$name.ipynb); \
+	  (cd reports/executed && ../../$(VENV)/bin/papermill --cwd . ../../$$nb $$name.ipynb); \
 	  $(VENV)/bin/jupyter nbconvert --to html --output-dir reports reports/executed/$$name.ipynb; \
 	done
 
