@@ -73,6 +73,7 @@ class AnalyticCosts:
     def __init__(self, machine: Machine | None = None):
         self.machine = machine
         self._cache: dict = {}
+        self._graphs: dict = {}  # keeps cached graphs alive so their id() is never reused
 
     def compute(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
         key = (id(graph), i, degrees, device.kind)
@@ -90,6 +91,7 @@ class AnalyticCosts:
             fwd = device.kernel_latency + max(flops / device.flops, nbytes / device.mem_bandwidth)
             bwd = device.kernel_latency + 2.0 * (fwd - device.kernel_latency)
             res = (fwd, bwd)
+        self._graphs.setdefault(id(graph), graph)
         self._cache[key] = res
         return res
 
@@ -124,6 +126,7 @@ class MeasuredCosts:
         if self.path is not None and self.path.exists():
             self.table = json.loads(self.path.read_text())
         self._fast: dict = {}
+        self._graphs: dict = {}  # keeps cached graphs alive so their id() is never reused
 
     @staticmethod
     def signature(graph: Graph, i: int, degrees: tuple[int, ...]) -> str:
@@ -147,6 +150,7 @@ class MeasuredCosts:
                 self.table[sig] = list(self._measure(graph, i, degrees))
                 self.save()
             res = tuple(self.table[sig])
+        self._graphs.setdefault(id(graph), graph)
         self._fast[key] = res
         return res
 
