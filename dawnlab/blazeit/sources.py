@@ -434,41 +434,35 @@ class StreamSource(LiveSource):
         first = True
         while not self._stop.is_set():
             cap = self._open()
-            if not cap.isOpened():
-                cap.release()
-                failures += 1
-                if failures > self.max_retries:
-                    return
-                self._stop.wait(wait)
-                wait = min(wait * 2, self.backoff[1])
-                continue
-            if not first:
-                self.reconnects += 1
-            first = False
-            if not self._fps_given and hasattr(cap, "get"):
-                import cv2
+            if cap.isOpened():
+                if not first:
+                    self.reconnects += 1
+                first = False
+                if not self._fps_given and hasattr(cap, "get"):
+                    import cv2
 
-                reported = cap.get(cv2.CAP_PROP_FPS)
-                if reported and 0 < reported < 1000:
-                    self.fps = float(reported)
-            last = time.monotonic()
-            while not self._stop.is_set():
-                ok, img = cap.read()
-                if not ok:
-                    break  # stalled or ended: reconnect
-                if img is None or getattr(img, "ndim", 0) != 3:
-                    self.undecodable += 1
-                    if time.monotonic() - last > self.stall_timeout:
-                        break
-                    continue
-                import cv2
-
-                rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-                self.height, self.width = rgb.shape[:2]
-                self._offer(index, rgb)
-                index += 1
+                    reported = cap.get(cv2.CAP_PROP_FPS)
+                    if reported and 0 < reported < 1000:
+                        self.fps = float(reported)
                 last = time.monotonic()
-                failures, wait = 0, self.backoff[0]
+                while not self._stop.is_set():
+                    ok, img = cap.read()
+                    if not ok:
+                        break  # stalled or ended: reconnect
+                    if img is None or getattr(img, "ndim", 0) != 3:
+                        self.undecodable += 1
+                        if time.monotonic() - last > self.stall_timeout:
+                            break
+                        continue
+                    import cv2
+
+                    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+                    self.height, self.width = rgb.shape[:2]
+                    self._offer(index, rgb)
+                    index += 1
+                    last = time.monotonic()
+                    failures, wait = 0, self.backoff[0]
+            # a failed open and a stalled stream back off the same way
             cap.release()
             failures += 1
             if failures > self.max_retries:
