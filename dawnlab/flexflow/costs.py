@@ -56,7 +56,29 @@ def piece_input_shapes(graph: Graph, i: int, degrees: tuple[int, ...]) -> list[t
     return out
 
 
-class AnalyticCosts:
+class _MemoCosts:
+    """Per-(graph, operator, degrees, device kind) memo shared by the cost models.
+
+    Subclasses give ``_cost`` for operators that do work; free operators cost 0.
+    The memo keeps each graph alive so that its ``id()`` is never reused.
+    """
+
+    def __init__(self):
+        self._memo: dict = {}
+        self._graphs: dict = {}
+
+    def compute(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
+        key = (id(graph), i, degrees, device.kind)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        res = (0.0, 0.0) if graph.ops[i].kind in FREE_KINDS else self._cost(graph, i, degrees, device)
+        self._graphs.setdefault(id(graph), graph)
+        self._memo[key] = res
+        return res
+
+
+class AnalyticCosts(_MemoCosts):
     """Roofline task times from the device model (Section 5.1's cost model, analytic variant).
 
     Examples
@@ -71,32 +93,21 @@ class AnalyticCosts:
     """
 
     def __init__(self, machine: Machine | None = None):
+        super().__init__()
         self.machine = machine
-        self._cache: dict = {}
-        self._graphs: dict = {}  # keeps cached graphs alive so their id() is never reused
 
-    def compute(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
-        key = (id(graph), i, degrees, device.kind)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+    def _cost(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
         op = graph.ops[i]
-        if op.kind in FREE_KINDS:
-            res = (0.0, 0.0)
-        else:
-            n = math.prod(degrees)
-            flops = op.flops / n
-            nbytes = 4.0 * (op.numel / n + sum(math.prod(s) for s in piece_input_shapes(graph, i, degrees))
-                            + op.params / param_degree(op, degrees))
-            fwd = device.kernel_latency + max(flops / device.flops, nbytes / device.mem_bandwidth)
-            bwd = device.kernel_latency + 2.0 * (fwd - device.kernel_latency)
-            res = (fwd, bwd)
-        self._graphs.setdefault(id(graph), graph)
-        self._cache[key] = res
-        return res
+        n = math.prod(degrees)
+        flops = op.flops / n
+        nbytes = 4.0 * (op.numel / n + sum(math.prod(s) for s in piece_input_shapes(graph, i, degrees))
+                        + op.params / param_degree(op, degrees))
+        fwd = device.kernel_latency + max(flops / device.flops, nbytes / device.mem_bandwidth)
+        bwd = device.kernel_latency + 2.0 * (fwd - device.kernel_latency)
+        return fwd, bwd
 
 
-class MeasuredCosts:
+class MeasuredCosts(_MemoCosts):
     """Task times measured with torch on this machine, cached on disk.
 
     Parameters
@@ -120,13 +131,12 @@ class MeasuredCosts:
 
     def __init__(self, cache: str | pathlib.Path | None = None, warmup: int = 2, repeats: int = 7,
                  threads: int = 1):
+        super().__init__()
         self.path = pathlib.Path(cache) if cache else None
         self.warmup, self.repeats, self.threads = warmup, repeats, threads
         self.table: dict[str, list[float]] = {}
         if self.path is not None and self.path.exists():
             self.table = json.loads(self.path.read_text())
-        self._fast: dict = {}
-        self._graphs: dict = {}  # keeps cached graphs alive so their id() is never reused
 
     @staticmethod
     def signature(graph: Graph, i: int, degrees: tuple[int, ...]) -> str:
@@ -136,23 +146,12 @@ class MeasuredCosts:
         return json.dumps([op.kind, op.shape, [graph[s].shape for s in op.inputs], op.params > 0,
                            attrs, list(degrees)], default=str)
 
-    def compute(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
-        key = (id(graph), i, degrees)
-        hit = self._fast.get(key)
-        if hit is not None:
-            return hit
-        op = graph.ops[i]
-        if op.kind in FREE_KINDS:
-            res = (0.0, 0.0)
-        else:
-            sig = self.signature(graph, i, degrees)
-            if sig not in self.table:
-                self.table[sig] = list(self._measure(graph, i, degrees))
-                self.save()
-            res = tuple(self.table[sig])
-        self._graphs.setdefault(id(graph), graph)
-        self._fast[key] = res
-        return res
+    def _cost(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
+        sig = self.signature(graph, i, degrees)
+        if sig not in self.table:
+            self.table[sig] = list(self._measure(graph, i, degrees))
+            self.save()
+        return tuple(self.table[sig])
 
     def save(self) -> None:
         """Write the cache file atomically (if a path was given)."""
