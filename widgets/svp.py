@@ -53,6 +53,8 @@ class SVPExplorer(param.Parameterized):
     proxy_depth = param.Selector(default=8, objects=[8, 14, 20], doc="Proxy depth")
     proxy_width = param.Integer(default=4, bounds=(1, 128), doc="Proxy width")
     proxy_epochs = param.Integer(default=2, bounds=(1, 100), doc="Proxy epochs")
+    proxy_stop_after = param.Integer(default=0, bounds=(0, 100),
+                                     doc="Early stopping: the proxy runs only this many of its epochs (0: all)")
     min_batches = param.Integer(default=10, bounds=(0, 500), doc="Minibatches per epoch at least (both models)")
     method = param.Selector(default="least_confidence", objects=["least_confidence", "entropy", "margin", "kcenters"],
                             doc="Active-learning method")
@@ -80,8 +82,7 @@ class SVPExplorer(param.Parameterized):
 
     def label(self, role: str) -> str:
         """The recipe's short name, as :attr:`dawnlab.svp.Learner.label` writes it."""
-        arch, depth, width, epochs = self._recipe(role)
-        return f"{arch}{depth}-w{width}-e{epochs}"
+        return (self.target() if role == "target" else self.proxy()).label
 
     def target(self):
         """The target as a :class:`dawnlab.svp.Learner`."""
@@ -93,7 +94,9 @@ class SVPExplorer(param.Parameterized):
         """The proxy as a :class:`dawnlab.svp.Learner`."""
         from dawnlab.svp import Learner
 
-        return Learner(*self._recipe("proxy"), min_batches=self.min_batches)
+        arch, depth, width, epochs = self._recipe("proxy")
+        stop = min(self.proxy_stop_after, epochs) or None
+        return Learner(arch, depth, width, epochs, min_batches=self.min_batches, stop_after=stop)
 
     def budgets(self) -> list[float]:
         """Cumulative labelled fractions: the initial set, then ``rounds`` even steps to ``final``."""
@@ -108,7 +111,8 @@ class SVPExplorer(param.Parameterized):
                              "labelled": [max(1, int(round(b * pool))) for b in self.budgets()]})
 
     @param.depends("dataset", "n_examples", "method", "target_depth", "target_width", "target_epochs",
-                   "proxy_depth", "proxy_width", "proxy_epochs", "initial", "final", "rounds")
+                   "proxy_depth", "proxy_width", "proxy_epochs", "proxy_stop_after", "initial", "final",
+                   "rounds")
     def plan(self) -> str:
         """One paragraph describing the comparison a Run will make."""
         s = self.schedule()
@@ -148,8 +152,8 @@ class SVPExplorer(param.Parameterized):
                                   "seconds": sum(r.seconds[phase] for r in al.result_.records)})
                 self.times = pd.DataFrame(trows)
             self.status = "ranking agreement ..."
-            fewer = dataclasses.replace(target, epochs=max(1, target.epochs // 2))
-            ps = pool_scores({"target": target, "proxy": proxy, "target, half epochs": fewer}, ds,
+            early = dataclasses.replace(target, stop_after=max(1, target.epochs // 2))
+            ps = pool_scores({"target": target, "proxy": proxy, "target, stopped at half": early}, ds,
                              self.method if self.method != "kcenters" else "least_confidence",
                              labelled=budgets[1] if len(budgets) > 1 else 0.2, seed=self.seed)
             self.agreement = agreement_matrix(ps["scores"], "spearman")
@@ -199,8 +203,8 @@ def app(explorer: SVPExplorer | None = None) -> pn.viewable.Viewable:
     """The explorer's layout (inline in a notebook, or served)."""
     ex = explorer or SVPExplorer()
     controls = pn.Param(ex, parameters=["dataset", "n_examples", "target_depth", "target_width", "target_epochs",
-                                        "proxy_depth", "proxy_width", "proxy_epochs", "min_batches", "method", "initial",
-                                        "final", "rounds", "seed", "run"],
+                                        "proxy_depth", "proxy_width", "proxy_epochs", "proxy_stop_after",
+                                        "min_batches", "method", "initial", "final", "rounds", "seed", "run"],
                         widgets={"method": {"type": pn.widgets.Select, "css_classes": ["svp-method"]},
                                  "rounds": {"type": pn.widgets.IntSlider, "css_classes": ["svp-rounds"]},
                                  "run": {"type": pn.widgets.Button, "css_classes": ["svp-run"]}},

@@ -2,7 +2,11 @@
 
 Selection via Proxy (arXiv 1906.11829, Section 3.2) builds a proxy from the
 target by scaling down the architecture (fewer layers, smaller width) or by
-training for fewer epochs; both are knobs of :class:`Learner`.  A learner is a
+training for fewer epochs; both are knobs of :class:`Learner`.  Fewer epochs
+come in two forms: a shorter schedule (``epochs``), or early stopping
+(``stop_after``): the learning-rate schedule of the full ``epochs`` is kept and
+training stops after the first ``stop_after`` of them, so the proxy is the
+target's own training run cut short.  A learner is a
 recipe (plain, picklable data); :meth:`Learner.fit` builds and trains a fresh
 model from it and returns a :class:`Fitted` model that predicts probabilities
 and penultimate-layer embeddings.
@@ -35,6 +39,7 @@ from dawnlab.svp.models import MLP, ResNet, count_parameters
 __all__ = ["Learner", "Fitted", "warm_up"]
 
 _ARCHS = ("resnet", "mlp")
+_BLOCK_STEP = {"basic": 6, "bottleneck": 9}  # weighted layers added per residual block and stage
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class Learner:
     width : int
         ResNet first-stage channels or MLP hidden units.
     epochs : int
-        Training epochs; a proxy may use fewer than the target.
+        Training epochs; a proxy may use fewer than the target.  The
+        learning-rate schedule spans this many epochs.
     batch_size : int
         Minibatch size.
     lr : float
@@ -68,6 +74,12 @@ class Learner:
         from a fresh shuffle of the data.
     name : str, optional
         A label for tables and plots (default: e.g. ``"resnet8-w16-e10"``).
+    block : {"basic", "bottleneck"}
+        ResNet residual block (ignored for MLPs); ``depth`` is ``6 n + 2`` for
+        basic and ``9 n + 2`` for bottleneck blocks.
+    stop_after : int, optional
+        Early stopping: train only the first ``stop_after`` of ``epochs``
+        epochs (the schedule still spans ``epochs``).  ``None`` trains them all.
 
     Examples
     --------
@@ -75,6 +87,8 @@ class Learner:
     'resnet20-w16-e5'
     >>> Learner("resnet", depth=20, width=16, epochs=5).cost((1, 20, 20), 10)
     1359970
+    >>> Learner("resnet", 164, 16, epochs=180, block="bottleneck", stop_after=30).label
+    'resnet164b-w16-e30of180'
     """
 
     arch: str = "resnet"
@@ -86,17 +100,27 @@ class Learner:
     weight_decay: float = 5e-4
     min_batches: int = 0
     name: str | None = None
+    block: str = "basic"
+    stop_after: int | None = None
 
     def __post_init__(self):
         if self.arch not in _ARCHS:
             raise invalid("arch", "Learner", f"one of {_ARCHS}", self.arch)
-        if self.arch == "resnet" and (not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6):
-            raise invalid("depth", "Learner", "an int of the form 6 n + 2 (8, 14, 20, ...) for a ResNet",
-                          self.depth)
+        if self.block not in _BLOCK_STEP:
+            raise invalid("block", "Learner", f"one of {tuple(_BLOCK_STEP)}", self.block)
+        step = _BLOCK_STEP[self.block]
+        if self.arch == "resnet" and (not isinstance(self.depth, int) or self.depth < step + 2
+                                      or (self.depth - 2) % step):
+            raise invalid("depth", "Learner", f"an int of the form {step} n + 2 for a ResNet of {self.block} "
+                          "blocks", self.depth)
         for key, low in [("depth", 1), ("width", 1), ("epochs", 1), ("batch_size", 1), ("min_batches", 0)]:
             value = getattr(self, key)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise invalid(key, "Learner", f"an int >= {low}", value)
+        if self.stop_after is not None and (not isinstance(self.stop_after, (int, np.integer))
+                                            or isinstance(self.stop_after, bool)
+                                            or not 1 <= self.stop_after <= self.epochs):
+            raise invalid("stop_after", "Learner", f"None or an int in [1, epochs={self.epochs}]", self.stop_after)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise invalid("lr", "Learner", "a positive finite float", self.lr)
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
@@ -105,7 +129,16 @@ class Learner:
     @property
     def label(self) -> str:
         """A short name: ``name`` if given, else arch, depth, width and epochs."""
-        return self.name or f"{self.arch}{self.depth}-w{self.width}-e{self.epochs}"
+        if self.name:
+            return self.name
+        block = "b" if self.arch == "resnet" and self.block == "bottleneck" else ""
+        epochs = f"{self.stop_after}of{self.epochs}" if self.stop_after is not None else f"{self.epochs}"
+        return f"{self.arch}{self.depth}{block}-w{self.width}-e{epochs}"
+
+    @property
+    def trained_epochs(self) -> int:
+        """Epochs actually run: ``stop_after`` when early-stopped, else ``epochs``."""
+        return self.stop_after if self.stop_after is not None else self.epochs
 
     def to_dict(self) -> dict:
         """The recipe as a plain dict (for result files)."""
@@ -117,15 +150,15 @@ class Learner:
             if len(input_shape) != 3:
                 raise invalid("input_shape", "Learner.build", "(channels, height, width) for a ResNet",
                               tuple(input_shape), "Use arch='mlp' for tabular data.")
-            return ResNet(self.depth, self.width, num_classes, int(input_shape[0]))
+            return ResNet(self.depth, self.width, num_classes, int(input_shape[0]), block=self.block)
         return MLP(int(np.prod(input_shape)), num_classes, self.depth, self.width)
 
     def cost(self, input_shape: tuple[int, ...], num_classes: int) -> int:
-        """Relative training cost: trainable parameters times epochs.
+        """Relative training cost: trainable parameters times epochs trained.
 
         Used only to refuse a proxy that is bigger than its target.
         """
-        return count_parameters(self.build(input_shape, num_classes)) * self.epochs
+        return count_parameters(self.build(input_shape, num_classes)) * self.trained_epochs
 
     def fit(self, X: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int, *,
             track: bool = False, callback: Callable[[int, float], None] | None = None,
@@ -158,7 +191,7 @@ class Learner:
             torch.manual_seed(int(seed))
             model = self.build(tuple(X.shape[1:]), num_classes)
         n = len(X)
-        history = np.zeros((self.epochs, n), dtype=bool) if track else None
+        history = np.zeros((self.trained_epochs, n), dtype=bool) if track else None
         opt = torch.optim.SGD(model.parameters(), lr=self.lr, momentum=0.9, nesterov=True,
                               weight_decay=self.weight_decay)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size), self.min_batches)
@@ -167,7 +200,7 @@ class Learner:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
         start = time.perf_counter()
         model.train()
-        for epoch in range(self.epochs):
+        for epoch in range(self.trained_epochs):
             order = torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])
             loss_sum = 0.0
             for b in range(steps_per_epoch):

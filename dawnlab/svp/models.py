@@ -7,10 +7,14 @@ are ResNet-164 with pre-activation (He et al., 2016) and its proxies ResNet-20;
 both are the CIFAR-style family with three stages of residual blocks whose
 widths are ``width``, ``2 * width`` and ``4 * width`` channels.
 
-Here the residual blocks are the two-convolution "basic" blocks, so ``depth``
-must be ``6 n + 2`` (8, 14, 20, 32, 44, 56, 110 ...).  The paper's ResNet-164 uses
-bottleneck blocks (``9 n + 2``); on a 2-core CPU we stay with the basic family,
-which contains the paper's proxy ResNet-20 exactly.
+Two kinds of residual block are available.  ``block="basic"`` (the default)
+is two 3x3 convolutions, so ``depth = 6 n + 2`` (8, 14, 20, 32, 44, 56, 110 ...);
+it contains the paper's proxy ResNet-20 exactly.  ``block="bottleneck"`` is the
+1x1 / 3x3 / 1x1 block of He et al. (2016, "Identity Mappings in Deep Residual
+Networks", Section 4) with a 4x wider output, so ``depth = 9 n + 2``; depth 164
+(n = 18) is the paper's target ResNet-164, 1.7 M parameters on CIFAR-10.  On a
+2-core CPU the benchmarks use small basic-block members of the family; the
+bottleneck targets are there for users with the hardware to train them.
 
 Every model exposes :meth:`embed` (the penultimate-layer features used by greedy
 k-centers, Section 3.1) and ``forward`` (class logits).
@@ -48,24 +52,58 @@ class _PreActBlock(nn.Module):
         return out + skip
 
 
+class _PreActBottleneck(nn.Module):
+    """BN-ReLU-1x1, BN-ReLU-3x3 (strided), BN-ReLU-1x1 to 4x the planes, plus the shortcut."""
+
+    expansion = 4
+
+    def __init__(self, c_in: int, planes: int, stride: int):
+        super().__init__()
+        c_out = planes * self.expansion
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, planes, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, c_out, 1, bias=False)
+        self.shortcut = None
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        skip = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv3(F.relu(self.bn3(out)))
+        return out + skip
+
+
+_BLOCKS = {"basic": (6, 1), "bottleneck": (9, _PreActBottleneck.expansion)}  # layers per block step, expansion
+
+
 class ResNet(nn.Module):
     """A pre-activation ResNet for small images (CIFAR family, 3 stages).
 
     Parameters
     ----------
     depth : int
-        Number of weighted layers, ``6 n + 2`` with ``n >= 1`` blocks per stage.
+        Number of weighted layers: ``6 n + 2`` for basic blocks, ``9 n + 2``
+        for bottleneck blocks, with ``n >= 1`` blocks per stage.
     width : int
         Channels of the first stage (16 in the paper); later stages double it.
+        Bottleneck blocks output ``4 * width`` channels in the first stage.
     num_classes : int
         Number of output classes (>= 2).
     in_channels : int
         Channels of the input images (1 for digits, 3 for CIFAR-10).
+    block : {"basic", "bottleneck"}
+        The residual block (see the module docstring).
 
     Raises
     ------
     InvalidArgument
-        If ``depth`` is not ``6 n + 2`` or another argument is out of range.
+        If ``depth`` does not fit the block, or another argument is out of range.
 
     Examples
     --------
@@ -77,28 +115,38 @@ class ResNet(nn.Module):
     torch.Size([2, 16])
     >>> count_parameters(ResNet(20, 16, 10, 3))  # the paper's ResNet-20 proxy
     272282
+    >>> count_parameters(ResNet(164, 16, 10, 3, block="bottleneck"))  # the paper's ResNet-164 target
+    1703258
     """
 
     def __init__(self, depth: int = 20, width: int = 16, num_classes: int = 10,
-                 in_channels: int = 3):
+                 in_channels: int = 3, block: str = "basic"):
         super().__init__()
-        if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise invalid("depth", "ResNet", "an int of the form 6 n + 2 with n >= 1 (8, 14, 20, 32, ...)",
-                          depth, "Pick the nearest such depth.")
+        if block not in _BLOCKS:
+            raise invalid("block", "ResNet", f"one of {tuple(_BLOCKS)}", block)
+        step, expansion = _BLOCKS[block]
+        if not isinstance(depth, int) or depth < step + 2 or (depth - 2) % step:
+            examples = ", ".join(str(step * n + 2) for n in (1, 2, 3, 18))
+            raise invalid("depth", "ResNet", f"an int of the form {step} n + 2 with n >= 1 for {block} blocks "
+                          f"({examples}, ...)", depth, "Pick the nearest such depth.")
         if not isinstance(width, int) or width < 1:
             raise invalid("width", "ResNet", "a positive int", width)
         if not isinstance(num_classes, int) or num_classes < 2:
             raise invalid("num_classes", "ResNet", "an int >= 2", num_classes)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise invalid("in_channels", "ResNet", "a positive int", in_channels)
-        self.depth, self.width = depth, width
-        n = (depth - 2) // 6
+        self.depth, self.width, self.block = depth, width, block
+        n = (depth - 2) // step
         self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
         blocks, c_in = [], width
-        for stage, c_out in enumerate([width, 2 * width, 4 * width]):
+        for stage, planes in enumerate([width, 2 * width, 4 * width]):
             for i in range(n):
-                blocks.append(_PreActBlock(c_in, c_out, 2 if stage > 0 and i == 0 else 1))
-                c_in = c_out
+                stride = 2 if stage > 0 and i == 0 else 1
+                if block == "basic":
+                    blocks.append(_PreActBlock(c_in, planes, stride))
+                else:
+                    blocks.append(_PreActBottleneck(c_in, planes, stride))
+                c_in = planes * expansion
         self.blocks = nn.Sequential(*blocks)
         self.bn = nn.BatchNorm2d(c_in)
         self.fc = nn.Linear(c_in, num_classes)

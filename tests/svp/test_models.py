@@ -83,3 +83,44 @@ def test_min_batches_lengthens_epochs_over_small_sets(monkeypatch):
     steps.clear()
     Learner("mlp", 1, 4, epochs=2, batch_size=4, min_batches=6).fit(X, y, 2, 0)
     assert len(steps) == 2 * 6  # the floor: 6 batches of 4 drawn from 10 examples
+
+
+@pytest.mark.parametrize("depth,blocks", [(11, 1), (20, 2)])
+def test_bottleneck_depth_counts_weighted_layers(depth, blocks):
+    net = ResNet(depth, 4, 10, 1, block="bottleneck")
+    convs = [name for name, m in net.named_modules()
+             if isinstance(m, torch.nn.Conv2d) and not name.endswith("shortcut")]
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) + len(linears) == depth == 9 * blocks + 2
+    x = torch.zeros(3, 1, 20, 20)
+    assert net(x).shape == (3, 10) and net.embed(x).shape == (3, 4 * 4 * 4)  # 4x expansion of 4 * width
+
+
+def test_resnet164_has_the_papers_parameter_count():
+    # He et al. (2016) and the SVP paper: pre-activation ResNet-164 on CIFAR-10 has 1.7 M parameters
+    assert round(count_parameters(ResNet(164, 16, 10, 3, block="bottleneck")) / 1e5) == 17
+    with pytest.raises(InvalidArgument, match="9 n \\+ 2"):
+        ResNet(164 + 6, 16, 10, 3, block="bottleneck")
+    with pytest.raises(InvalidArgument, match="'block'"):
+        Learner("resnet", 8, 4, block="wide")
+
+
+def test_early_stopped_proxy_follows_the_full_schedule_then_stops():
+    rng = np.random.default_rng(1)
+    X = torch.tensor(rng.normal(size=(64, 5)), dtype=torch.float32)
+    y = (X[:, 0] > 0).long()
+
+    def losses(learner):
+        seen = []
+        fitted = learner.fit(X, y, 2, seed=3, track=True, callback=lambda e, loss: seen.append(loss))
+        return seen, fitted
+
+    full, _ = losses(Learner("mlp", 1, 8, epochs=6, lr=0.5))
+    early, fitted = losses(Learner("mlp", 1, 8, epochs=6, lr=0.5, stop_after=2))
+    short, _ = losses(Learner("mlp", 1, 8, epochs=2, lr=0.5))
+    assert early == full[:2]  # the same run as the full schedule, cut after two epochs
+    assert short[1] != full[1]  # a 2-epoch schedule decays its learning rate sooner
+    assert fitted.history.shape == (2, 64)
+    assert Learner("mlp", 1, 8, epochs=6, stop_after=2).cost((5,), 2) * 3 == Learner("mlp", 1, 8, epochs=6).cost((5,), 2)
+    with pytest.raises(InvalidArgument, match="'stop_after'"):
+        Learner("mlp", 1, 8, epochs=6, stop_after=7)

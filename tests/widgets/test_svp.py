@@ -48,7 +48,7 @@ def test_run_fills_curves_times_and_agreement():
     times = ex.times.set_index(["selector", "phase"]).seconds
     assert times["random", "proxy_training"] == 0 and times["proxy", "proxy_training"] > 0
     m = ex.agreement
-    assert list(m.index) == ["target", "proxy", "target, half epochs"]
+    assert list(m.index) == ["target", "proxy", "target, stopped at half"]
     np.testing.assert_allclose(np.diag(m.values), 1.0)
     np.testing.assert_allclose(m.values, m.values.T)
     # the plots are built from those frames
