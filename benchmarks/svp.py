@@ -17,22 +17,24 @@ Runs, side by side and for several seeds, on a real offline data set
 3. Spearman correlation between the proxy's and the target's least-confidence
    rankings of the unlabelled pool, both trained on the same random 10%.
 
-Data: 2500 of the 5000 images (a seeded subset), split per seed into a pool of
-2000 and 500 test images; ``--quick`` uses 1000 images and tiny budgets.
+Data: all 5000 images, split per seed into a pool of 4000 and 1000 test images
+(``--n`` takes a seeded subset); ``--quick`` uses 1000 images and tiny budgets.
 
-Target and proxy (CPU-sized stand-ins for the paper's ResNet-164 / ResNet-20):
-the target is a pre-activation ResNet-8 of width 16 trained for 5 epochs; the
-proxy is a ResNet-8 of width 4 trained for 2 epochs (both scaling-down routes
-of Section 3.2 at once).  Data-selection time = proxy training + scoring +
-selection summed over rounds; target training is timed separately.
+Target and proxy (CPU-sized stand-ins for the paper's ResNet-164 / ResNet-20,
+the proxy made by the paper's two scaling-down routes of Section 3.2 at once):
+the target is a pre-activation ResNet-20 of width 16 trained for 5 epochs; the
+proxy a ResNet-8 of width 8 trained for 2 epochs.  Data-selection time = proxy
+training + scoring + selection summed over rounds; target training is timed
+separately.  An earlier default (2500 images, a ResNet-8 w16 target and a
+ResNet-8 w4 proxy) left the proxy too weak: its selections fell below random.
 
 Full mode gives every epoch at least 20 minibatches (``Learner.min_batches``,
-both models), so that the first rounds' tiny labelled sets (40 images) still get
+both models), so that the first rounds' small labelled sets (80 images) still get
 enough SGD steps to leave the random initialisation (``--min-batches 0`` turns
-that off); ``--proxy-width`` / ``--proxy-epochs`` try
-other proxies.
+that off); ``--target-depth``, ``--proxy-width`` / ``--proxy-epochs`` /
+``--proxy-stop-after`` try other pairs.
 
-Usage: ``python benchmarks/svp.py [--quick] [--seeds 3] [--processes 2] [--min-batches N]``.
+Usage: ``python benchmarks/svp.py [--quick] [--seeds 3] [--processes 2] [--out DIR] [--n N]``.
 The last line printed is one JSON object with the headline figures.
 """
 
@@ -53,11 +55,16 @@ from dawnlab.svp import ActiveLearning, CoreSet, Learner, pool_scores, rank_agre
 
 
 def settings(quick: bool, proxy_width: int | None = None, proxy_epochs: int | None = None,
-             min_batches: int | None = None) -> dict:
+             min_batches: int | None = None, target_depth: int | None = None, proxy_stop_after: int | None = None,
+             n: int | None = None) -> dict:
     cfg = _settings(quick)
-    if proxy_width or proxy_epochs:
-        p = cfg["proxy"]
-        cfg["proxy"] = Learner(p.arch, p.depth, proxy_width or p.width, proxy_epochs or p.epochs, name="proxy")
+    if proxy_width or proxy_epochs or proxy_stop_after:
+        cfg["proxy"] = dataclasses.replace(cfg["proxy"], width=proxy_width or cfg["proxy"].width,
+                                           epochs=proxy_epochs or cfg["proxy"].epochs, stop_after=proxy_stop_after)
+    if target_depth:
+        cfg["target"] = dataclasses.replace(cfg["target"], depth=target_depth)
+    if n:
+        cfg["n"] = n
     if min_batches is not None:
         for role in ("target", "proxy"):
             cfg[role] = dataclasses.replace(cfg[role], min_batches=min_batches)
@@ -69,16 +76,16 @@ def _settings(quick: bool) -> dict:
         return {"n": 1000, "budgets": [0.05, 0.2, 0.5], "keep": [0.5, 0.8],
                 "target": Learner("resnet", 8, 8, 5, name="target"),
                 "proxy": Learner("resnet", 8, 4, 2, name="proxy")}
-    return {"n": 2500, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.6, 0.8],
-            "target": Learner("resnet", 8, 16, 5, min_batches=20, name="target"),
-            "proxy": Learner("resnet", 8, 4, 2, min_batches=20, name="proxy")}
+    return {"n": None, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.5, 0.6, 0.8],
+            "target": Learner("resnet", 20, 16, 5, min_batches=20, name="target"),
+            "proxy": Learner("resnet", 8, 8, 2, min_batches=20, name="proxy")}
 
 
 def load(name: str, n: int | None):
     from dawnlab import data
 
     ds = data.load(name)
-    if n is not None:
+    if n is not None and n < len(ds):
         ds = ds.subset(np.random.default_rng(0).permutation(len(ds))[:n])
     return ds
 
@@ -92,7 +99,8 @@ def run_seed(task: dict) -> dict:
 
     warm_up()
     seed, quick, data_name = task["seed"], task["quick"], task["data"]
-    cfg = settings(quick, task.get("proxy_width"), task.get("proxy_epochs"), task.get("min_batches"))
+    cfg = settings(quick, task.get("proxy_width"), task.get("proxy_epochs"), task.get("min_batches"),
+                   task.get("target_depth"), task.get("proxy_stop_after"), task.get("n"))
     ds = load(data_name, cfg["n"])
     T, P = cfg["target"], cfg["proxy"]
     out = {"seed": seed}
@@ -148,6 +156,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--processes", type=int, default=None, help="parallel seeds (default 1 quick, 2 full)")
     ap.add_argument("--proxy-width", type=int, default=None, help="override the proxy's width")
     ap.add_argument("--proxy-epochs", type=int, default=None, help="override the proxy's epochs")
+    ap.add_argument("--proxy-stop-after", type=int, default=None, help="early-stop the proxy after N epochs")
+    ap.add_argument("--target-depth", type=int, default=None, help="override the target's ResNet depth")
+    ap.add_argument("--n", type=int, default=None, help="use a seeded subset of N images")
     ap.add_argument("--min-batches", type=int, default=None,
                     help="minibatches per epoch at least, for target and proxy (Learner.min_batches)")
     ap.add_argument("--random-coreset", action="store_true", help="also train the target on random subsets")
@@ -155,22 +166,25 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     seeds = args.seeds or (1 if args.quick else 3)
     procs = args.processes or (1 if args.quick else 2)
-    cfg = settings(args.quick, args.proxy_width, args.proxy_epochs, args.min_batches)
+    cfg = settings(args.quick, args.proxy_width, args.proxy_epochs, args.min_batches, args.target_depth,
+                   args.proxy_stop_after, args.n)
     out_dir = Path(args.out) if args.out else None
     rows: dict[int, dict] = {}
     todo = []
+    recipe = {"quick": args.quick, "data": args.data, "random_coreset": args.random_coreset,
+              "proxy_width": args.proxy_width, "proxy_epochs": args.proxy_epochs, "min_batches": args.min_batches,
+              "target_depth": args.target_depth, "proxy_stop_after": args.proxy_stop_after, "n": args.n}
     for s in range(seeds):
         f = out_dir / f"seed_{s}{'_quick' if args.quick else ''}.json" if out_dir else None
-        if f is not None and f.is_file():
-            rows[s] = results.load(f)
+        old = results.load(f) if f is not None and f.is_file() else None
+        if old is not None and old.get("recipe") == recipe:  # a finished seed of the same comparison
+            rows[s] = old
         else:
-            todo.append({"seed": s, "quick": args.quick, "data": args.data, "out": args.out,
-                         "random_coreset": args.random_coreset, "proxy_width": args.proxy_width,
-                         "proxy_epochs": args.proxy_epochs, "min_batches": args.min_batches})
+            todo.append({"seed": s, "out": args.out, **recipe})
     for task, row in zip(todo, pmap(run_seed, todo, processes=procs, progress=False)):
-        rows[task["seed"]] = row
+        rows[task["seed"]] = {**row, "recipe": recipe}
         if out_dir is not None:
-            results.save(out_dir / f"seed_{task['seed']}{'_quick' if args.quick else ''}.json", row)
+            results.save(out_dir / f"seed_{task['seed']}{'_quick' if args.quick else ''}.json", rows[task["seed"]])
     table = [rows[s] for s in sorted(rows)]
 
     def stat(key):
