@@ -6,6 +6,10 @@ Usage::
     python benchmarks/flexflow.py            # the paper's shapes on the 4 x 4 P100 model
     python benchmarks/flexflow.py --quick    # small models and budgets, for CI
 
+Weights are synchronised as in the paper's simulator, through a parameter-server
+owner replica (``--sync ps``, the default); ``--sync ring`` times every strategy,
+data parallelism included, with ring all-reduces instead.
+
 Prints a table, then one JSON object on the last line with the keys
 ``sim_tasks_per_second``, ``delta_speedup_inception16``, ``speedup_over_dp``,
 ``search_seconds`` and ``sim_error_vs_measured``.
@@ -70,6 +74,8 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=None, help="search time budget per benchmark")
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--skip-measured", action="store_true", help="skip the CPU measurement check")
+    ap.add_argument("--sync", choices=("ps", "ring"), default="ps",
+                    help="weight synchronisation model: parameter server (the paper's) or ring all-reduce")
     args = ap.parse_args(argv)
     quick = args.quick
     machine = Machine.preset("p100x16")
@@ -92,12 +98,12 @@ def main(argv=None):
     for name in benchmarks.BENCHMARKS:
         kw = rnn_kw if name in ("rnntc", "rnnlm", "nmt") else {}
         g = benchmarks.build(name, batch, **kw)
-        sim = Simulator(g, machine)
+        sim = Simulator(g, machine, sync=args.sync)
         base = {k: sim.simulate(getattr(Strategy, k)(g, machine), record=False).iteration_time
                 for k in ("data_parallel", "model_parallel", "expert")}
         t0 = time.perf_counter()
         final = list(search(g, machine, budget=budget, chains=args.chains, seconds=seconds, rounds=5,
-                            seed=0))[-1]
+                            seed=0, sync=args.sync))[-1]
         secs[name] = round(time.perf_counter() - t0, 1)
         speed[name] = round(base["data_parallel"] / final.best_time, 3)
         rows.append((name, base["data_parallel"], base["model_parallel"], base["expert"], final.best_time,
@@ -121,7 +127,7 @@ def main(argv=None):
         err = {"1proc": round(r.single_error, 3), "2proc_gloo": round(r.ddp_error, 3)}
     print(json.dumps({"sim_tasks_per_second": round(tps), "delta_speedup_inception16": round(speedup, 2),
                       "speedup_over_dp": speed, "search_seconds": secs, "sim_error_vs_measured": err,
-                      "quick": quick}))
+                      "sync": args.sync, "quick": quick}))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ result.  Communication costs latency + bytes / bandwidth per link.
   weights.  The backward pass costs twice the forward flops and bytes
   (gradients with respect to inputs and weights).
 - :class:`MeasuredCosts` runs the piece with torch on this machine (warm-up,
-  repeats, median), forward and forward+backward, and caches the times in a JSON
-  file keyed by the piece's signature.
+  repeats, median), forward and forward+backward+SGD update of the piece's
+  weights (the update is part of the backward time; the paper's simulator
+  leaves it out), and caches the times in a JSON file keyed by the piece's
+  signature.
 
 Both answer ``compute(graph, i, degrees, device) -> (forward_s, backward_s)``.
 """
@@ -24,7 +26,7 @@ import math
 import pathlib
 import time
 
-from dawnlab.flexflow.graph import Graph, Op
+from dawnlab.flexflow.graph import Graph, Op, input_windows
 from dawnlab.flexflow.machine import Device, Machine
 
 __all__ = ["AnalyticCosts", "MeasuredCosts", "piece_input_shapes", "param_degree", "FREE_KINDS"]
@@ -49,10 +51,11 @@ def piece_input_shapes(graph: Graph, i: int, degrees: tuple[int, ...]) -> list[t
     [(4, 3, 16, 32)]
     """
     op = graph.ops[i]
+    shapes = [graph[src].shape for src in op.inputs]
     out = []
-    for src, m in zip(op.inputs, op.input_maps):
-        s = graph[src].shape
-        out.append(tuple(-(-s[t] // degrees[m[t]]) if m[t] is not None else s[t] for t in range(len(s))))
+    for s, m, win in zip(shapes, op.input_maps, input_windows(op, shapes)):
+        out.append(tuple(-(-s[t] // degrees[m[t]]) if m[t] is not None else win[t][1] - win[t][0]
+                         for t in range(len(s))))
     return out
 
 
@@ -144,7 +147,7 @@ class MeasuredCosts(_MemoCosts):
         op = graph.ops[i]
         attrs = {k: v for k, v in sorted(op.attrs.items())}
         return json.dumps([op.kind, op.shape, [graph[s].shape for s in op.inputs], op.params > 0,
-                           attrs, list(degrees)], default=str)
+                           attrs, list(degrees), "sgd"], default=str)
 
     def _cost(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
         sig = self.signature(graph, i, degrees)
@@ -167,7 +170,7 @@ class MeasuredCosts(_MemoCosts):
         old = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            fn, tensors = _piece_program(graph, i, degrees)
+            fn, tensors, weights = _piece_program(graph, i, degrees)
 
             def fwd():
                 with torch.no_grad():
@@ -180,6 +183,9 @@ class MeasuredCosts(_MemoCosts):
                 out = fn(*tensors)
                 if out.requires_grad:
                     out.backward(torch.ones_like(out))
+                with torch.no_grad():  # the SGD update of the piece's weights
+                    for w in weights:
+                        w.add_(w.grad, alpha=-1e-3)
 
             tf = _median_time(fwd, self.warmup, self.repeats)
             tb = _median_time(both, self.warmup, self.repeats)
@@ -201,7 +207,7 @@ def _median_time(fn, warmup, repeats):
 
 
 def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
-    """A torch function and its leaf tensors that compute one piece of operator ``i``."""
+    """A torch function, its leaf tensors and the weights among them, for one piece of operator ``i``."""
     import torch
     import torch.nn.functional as F
 
@@ -211,8 +217,12 @@ def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
     kp = param_degree(op, degrees)
     a = op.attrs
 
+    weights = []
+
     def weight(*shape):
-        return torch.randn(shape, generator=g) * 0.05
+        w = torch.randn(shape, generator=g) * 0.05
+        weights.append(w)
+        return w
 
     if op.kind == "conv2d":
         oc = op.shape[1] // degrees[1]
@@ -285,4 +295,4 @@ def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
     for t in leaves:
         if t.is_floating_point() and id(t) not in data:  # no gradient for the data batch
             t.requires_grad_(True)
-    return fn, leaves
+    return fn, leaves, [w for w in weights if any(w is t for t in leaves)]

@@ -33,9 +33,32 @@ from typing import Sequence
 
 from dawnlab.errors import InvalidArgument, invalid
 
-__all__ = ["Op", "Graph", "GraphBuilder", "GraphError", "SOAP_DIMS"]
+__all__ = ["Op", "Graph", "GraphBuilder", "GraphError", "SOAP_DIMS", "input_windows"]
 
 SOAP_DIMS = ("sample", "attribute", "parameter", "none")
+
+
+def input_windows(op: "Op", shapes: Sequence[tuple[int, ...]]) -> list[tuple]:
+    """For each input of ``op`` (of the given ``shapes``), per input dimension, the ``(lo, hi)``
+    range that every piece reads of a dimension its input map marks ``None``: the whole
+    dimension, except along a ``select``'s dimension, where it is the selected block.
+
+    Examples
+    --------
+    >>> b = GraphBuilder(); x = b.input((8, 5, 3)); y = b.select(x, 1, 2, name="x2")
+    >>> g = b.build()
+    >>> input_windows(g["x2"], [g[x].shape])
+    [((0, 8), (2, 3), (0, 3))]
+    """
+    out = []
+    for shape in shapes:
+        win = [(0, n) for n in shape]
+        if op.kind == "select":
+            d, size = op.attrs["dim"], op.attrs.get("size", 1)
+            lo = min(op.attrs["index"] * size, shape[d])
+            win[d] = (lo, min(lo + size, shape[d]))
+        out.append(tuple(win))
+    return out
 
 
 class GraphError(InvalidArgument):
@@ -369,8 +392,9 @@ class GraphBuilder:
                         param_group=param_group, vocab=vocab)
 
     def select(self, x: str, dim: int, index: int, size: int = 1, name: str | None = None) -> str:
-        """Take ``size`` entries at ``index`` along ``dim`` (a time step, a split piece), dropping
-        the dimension when ``size == 1``."""
+        """Take the ``index``-th block of ``size`` entries along ``dim`` (a time step, a split
+        piece), dropping the dimension when ``size == 1``.  Each piece reads only that block of
+        ``dim`` (see :func:`input_windows`)."""
         shape = self.shape(x)
         dims = list(self._dims[x])
         out = list(shape)

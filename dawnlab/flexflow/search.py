@@ -2,12 +2,12 @@
 
 Section 6 of arXiv 1807.05358: FlexFlow searches for a fast strategy with the
 Metropolis-Hastings algorithm.  The cost of a strategy is its simulated
-iteration time.  A proposal picks one operator at random and gives it a random
-valid configuration; it is accepted with probability
+iteration time.  A proposal picks one operator at random (an unrolled
+recurrent layer, whose time steps share weights, counts as one operator) and
+gives it a random valid configuration; it is accepted with probability
 ``min(1, exp(-(new - current) / (temperature * current)))`` (the paper's
 ``exp(beta (cost(S) - cost(S*)))`` with beta scaled to the current cost, so
-that one temperature suits models of any speed).  The unrolled time steps of one
-recurrent layer share weights and are proposed together, as one layer.  Proposals are evaluated with
+that one temperature suits models of any speed).  Proposals are evaluated with
 delta simulation (Section 5.3) and undone exactly when rejected.
 
 Several chains run in parallel through :func:`dawnlab.parallel.imap` (a local
@@ -30,7 +30,7 @@ import numpy as np
 from dawnlab.errors import invalid
 from dawnlab.flexflow.graph import Graph
 from dawnlab.flexflow.machine import Machine
-from dawnlab.flexflow.simulator import Simulator
+from dawnlab.flexflow.simulator import SYNC_MODES, Simulator
 from dawnlab.flexflow.soap import OpConfig, Strategy, random_config
 from dawnlab.parallel import imap
 
@@ -86,7 +86,7 @@ def run_chain(job: dict) -> dict:
     graph, machine = job["graph"], job["machine"]
     rng = np.random.default_rng()
     rng.bit_generator.state = job["rng"]
-    sim = Simulator(graph, machine, job["costs"])
+    sim = Simulator(graph, machine, job["costs"], job["sync"])
     current = sim.simulate(Strategy(graph, machine, _unpack(job["current"])), record=False).iteration_time
     best, best_time = job["best"], job["best_time"]
     temp, patience = job["temperature"], job["patience"]
@@ -94,14 +94,16 @@ def run_chain(job: dict) -> dict:
     stale, accepted, steps = job["stale"], 0, 0
     use_delta = job["delta"]
     ops = graph.ops
-    tied = [graph.groups[graph.group_of(i)] if graph.group_of(i) else [i] for i in range(len(ops))]
+    # the time steps of one recurrent layer (a weight-sharing group) are one unit and move together
+    units = list({tuple(graph.groups[graph.group_of(i)]) if graph.group_of(i) else (i,): None
+                  for i in range(len(ops))})
     while steps < job["steps"] and stale < patience and time.time() < deadline:
-        i = int(rng.integers(len(ops)))
+        unit = units[int(rng.integers(len(units)))]
+        i = unit[0]
         cfg = random_config(ops[i], machine, rng)
         if cfg == sim.configs[i]:
             continue
-        # the time steps of one recurrent layer (a weight-sharing group) move together
-        change = {k: cfg for k in tied[i]}
+        change = {k: cfg for k in unit}
         steps += 1
         if use_delta:
             new = sim.propose(change)
@@ -109,7 +111,7 @@ def run_chain(job: dict) -> dict:
             trial = dict(sim.configs)
             trial.update(change)
             s = Strategy(graph, machine, {ops[k].name: c for k, c in trial.items()})
-            new = Simulator(graph, machine, job["costs"]).simulate(s, record=False).iteration_time
+            new = Simulator(graph, machine, job["costs"], job["sync"]).simulate(s, record=False).iteration_time
         if new <= current or rng.random() < math.exp(-(new - current) / (temp * current)):
             if not use_delta:
                 sim.configs.update(change)
@@ -161,6 +163,8 @@ class MCMCSearch:
     init : tuple of str, optional
         Starting strategies of the chains, from ``"data_parallel"``, ``"expert"``,
         ``"model_parallel"``, ``"random"``; defaults as described for ``chains``.
+    sync : {"ps", "ring"}
+        The simulator's weight synchronisation model (see :class:`~dawnlab.flexflow.Simulator`).
 
     Examples
     --------
@@ -174,7 +178,7 @@ class MCMCSearch:
     def __init__(self, graph: Graph, machine: Machine, budget: int = 1000, chains: int = 4, client=None,
                  seconds: float | None = None, temperature: float = 0.05, rounds: int = 10, costs=None,
                  delta: bool = True, processes: int | None = None, seed: int = 0,
-                 init: tuple[str, ...] | None = None, progress: bool = False):
+                 init: tuple[str, ...] | None = None, progress: bool = False, sync: str = "ps"):
         if not isinstance(budget, int) or budget < 1:
             raise invalid("budget", "search", "a positive int (proposals per chain)", budget)
         if not isinstance(chains, int) or chains < 1:
@@ -193,7 +197,9 @@ class MCMCSearch:
         self.graph, self.machine, self.budget, self.chains = graph, machine, budget, chains
         self.client, self.seconds, self.temperature, self.rounds = client, seconds, temperature, rounds
         self.costs, self.delta, self.processes, self.seed = costs, delta, processes, seed
-        self.init, self.progress = init, progress
+        if sync not in SYNC_MODES:
+            raise invalid("sync", "search", f"one of {SYNC_MODES}", sync)
+        self.init, self.progress, self.sync = init, progress, sync
 
     def _start(self, k: int, kind: str) -> Strategy:
         g, m = self.graph, self.machine
@@ -209,7 +215,7 @@ class MCMCSearch:
         jobs, labels, initial = [], [], {}
         for k, kind in enumerate(self.init):
             s = self._start(k, kind)
-            t = Simulator(g, m, self.costs).simulate(s, record=False).iteration_time
+            t = Simulator(g, m, self.costs, self.sync).simulate(s, record=False).iteration_time
             label = kind if kind not in labels else f"{kind}{k}"
             labels.append(label)
             initial[label] = t
@@ -217,7 +223,7 @@ class MCMCSearch:
             jobs.append({"graph": g, "machine": m, "costs": self.costs, "current": packed, "best": packed,
                          "best_time": t, "current_time": t, "temperature": self.temperature,
                          "patience": max(1, self.budget // 2), "deadline": deadline, "stale": 0,
-                         "delta": self.delta, "done_steps": 0, "accepted": 0, "finished": False,
+                         "delta": self.delta, "sync": self.sync, "done_steps": 0, "accepted": 0, "finished": False,
                          "rng": np.random.default_rng([self.seed, k]).bit_generator.state, "chain": k})
         best_k = min(range(len(jobs)), key=lambda k: jobs[k]["best_time"])
         state = SearchState(Strategy(g, m, _unpack(jobs[best_k]["best"])), jobs[best_k]["best_time"],

@@ -9,10 +9,22 @@ strategy, the simulator builds a *task graph*:
   region of a producer's output that lives on another device, the bytes of
   that region travel along the route, one task per link (and the gradient
   travels back the same way in the backward pass);
-- **synchronization tasks** for replicated weights: the devices holding the
-  same weight slice all-reduce its gradient in a ring (each device sends
-  ``2 (r - 1) / r`` of the slice to the next along its route).  Operators that
-  share weights (the steps of an unrolled recurrent layer) synchronise once.
+- **synchronization tasks** for replicated weights, in one of two models
+  (``sync=``):
+
+  - ``"ps"`` (the default, the paper's model): parameter-server style, as in
+    FlexFlow's own simulator and Legion runtime.  Each weight slice has an
+    *owner*, one of the devices holding a replica (spread round-robin over the
+    replicas by weight group and slice, like TensorFlow's round-robin placement
+    of variables on sharded parameter servers); every
+    other replica sends its whole gradient slice to the owner, and once all
+    have arrived (and the owner's own backward tasks are done) the owner sends
+    the updated slice back to each replica.  The update itself is free.
+  - ``"ring"``: a ring all-reduce (NCCL/gloo style): each of the ``r``
+    replicas sends ``2 (r - 1) / r`` of the slice to the next along its route.
+
+  Operators that share weights (the steps of an unrolled recurrent layer)
+  synchronise once, after the last backward task of the group on each device.
 
 The paper's assumptions hold: task times are predictable (a cost model), links
 run at full bandwidth, each device runs its tasks one at a time in FIFO order,
@@ -55,11 +67,14 @@ import numpy as np
 
 from dawnlab.errors import invalid
 from dawnlab.flexflow.costs import AnalyticCosts, param_degree
-from dawnlab.flexflow.graph import Graph
+from dawnlab.flexflow.graph import Graph, input_windows
 from dawnlab.flexflow.machine import Machine
 from dawnlab.flexflow.soap import ConfigError, OpConfig, Strategy, piece_regions, validate
 
-__all__ = ["Simulator", "Timeline", "Task"]
+__all__ = ["Simulator", "Timeline", "Task", "SYNC_MODES"]
+
+#: Weight synchronisation models: parameter-server owner replica (the paper's), ring all-reduce.
+SYNC_MODES = ("ps", "ring")
 
 
 class Task:
@@ -105,8 +120,9 @@ class Timeline:
 
 
 @lru_cache(maxsize=65536)
-def _overlaps(ushape, udeg, vshape, vdeg, imap):
-    """For each consumer piece j: list of (producer piece index, elements read)."""
+def _overlaps(ushape, udeg, vshape, vdeg, imap, window):
+    """For each consumer piece j: list of (producer piece index, elements read).  ``window``
+    gives, per input dimension, the range read where ``imap`` says ``None``."""
     ustrides = [math.prod(udeg[t + 1:]) for t in range(len(udeg))]
     out = []
     for reg in piece_regions(vshape, vdeg):
@@ -114,7 +130,7 @@ def _overlaps(ushape, udeg, vshape, vdeg, imap):
         for t, m in enumerate(imap):
             s, k = ushape[t], udeg[t]
             if m is None:
-                lo, hi = 0, s
+                lo, hi = window[t]
             else:
                 a, b = reg[m]
                 lo, hi = a * s // vshape[m], -(-b * s // vshape[m])
@@ -158,6 +174,9 @@ class Simulator:
     machine : Machine
     costs : AnalyticCosts or MeasuredCosts, optional
         Task-time model; the machine's roofline when omitted.
+    sync : {"ps", "ring"}
+        How replicated weights are synchronised: through a parameter-server owner
+        replica (the paper's model) or by a ring all-reduce (see the module docstring).
 
     Examples
     --------
@@ -172,8 +191,13 @@ class Simulator:
     True
     """
 
-    def __init__(self, graph: Graph, machine: Machine, costs=None):
-        self.graph, self.machine = graph, machine
+    #: Changes of more operators than this are simulated in full (see :meth:`propose`).
+    REBUILD_AT = 8
+
+    def __init__(self, graph: Graph, machine: Machine, costs=None, sync: str = "ps"):
+        if sync not in SYNC_MODES:
+            raise invalid("sync", "Simulator", f"one of {SYNC_MODES}", sync, cls=ConfigError)
+        self.graph, self.machine, self.sync = graph, machine, sync
         self.costs = costs if costs is not None else AnalyticCosts(machine)
         self.n = len(graph)
         self.ndev = machine.num_devices
@@ -257,7 +281,8 @@ class Simulator:
         b.preds.append(a)
 
     def _chain(self, src, dst, nbytes, key, kind, op, owner, before, after):
-        """Transfer tasks from device src to dst, one per link; ``before`` -> chain -> ``after``."""
+        """Transfer tasks from device src to dst, one per link; ``before`` -> chain -> ``after``.
+        Returns the last transfer task."""
         prev = None
         for h, k in enumerate(self.machine.route(src, dst)):
             link = self.machine.links[k]
@@ -271,6 +296,7 @@ class Simulator:
             prev = t
         for a in after:
             self._link(prev, a)
+        return prev
 
     def _build_op(self, i):
         op, cfg = self.graph.ops[i], self.configs[i]
@@ -292,7 +318,8 @@ class Simulator:
         links = []
         gu, gv = self.graph.ops[u], self.graph.ops[v]
         cu, cv = self.configs[u], self.configs[v]
-        ov = _overlaps(gu.shape, cu.degrees, gv.shape, cv.degrees, gv.input_maps[s])
+        ov = _overlaps(gu.shape, cu.degrees, gv.shape, cv.degrees, gv.input_maps[s],
+                       input_windows(gv, [gu.shape])[0])
         grad = gu.kind != "input"
         for j, pairs in enumerate(ov):
             dst = cv.devices[j]
@@ -332,15 +359,30 @@ class Simulator:
                 idx = _slice_index(op.dims, cfg.degrees, p)
                 slices.setdefault((kp, idx), {}).setdefault(d, []).append(self._bwd[i][p])
         gid = self._gid[g]
+        top = self.n - 1 - first
         for (kp, idx), bydev in sorted(slices.items()):
             devs = sorted(bydev)
             r = len(devs)
             if r < 2:
                 continue
-            nbytes = 2.0 * (r - 1) / r * 4.0 * params / kp
+            if self.sync == "ring":
+                nbytes = 2.0 * (r - 1) / r * 4.0 * params / kp
+                for k, d in enumerate(devs):
+                    self._chain(d, devs[(k + 1) % r], nbytes, (1, top, 2, gid, kp, idx, k), "sync", first,
+                                owner, bydev[d], [])
+                continue
+            # parameter server: gradients to the owner replica (keys (1, top, 2, ...)), then the
+            # updated weights back (keys (1, top, 3, ...), issued after all the gradients)
+            nbytes = 4.0 * params / kp
+            o = devs[(gid + idx) % r]
+            arrived = list(bydev[o])
             for k, d in enumerate(devs):
-                self._chain(d, devs[(k + 1) % r], nbytes, (1, self.n - 1 - first, 2, gid, kp, idx, k),
-                            "sync", first, owner, bydev[d], [])
+                if d != o:
+                    arrived.append(self._chain(d, o, nbytes, (1, top, 2, gid, kp, idx, k), "sync", first,
+                                               owner, bydev[d], []))
+            for k, d in enumerate(devs):
+                if d != o:
+                    self._chain(o, d, nbytes, (1, top, 3, gid, kp, idx, k), "sync", first, owner, arrived, [])
 
     def _build_all(self):
         self._owned: dict[tuple, list[Task]] = {}
@@ -383,8 +425,19 @@ class Simulator:
     def _delta(self, changes: dict[int, OpConfig]):
         """Replace some operators' configurations; rebuild their tasks; re-time in issue order.
 
-        Keeps an undo log so that :meth:`undo` restores the previous state exactly.
+        Keeps an undo log so that :meth:`undo` restores the previous state exactly.  A change of
+        more than :attr:`REBUILD_AT` operators at once (a whole unrolled recurrent layer) touches
+        most of the task graph, so it is simulated in full instead, keeping the old task graph
+        for :meth:`undo`.
         """
+        if len(changes) > self.REBUILD_AT:
+            snap = (dict(self.configs), self._owned, self._links, self._fwd, self._bwd, self._dkeys,
+                    self._dtasks, self._last)
+            self.configs.update(changes)
+            self._build_all()
+            self._time_all()
+            self._undo = ("full", snap)
+            return
         graph = self.graph
         edges, groups = [], []
         for i in changes:
@@ -426,7 +479,7 @@ class Simulator:
         for t in fresh:
             self._enlist(t)
             dirty.append(t)
-        self._undo = (old, owners, dead_owned, dead_links, dead, fresh, changed)
+        self._undo = ("delta", (old, owners, dead_owned, dead_links, dead, fresh, changed))
         self._propagate(dirty, changed)
 
     def _unlist(self, t, dirty):
@@ -498,8 +551,13 @@ class Simulator:
         """Revert the last :meth:`update` exactly (used by the search for rejected proposals)."""
         if self._undo is None:
             raise invalid("undo", "Simulator.undo", "called once after update()", None, cls=ConfigError)
-        old, owners, dead_owned, dead_links, dead, fresh, changed = self._undo
+        how, log = self._undo
         self._undo = None
+        if how == "full":
+            (self.configs, self._owned, self._links, self._fwd, self._bwd, self._dkeys, self._dtasks,
+             self._last) = log
+            return
+        old, owners, dead_owned, dead_links, dead, fresh, changed = log
         for t in fresh:
             t.alive = False
         sink: list = []

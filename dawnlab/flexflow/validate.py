@@ -8,9 +8,14 @@ same on what this machine can really run: an MLP trained
 - data parallel over two CPU processes with ``torch.distributed`` (gloo
   backend, ``DistributedDataParallel``), one core each.
 
-The simulator gets per-operator costs measured with torch on one core
-(:class:`~dawnlab.flexflow.costs.MeasuredCosts`) and, for two processes, a link
-whose latency and bandwidth are fitted to timed gloo all-reduces of two sizes.
+The simulator gets per-operator costs measured with torch on one thread
+(:class:`~dawnlab.flexflow.costs.MeasuredCosts`), as the paper measures each
+operator on the real device (Section 5.1).  For two processes the costs are
+measured inside the two worker processes, both at once, so that the pieces see
+the same sharing of the cores as the training steps; the link between the two
+"devices" has a latency and bandwidth fitted to gloo all-reduces of two sizes
+timed in the same run, and weights are synchronised as a ring all-reduce
+(``Simulator(sync="ring")``), which is what ``DistributedDataParallel`` does.
 :func:`check` returns both predictions, both measurements and the relative
 errors.  Timings on a shared machine are noisy; we take medians.
 """
@@ -136,6 +141,9 @@ def _ddp_worker(rank, world, port, sizes, batch_size, steps, warmup, out):
                 ts.append(time.perf_counter() - t0)
             ts.sort()
             cal.append((n, ts[len(ts) // 2]))
+        # per-operator costs measured here, one thread per process, both ranks at once: the
+        # cores are shared exactly as during the training steps below
+        costs = _measure_dp_costs(sizes, batch_size, world)
         g = torch.Generator().manual_seed(rank)
         local = batch_size // world
         x = torch.randn(local, sizes[0], generator=g)
@@ -145,15 +153,27 @@ def _ddp_worker(rank, world, port, sizes, batch_size, steps, warmup, out):
         dist.barrier()
         t = _train_steps(model, x, y, steps, warmup)
         if rank == 0:
-            torch.save({"step": t, "calibration": cal}, out)
+            torch.save({"step": t, "calibration": cal, "costs": costs}, out)
     finally:
         dist.destroy_process_group()
 
 
+def _measure_dp_costs(sizes, batch_size, world) -> dict:
+    """The measured-cost table of every operator of the MLP's data-parallel pieces."""
+    g = benchmarks.mlp(batch_size, tuple(sizes))
+    m = _cpu_machine(world, 1e-5, 1e9)
+    dp = Strategy.data_parallel(g, m)
+    costs = MeasuredCosts(None, repeats=9, threads=1)
+    for i, op in enumerate(g.ops):
+        costs.compute(g, i, dp[op.name].degrees, m.devices[0])
+    return costs.table
+
+
 def measure_ddp(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
                 warmup: int = 5) -> dict:
-    """Data-parallel training over 2 CPU processes (gloo): median step time and the
-    all-reduce calibration ``[(bytes, seconds), ...]``."""
+    """Data-parallel training over 2 CPU processes (gloo): median step time (``"step"``), the
+    all-reduce calibration ``[(bytes, seconds), ...]`` (``"calibration"``) and the per-operator
+    costs measured inside the processes (``"costs"``, a :class:`MeasuredCosts` table)."""
     import torch
     import torch.multiprocessing as mp
 
@@ -187,7 +207,9 @@ def check(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
     latency = max(t1 - n1 / bandwidth, 0.0)
     g1 = benchmarks.mlp(batch_size, tuple(sizes))
     m1 = _cpu_machine(1, latency, bandwidth)
-    pred1 = Simulator(g1, m1, costs).simulate(Strategy.data_parallel(g1, m1), record=False).iteration_time
+    pred1 = Simulator(g1, m1, costs, sync="ring").simulate(Strategy.data_parallel(g1, m1), record=False).iteration_time
     m2 = _cpu_machine(2, latency, bandwidth)
-    pred2 = Simulator(g1, m2, costs).simulate(Strategy.data_parallel(g1, m2), record=False).iteration_time
+    costs2 = MeasuredCosts(None)
+    costs2.table = dict(ddp["costs"])
+    pred2 = Simulator(g1, m2, costs2, sync="ring").simulate(Strategy.data_parallel(g1, m2), record=False).iteration_time
     return CheckResult(tuple(sizes), batch_size, single, pred1, ddp["step"], pred2, latency, bandwidth)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dawnlab.errors import InvalidArgument
-from dawnlab.flexflow import MCMCSearch, Machine, MeasuredCosts, Simulator, benchmarks, search
+from dawnlab.flexflow import MCMCSearch, Machine, MeasuredCosts, Simulator, Strategy, benchmarks, search
 from dawnlab.flexflow.costs import AnalyticCosts
 
 
@@ -49,6 +49,18 @@ def test_search_argument_errors():
         MCMCSearch(g, m, chains=2, init=("data_parallel", "magic"))
     with pytest.raises(InvalidArgument, match="'temperature'"):
         MCMCSearch(g, m, temperature=0)
+    with pytest.raises(InvalidArgument, match="'sync'"):
+        MCMCSearch(g, m, sync="nccl")
+
+
+@pytest.mark.parametrize("sync", ["ps", "ring"])
+def test_search_times_strategies_with_the_chosen_sync_model(sync):
+    g, m = benchmarks.rnnlm(32, seq_len=4, hidden=64, vocab=400), Machine.preset("p100x4")
+    final = list(search(g, m, budget=30, chains=1, processes=1, rounds=1, sync=sync))[-1]
+    assert final.initial_times["data_parallel"] == Simulator(g, m, sync=sync).simulate(
+        Strategy.data_parallel(g, m), record=False).iteration_time
+    assert final.best_time == pytest.approx(Simulator(g, m, sync=sync).simulate(final.best, record=False)
+                                            .iteration_time)
 
 
 def test_measured_costs_are_cached_on_disk(tmp_path):

@@ -71,7 +71,7 @@ def test_hand_computed_weight_synchronisation_and_memory():
     g, m = b.build(), two_devices()
     costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
     dp = Strategy.data_parallel(g, m)
-    tl = Simulator(g, m, costs).simulate(dp)
+    tl = Simulator(g, m, costs, sync="ring").simulate(dp)
     sync = tl.tasks[tl.tasks.kind == "sync"]
     assert sorted(sync.device) == ["d0->d1", "d1->d0"]
     assert set(sync.start) == {3.0} and set(sync.end) == {4.5} and tl.iteration_time == 4.5
@@ -82,10 +82,60 @@ def test_hand_computed_weight_synchronisation_and_memory():
     assert (Simulator(g, m, costs).simulate(mp).tasks.kind != "sync").all()
 
 
-def _random_walk(g, m, steps, seed, undo_every=3):
+def test_hand_computed_parameter_server_synchronisation():
+    # The paper's model: the owner replica (d0 for the only weight group) receives d1's gradient
+    # (0.5 + 4000 / 4000 = 1.5 s after A's backward ends at 3 s), then sends the updated weights
+    # back (another 1.5 s): the iteration ends at 6 s.
+    b = GraphBuilder("sync")
+    x = b.input((4, 250), name="x")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
+    g, m = b.build(), two_devices()
+    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
+    tl = Simulator(g, m, costs, sync="ps").simulate(Strategy.data_parallel(g, m))
+    sync = tl.tasks[tl.tasks.kind == "sync"].sort_values("start")
+    assert list(zip(sync.device, sync.start, sync.end)) == [("d1->d0", 3.0, 4.5), ("d0->d1", 4.5, 6.0)]
+    assert tl.iteration_time == 6.0
+    with pytest.raises(ConfigError, match="sync"):
+        Simulator(g, m, costs, sync="nccl")
+
+
+def test_parameter_parallel_embedding_beats_data_parallel_when_sync_dominates():
+    # One big embedding (1000 x 1000 weights = 4 MB) feeding a cheap weightless op, on two
+    # devices joined by a 1 MB/s link, 8 samples x 1000 outputs (32 kB of activations).
+    # Data parallel: each device's half batch (0.006 s of compute), then the sync of the whole
+    # 4 MB table: parameter server d1 -> d0 (4 s), then d0 -> d1 (4 s); ring: 4 MB each way at once.
+    # The embedding whole on d0: no replicas, no sync; the consumer's half on d1 reads 16 kB
+    # (0.016 s) forward and sends its gradient back (0.016 s).
+    b = GraphBuilder("emb")
+    ids = b.input((8, 1), name="ids")
+    e = b.embedding(ids, 1000, 1000, name="embed")
+    b.relu(e, name="act")
+    g, m = b.build(), two_devices(latency=0.0, bandwidth=1e6)
+    costs = TableCosts({"ids": (0.0, 0.0), "embed": (0.001, 0.002), "act": (0.001, 0.002)})
+    for sync in ("ps", "ring"):
+        sim = Simulator(g, m, costs, sync=sync)
+        dp = sim.simulate(Strategy.data_parallel(g, m), record=False).iteration_time
+        one = Strategy.data_parallel(g, m).replace("embed", OpConfig((1, 1, 1), (0,))).replace(
+            "ids", OpConfig((1, 1), (0,)))
+        t = sim.simulate(one, record=False).iteration_time
+        assert dp == pytest.approx(0.006 + (8.0 if sync == "ps" else 4.0))
+        assert t == pytest.approx(0.001 + 0.016 + 0.001 + 0.002 + 0.016 + 0.002)
+        assert dp / t > 100
+
+
+def test_select_reads_only_its_time_step():
+    # x_t0 reads one of 40 time steps of the embedding: 1/40 of it, not the whole tensor
+    g, m = benchmarks.rnnlm(16, seq_len=40, hidden=32, vocab=100), Machine.preset("p100x4")
+    s = Strategy.data_parallel(g, m).replace("embed", OpConfig((1, 1, 1), (0,)))
+    tl = Simulator(g, m).simulate(s)
+    fwd = tl.tasks[(tl.tasks.kind == "transfer") & (tl.tasks.op == "x_t0") & (tl.tasks.device == "gpu0->gpu1")]
+    assert list(fwd.bytes) == [4.0 * 4 * 32]  # 4 samples x 32 features of step 0
+
+
+def _random_walk(g, m, steps, seed, undo_every=3, sync="ps"):
     """Apply random changes by delta simulation (some undone) and compare each with a full run."""
     rng = np.random.default_rng(seed)
-    sim = Simulator(g, m)
+    sim = Simulator(g, m, sync=sync)
     sim.simulate(Strategy.data_parallel(g, m), record=False)
     checked = 0
     for k in range(steps):
@@ -93,16 +143,16 @@ def _random_walk(g, m, steps, seed, undo_every=3):
         cfg = random_config(g.ops[i], m, rng)
         prev_cfg = sim.configs[i]
         t_delta = sim.update(i, cfg, record=False).iteration_time
-        t_full = Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
+        t_full = Simulator(g, m, sync=sync).simulate(sim.strategy, record=False).iteration_time
         assert t_delta == t_full, (g.name, k, g.ops[i].name, cfg)
         checked += 1
         if k % undo_every == 1:
             sim.undo()
             assert sim.configs[i] == prev_cfg
-            assert sim.iteration_time == Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
+            assert sim.iteration_time == Simulator(g, m, sync=sync).simulate(sim.strategy, record=False).iteration_time
     # the whole task table agrees too, not just the makespan
     a = sim._timeline(True).tasks.sort_values(["device", "start", "end", "op", "kind"]).reset_index(drop=True)
-    b = Simulator(g, m).simulate(sim.strategy).tasks.sort_values(
+    b = Simulator(g, m, sync=sync).simulate(sim.strategy).tasks.sort_values(
         ["device", "start", "end", "op", "kind"]).reset_index(drop=True)
     assert a[["device", "start", "end", "op", "kind"]].equals(b[["device", "start", "end", "op", "kind"]])
     return checked
@@ -126,6 +176,32 @@ def test_delta_equals_full_on_thousands_of_random_changes(name):
     g = benchmarks.build(name, 16, **SMALL[name])
     total = sum(_random_walk(g, Machine.preset(m), 250, seed=7) for m in ("p100x4", "h100x8"))
     assert total == 500
+
+
+def test_delta_equals_full_with_ring_all_reduce():
+    g = benchmarks.build("rnnlm", 8, **SMALL["rnnlm"])
+    assert _random_walk(g, Machine.preset("p100x4"), 20, seed=2, sync="ring") == 20
+
+
+def test_whole_recurrent_layer_changes_are_exact_and_undone():
+    # changing every time step of a layer (more than REBUILD_AT operators) is simulated in full;
+    # undo must restore the previous timeline exactly
+    g, m = benchmarks.rnnlm(16, seq_len=12, hidden=32, vocab=100), Machine.preset("p100x4")
+    layer = g.groups["lstm0"]
+    assert len(layer) > Simulator.REBUILD_AT
+    sim = Simulator(g, m)
+    base = sim.simulate(Strategy.data_parallel(g, m), record=False).iteration_time
+    rng = np.random.default_rng(4)
+    for _ in range(4):
+        cfg = random_config(g.ops[layer[0]], m, rng)
+        t = sim.propose({i: cfg for i in layer})
+        assert t == Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
+        sim.undo()
+        assert sim.iteration_time == base and sim.strategy == Strategy.data_parallel(g, m)
+        # a single-operator delta after the undo still agrees with a full simulation
+        t = sim.update("proj", OpConfig((1, 1, 4), (0, 1, 2, 3)), record=False).iteration_time
+        assert t == Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
+        sim.undo()
 
 
 def test_delta_with_the_paper_cluster_and_batch():
