@@ -3,15 +3,33 @@
 1. Aggregation, ``SELECT FCOUNT(*) FROM v WHERE class = C ERROR WITHIN 0.1 AT
    CONFIDENCE 95%`` per class, on a synthetic video (50,000 frames; exact
    ground truth) and on the pedestrian video ``vtest.avi`` with the HOG
-   oracle: oracle calls, wall time and error for BlazeIt (control variate +
-   empirical-Bernstein stopping, Section 6), BlazeIt allowed to answer from the
-   NN alone (Section 6.1), random sampling with the same stopping rule, and the
+   oracle: oracle calls, wall time and error for BlazeIt's plan (the NN alone
+   when its held-out error bound is within half the requested error, Section
+   6.1, else sampling with the NN as control variate and empirical-Bernstein
+   stopping, Section 6), the control-variate sampling alone (``blazeit-cv``),
+   random sampling with the same stopping rule, error and confidence, and the
    full scan.  Each sampling method runs ``--runs`` times with different seeds
    on a fresh store; coverage is the fraction of runs within the error.
+
+   Why the control variate alone helps little for buses (measured on the
+   50,000-frame video): the NN's expected bus count correlates at 0.95 with
+   the oracle's, so the control variate cuts the variance about tenfold
+   (0.094 to 0.010), but buses are in about 8% of frames (mean 0.10, below
+   the error 0.1 itself), so the empirical Bernstein bound is dominated by its
+   range term ``3 R log(3/d) / n``, not by the variance; and the residual
+   ``m - c (t - tau)`` has a range near 2 (oracle false positives and misses
+   the pixels do not show), against 1 for the raw count.  The paper's answer
+   for such queries is Section 6.1: a rare class whose NN is accurate on
+   held-out frames is answered by the NN alone; 2,000 held-out frames of the
+   training recording make that check tight enough.
 2. Limit, ``... HAVING SUM(class='bus') >= 1 AND SUM(class='car') >= 3 LIMIT 10
    GAP 100`` (a rare event) on the synthetic video: oracle calls of BlazeIt's
    NN-ranked order against scanning in order and in random order (Section 7).
-3. Live: ``vtest.avi`` replayed at its native 10 fps as a live stream with a
+3. Selection (the first version's content-based filters) on the synthetic
+   video: frames each filter removed, oracle calls against the full scan,
+   and the answer against the exact one (recall, precision); with ``FNR
+   WITHIN`` and ``FPR WITHIN`` budgets.
+4. Live: ``vtest.avi`` replayed at its native 10 fps as a live stream with a
    standing FCOUNT query; dropped frames and the specialized NN's ms per frame.
 
 The specialized NNs are trained before the queries and their training labels
@@ -64,10 +82,10 @@ def run_aggregates(s, classes, runs, error, conf, oracle_cost=None, label=""):
         q = (f"SELECT FCOUNT(*) FROM v WHERE class = '{cls}' ERROR WITHIN {error} "
              f"AT CONFIDENCE {int(conf * 100)}%")
         truth = s.exact(q)
-        for method, kw in [("blazeit", dict(method="blazeit", allow_nn_only=False)),
-                           ("blazeit+nn", dict(method="blazeit", allow_nn_only=True)),
+        for method, kw in [("blazeit", dict(method="blazeit", allow_nn_only=True)),
+                           ("blazeit-cv", dict(method="blazeit", allow_nn_only=False)),
                            ("random", dict(method="random")), ("scan", dict(method="scan"))]:
-            reps = 1 if method in ("scan", "blazeit+nn") else runs
+            reps = 1 if method == "scan" else runs
             calls, secs, errs, within = [], [], [], []
             for r in range(reps):
                 full = s.store
@@ -83,8 +101,7 @@ def run_aggregates(s, classes, runs, error, conf, oracle_cost=None, label=""):
                 secs.append(t)
                 errs.append(abs(res.value - truth))
                 within.append(abs(res.value - truth) <= error)
-            rows.append(dict(video=label, cls=cls, method=method if method != "blazeit+nn"
-                             or res.method == "blazeit-nn" else "blazeit+nn(sampled)",
+            rows.append(dict(video=label, cls=cls, method=method, plan=res.method,
                              truth=truth, calls=float(np.mean(calls)), seconds=float(np.mean(secs)),
                              max_err=float(np.max(errs)), coverage=float(np.mean(within)),
                              runs=reps, n=n))
@@ -93,10 +110,10 @@ def run_aggregates(s, classes, runs, error, conf, oracle_cost=None, label=""):
 
 def print_rows(rows, title):
     print(f"\n{title}")
-    print(f"{'video':>10} {'class':>7} {'method':>20} {'truth':>7} {'calls':>9} {'vs scan':>8} "
-          f"{'wall s':>8} {'max err':>8} {'in err':>7} {'runs':>5}")
+    print(f"{'video':>10} {'class':>7} {'method':>11} {'plan':>10} {'truth':>7} {'calls':>9} "
+          f"{'vs scan':>8} {'wall s':>8} {'max err':>8} {'in err':>7} {'runs':>5}")
     for r in rows:
-        print(f"{r['video']:>10} {r['cls']:>7} {r['method']:>20} {r['truth']:7.3f} "
+        print(f"{r['video']:>10} {r['cls']:>7} {r['method']:>11} {r['plan']:>10} {r['truth']:7.3f} "
               f"{r['calls']:9.1f} {r['n'] / max(r['calls'], 1):8.1f} {r['seconds']:8.2f} "
               f"{r['max_err']:8.3f} {r['coverage']:7.2f} {r['runs']:5d}")
 
@@ -121,7 +138,7 @@ def main(argv=None):
     src, oracle = synthetic.scene(n_frames, seed=0)
     train_src, train_oracle = synthetic.scene(6000 if q else 30000, seed=1000)
     s = Session(src, oracle, train_source=train_src, train_oracle=train_oracle,
-                train_frames=600 if q else 2500, heldout_frames=200 if q else 500,
+                train_frames=600 if q else 2500, heldout_frames=300 if q else 2000,
                 epochs=4 if q else 10, seed=0)
     t0 = time.perf_counter()
     s.train()
@@ -157,6 +174,37 @@ def main(argv=None):
               f"{res.seconds:6.2f} s, all hits confirmed: {valid}")
     limit_red = limit_rows["scan"].oracle_calls / max(1, limit_rows["blazeit"].oracle_calls)
 
+    # -- selection queries -------------------------------------------------------------
+    span = 3000 if q else 20000
+    sel_rows = []
+    print(f"\nSelection over frames 0 .. {span - 1} (filters before the oracle; learned "
+          "thresholds from held-out frames of the other recording)")
+    print(f"{'query':>62} {'exact':>6} {'recall':>7} {'prec':>6} {'calls':>7} {'scan':>7} "
+          f"{'accept':>6}  skipped by filter")
+    for where in ["class = 'bus'", "class = 'bus' AND area(mask) > 300",
+                  "class = 'bus' AND xmin > 64", "class = 'car' AND xmin > 80 AND "
+                  "redness(content) >= 80", "class = 'person' AND xcenter(mask) < 30",
+                  "class = 'bus' FNR WITHIN 0.1", "class = 'bus' FPR WITHIN 0.05"]:
+        head, _, budget = where.partition(" F")
+        sq = (f"SELECT timestamp FROM v WHERE {head} AND timestamp < {span}"
+              + (f" F{budget}" if budget else ""))
+        exact = set(s.exact(sq))
+        full = s.store
+        s.store = Store().attach(src, oracle)
+        try:
+            res = s.query(sq)
+        finally:
+            s.store = full
+        got = set(res.value)
+        row = dict(query=where, exact=len(exact), recall=len(got & exact) / max(1, len(exact)),
+                   precision=len(got & exact) / max(1, len(got)), calls=res.oracle_calls,
+                   scan=span, accepted=res.info["accepted_without_oracle"],
+                   skipped={k: v for k, v in res.info["skipped"].items()
+                            if v and k != "temporal"})
+        sel_rows.append(row)
+        print(f"{where:>62} {row['exact']:6d} {row['recall']:7.3f} {row['precision']:6.3f} "
+              f"{row['calls']:7d} {span:7d} {row['accepted']:6d}  {row['skipped']}")
+
     # -- vtest.avi with HOG ------------------------------------------------------------
     from dawnlab.data import video_path
 
@@ -190,25 +238,41 @@ def main(argv=None):
         return [r for r in rows if r["method"] == method]
 
     blz, rnd, scn = pick(syn_rows, "blazeit"), pick(syn_rows, "random"), pick(syn_rows, "scan")
-    vs_scan = [sc["calls"] / b["calls"] for b, sc in zip(blz, scn)]
-    vs_rand = [r["calls"] / b["calls"] for b, r in zip(blz, rnd)]
+    cv = pick(syn_rows, "blazeit-cv")
+    # a query the NN answers alone makes no oracle call: count it as one call for the ratios
+    vs_scan = [sc["calls"] / max(1.0, b["calls"]) for b, sc in zip(blz, scn)]
+    vs_rand = [r["calls"] / max(1.0, b["calls"]) for b, r in zip(blz, rnd)]
+    cv_rand = [r["calls"] / max(1.0, b["calls"]) for b, r in zip(cv, rnd)]
     vb, vsc, vr = pick(v_rows, "blazeit")[0], pick(v_rows, "scan")[0], pick(v_rows, "random")[0]
     headline = {
-        "agg_oracle_reduction_vs_scan": round(float(np.mean(vs_scan)), 2),
-        "agg_oracle_reduction_vs_random": round(float(np.mean(vs_rand)), 2),
+        "agg_oracle_reduction_vs_scan": round(float(np.min(vs_scan)), 2),
+        "agg_oracle_reduction_vs_random": round(float(np.min(vs_rand)), 2),
+        "agg_oracle_reduction_vs_scan_overall": round(
+            float(sum(r["calls"] for r in scn) / max(1.0, sum(b["calls"] for b in blz))), 2),
+        "agg_oracle_reduction_vs_random_overall": round(
+            float(sum(r["calls"] for r in rnd) / max(1.0, sum(b["calls"] for b in blz))), 2),
         "agg_coverage": round(float(np.mean([r["coverage"] for r in blz])), 3),
+        "agg_error_met": bool(all(r["max_err"] <= 0.1 for r in blz)),
+        "agg_plan_per_class": {b["cls"]: b["plan"] for b in blz},
+        "agg_cv_only_reduction_vs_random_per_class": {b["cls"]: round(x, 2)
+                                                      for b, x in zip(cv, cv_rand)},
         "limit_oracle_reduction_vs_scan": round(float(limit_red), 2),
+        "selection_oracle_reduction_vs_scan": {r["query"]: round(r["scan"] / max(1, r["calls"]), 2)
+                                               for r in sel_rows},
+        "selection_recall": {r["query"]: round(r["recall"], 3) for r in sel_rows},
+        "selection_precision": {r["query"]: round(r["precision"], 3) for r in sel_rows},
         "live_dropped_frames": int(info["dropped"]),
         "specialized_ms_per_frame": round(float(info["nn_ms_per_frame"]), 3),
         "agg_oracle_reduction_vs_scan_per_class": {b["cls"]: round(x, 2) for b, x in zip(blz, vs_scan)},
         "agg_oracle_reduction_vs_random_per_class": {b["cls"]: round(x, 2) for b, x in zip(blz, vs_rand)},
         "synthetic_frames": n_frames,
         "vtest_frames": vt_frames,
-        "vtest_agg_reduction_vs_scan": round(vsc["calls"] / vb["calls"], 2),
-        "vtest_agg_reduction_vs_random": round(vr["calls"] / vb["calls"], 2),
+        "vtest_agg_reduction_vs_scan": round(vsc["calls"] / max(1.0, vb["calls"]), 2),
+        "vtest_agg_reduction_vs_random": round(vr["calls"] / max(1.0, vb["calls"]), 2),
         "vtest_agg_coverage": vb["coverage"],
         "hog_ms_per_frame": round(1000 * hog.s_per_call, 1),
         "train_oracle_calls_synthetic": int(s.train_oracle_calls_),
+        "heldout_frames_synthetic": int(len(s.heldout_)),
         "benchmark_seconds": round(time.perf_counter() - t_start, 1),
     }
     print(json.dumps(headline))

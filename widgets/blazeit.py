@@ -1,14 +1,16 @@
 """BlazeIt widget: a video with the oracle's boxes, a FrameQL editor, and the answer.
 
 Type a FrameQL query; the answer appears with its confidence interval and the
-oracle calls it took against the full scan, and the plot shows the interval
-narrowing as oracle calls accrue (the history that :meth:`Session.query`
-reports through its callback).  The frame slider (with play controls) shows a
-frame of the video with the oracle's boxes.  The default video is a short
-synthetic traffic scene (exact ground truth, quick to start); the library
-logic is :mod:`dawnlab.blazeit`, joined to the widgets with cached functions
-and ``pn.bind``.  ``panel serve widgets/blazeit.py`` serves it; ``app()``
-shows it inline in a notebook.
+oracle calls it took against the full scan, and both update live while the
+query runs: a :class:`LiveQuery` consumes :meth:`Session.steps` one step per
+tick of a periodic callback, so the interval narrows on screen as oracle
+calls accrue.  The frame slider (with play controls) shows a frame of the
+video with the oracle's boxes.  The default video is a short synthetic
+traffic scene (exact ground truth); its specialized NN is trained lazily, on
+the first query that needs it (a few seconds, on a small clip), so the page
+renders at once.  The library logic is :mod:`dawnlab.blazeit`, joined to the
+widgets with cached functions and ``pn.bind``.  ``panel serve
+widgets/blazeit.py`` serves it; ``app()`` shows it inline in a notebook.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import panel as pn
+import param
 
 from dawnlab import blazeit
 from dawnlab.blazeit import FrameQLError, Session, synthetic
@@ -23,8 +26,8 @@ from dawnlab.blazeit import FrameQLError, Session, synthetic
 pn.extension(sizing_mode="stretch_width")
 hv.extension("bokeh", logo=False)
 
-__all__ = ["DEFAULT_QUERY", "session", "run_query", "frame_data", "summary", "history_plot",
-           "frame_plot", "app"]
+__all__ = ["DEFAULT_QUERY", "session", "run_query", "LiveQuery", "frame_data", "summary",
+           "history_plot", "frame_plot", "app"]
 
 DEFAULT_QUERY = ("SELECT FCOUNT(*) FROM traffic WHERE class = 'car'\n"
                  "ERROR WITHIN 0.5 AT CONFIDENCE 95%")
@@ -34,12 +37,11 @@ _COLOURS = {"car": "red", "bus": "orange", "person": "magenta"}
 
 @pn.cache
 def session(n_frames: int = N_FRAMES) -> Session:
-    """A trained, fully labelled session on a synthetic scene (cached)."""
+    """A fully labelled session on a synthetic scene (cached); its NN trains on first use."""
     src, oracle = synthetic.scene(n_frames, seed=0)
-    train_src, train_oracle = synthetic.scene(4000, seed=1000)
+    train_src, train_oracle = synthetic.scene(3000, seed=1000)
     s = Session(src, oracle, train_source=train_src, train_oracle=train_oracle,
-                train_frames=400, heldout_frames=100, epochs=3, seed=0)
-    s.train()
+                train_frames=300, heldout_frames=100, epochs=3, seed=0)
     s.label_all()
     return s
 
@@ -58,6 +60,58 @@ def run_query(text: str, method: str = "blazeit", seed: int = 0) -> dict:
     return {"result": result, "exact": exact, "n_frames": s.n_frames}
 
 
+class LiveQuery(param.Parameterized):
+    """A query run step by step: ``answer`` holds the running answer, updated by :meth:`step`.
+
+    :meth:`start` begins a query; each :meth:`step` takes the next step of
+    :meth:`Session.steps` (for an aggregate, one more check of the stopping
+    rule, with more oracle calls and a narrower interval).  A periodic
+    callback calls :meth:`step` in the app; tests call it directly.
+    """
+
+    answer = param.Dict(default={}, doc="the running answer, as run_query returns it")
+    done = param.Boolean(default=True, doc="whether the query has finished")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._steps = None
+        self._exact = None
+
+    def start(self, text: str, method: str = "blazeit", first_step: bool = True) -> None:
+        """Begin running ``text``; take its first step now when ``first_step``."""
+        self._steps = iter(session().steps(text, method=method, seed=0, allow_nn_only=False))
+        self._text, self.done = text, False
+        self._exact = None
+        if first_step:
+            self.step()
+        else:
+            self.answer = {"pending": text, "method": method}
+
+    def step(self) -> None:
+        """Take one step of the running query (nothing when it is done)."""
+        if self.done or self._steps is None:
+            return
+        s = session()
+        try:
+            result = next(self._steps)
+            if self._exact is None:
+                self._exact = s.exact(self._text)
+        except StopIteration:
+            self.done = True
+            return
+        except FrameQLError as err:
+            self.done = True
+            self.answer = {"error": str(err), "line": err.line, "col": err.col}
+            return
+        except ValueError as err:
+            self.done = True
+            self.answer = {"error": str(err)}
+            return
+        self.done = bool(result.info.get("final", True))
+        self.answer = {"result": result, "exact": self._exact, "n_frames": s.n_frames,
+                       "running": not self.done}
+
+
 def frame_data(index: int) -> tuple[np.ndarray, list]:
     """Frame ``index`` and the oracle's boxes ``(class, xmin, ymin, xmax, ymax)`` in it."""
     s = session()
@@ -72,6 +126,9 @@ def summary(answer: dict) -> str:
     if "error" in answer:
         where = f" (line {answer['line']}, column {answer['col']})" if "line" in answer else ""
         return f"**FrameQL error**{where}: {answer['error']}"
+    if "result" not in answer:
+        return (f"method **{answer.get('method', 'blazeit')}**: starting (the specialized NN "
+                "trains on first use) ... against the full scan")
     r, n = answer["result"], answer["n_frames"]
     if r.kind == "aggregate":
         value = f"**{r.value:.3f}**"
@@ -81,14 +138,17 @@ def summary(answer: dict) -> str:
     else:
         shown = ", ".join(map(str, r.value[:12])) + (" ..." if len(r.value) > 12 else "")
         value = f"**{len(r.value)} frames**: {shown}"
-    return (f"{value}  \nmethod **{r.method}**: {r.oracle_calls} oracle calls against "
-            f"{n} for the full scan ({n / max(r.oracle_calls, 1):.1f}x fewer), {r.seconds:.2f} s")
+    state = " (running ...)" if answer.get("running") else ""
+    path = f"  \n{r.info['path']}" if "path" in r.info else ""
+    return (f"{value}{state}  \nmethod **{r.method}**: {r.oracle_calls} oracle calls against "
+            f"{n} for the full scan ({n / max(r.oracle_calls, 1):.1f}x fewer), "
+            f"{r.seconds:.2f} s{path}")
 
 
 def history_plot(answer: dict):
     """Estimate and interval against oracle calls (aggregates), or hits found (limits)."""
     opts = dict(height=260, responsive=True, xlabel="oracle calls")
-    if "error" in answer or not answer["result"].history:
+    if "result" not in answer or not answer["result"].history:
         return hv.Curve([], "oracle calls", "estimate").opts(**opts)
     r = answer["result"]
     if r.kind == "aggregate":
@@ -125,15 +185,36 @@ def app() -> pn.viewable.Viewable:
                                          value="blazeit", css_classes=["blazeit-method"])
     player = pn.widgets.Player(label="frame", start=0, end=s.n_frames - 1, value=0, step=1,
                                interval=100, loop_policy="loop", css_classes=["blazeit-player"])
-    answer = pn.bind(run_query, editor, method)
-    text = pn.pane.Markdown(pn.bind(summary, answer), css_classes=["blazeit-answer"])
-    plot = pn.pane.HoloViews(pn.bind(history_plot, answer), css_classes=["blazeit-history"])
+    live = LiveQuery()
+    text = pn.pane.Markdown(pn.bind(summary, live.param.answer), css_classes=["blazeit-answer"])
+    plot = pn.pane.HoloViews(pn.bind(history_plot, live.param.answer),
+                             css_classes=["blazeit-history"])
     video = pn.pane.HoloViews(pn.bind(frame_plot, player), css_classes=["blazeit-video"])
-    return pn.Column(
+    ticker = {}
+
+    def tick():
+        live.step()
+        if live.done and ticker.get("cb") is not None:
+            ticker.pop("cb").stop()
+
+    def run(first_step: bool) -> None:
+        live.start(editor.value, method.value, first_step=first_step)
+        if not live.done and ticker.get("cb") is None:
+            try:  # needs a running server or notebook kernel; tests step by hand
+                ticker["cb"] = pn.state.add_periodic_callback(tick, period=100)
+            except Exception:  # noqa: BLE001 - no event loop: nothing to schedule on
+                ticker.pop("cb", None)
+
+    editor.param.watch(lambda event: run(True), "value")
+    method.param.watch(lambda event: run(True), "value")
+    run(first_step=False)   # the first render shows at once; ticks train the NN and run it
+    layout = pn.Column(
         pn.pane.Markdown("## BlazeIt: FrameQL over video\nA synthetic traffic camera "
                          f"({s.n_frames} frames; oracle: detector with a known noise model)."),
         pn.Row(pn.Column(editor, method, text, plot), pn.Column(video, player)),
     )
+    layout.live = live
+    return layout
 
 
 if pn.state.served:

@@ -7,7 +7,7 @@ fewer calls of an expensive object detector than a full scan, using
 specialized NNs (Section 5) trained on the detector's labels.
 
 Entry points: :func:`parse`, :class:`FrameQLError`, :class:`Session`
-(``query``, ``exact``, ``stream``), :func:`synthetic.scene`.
+(``query``, ``steps``, ``exact``, ``stream``), :func:`synthetic.scene`.
 """
 
 from dawnlab.blazeit import synthetic
@@ -16,14 +16,16 @@ from dawnlab.blazeit.frameql import FrameQLError, Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
 from dawnlab.blazeit.live import standing_query
 from dawnlab.blazeit.oracles import BlobOracle, Detection, HOGPeopleOracle, Oracle, link_tracks, nms
+from dawnlab.blazeit.selection import Foreground, accept_threshold, min_area, query_region
 from dawnlab.blazeit.session import Result, Session
 from dawnlab.blazeit.sources import (FileSource, FolderSource, ReplaySource, StreamSource,
                                      VideoSource, open_source)
 from dawnlab.blazeit.specialized import CountNet, SpecializedNN
-from dawnlab.blazeit.store import Store, StoreMismatch
+from dawnlab.blazeit.store import Store, StoreMismatch, box_features
 
 __all__ = ["parse", "FrameQLError", "Query", "Session", "Result", "Store", "StoreMismatch",
            "synthetic", "Detection", "Oracle", "HOGPeopleOracle", "BlobOracle", "link_tracks",
            "nms", "VideoSource", "FileSource", "FolderSource", "StreamSource", "ReplaySource",
            "open_source", "SpecializedNN", "CountNet", "estimate_mean", "Estimate",
-           "bernstein_half_width", "control_variate", "frame_scores", "scan", "standing_query"]
+           "bernstein_half_width", "control_variate", "frame_scores", "scan", "standing_query",
+           "Foreground", "accept_threshold", "min_area", "query_region", "box_features"]

@@ -16,7 +16,9 @@ On top of SQL it adds the clauses of Section 3 / Table 2:
   "Fast Exploratory Video Queries using Neural Networks", Section 5);
 - user-defined functions over the mask and the content: ``area(mask)``,
   ``width(mask)``, ``height(mask)``, ``xcenter(mask)``, ``ycenter(mask)``,
-  ``redness(content)``, ``greenness(content)``, ``blueness(content)``.
+  ``redness(content)``, ``greenness(content)``, ``blueness(content)``, and
+  ``feature(features, k)``, entry ``k`` (0-based) of the stored feature
+  vector (a colour histogram of the box, see :mod:`dawnlab.blazeit.store`).
 
 The grammar is sqlglot's, extended by a :class:`FrameQLDialect` whose parser
 reads the extra clauses after the ordinary query modifiers; no hand-written
@@ -50,7 +52,7 @@ COLUMNS = {
     "xmin": "box left", "ymin": "box top", "xmax": "box right", "ymax": "box bottom",
     "mask": "the box (use it inside a UDF)",
     "content": "the pixels in the box (use it inside a UDF)",
-    "features": "not stored by this implementation",
+    "features": "the box's feature vector, a colour histogram (use it inside feature(features, k))",
 }
 #: UDFs and the SQL each is translated to over the stored relation.
 UDFS = {
@@ -62,6 +64,7 @@ UDFS = {
     "redness": ("content", "(mean_r - (mean_g + mean_b) / 2.0)"),
     "greenness": ("content", "(mean_g - (mean_r + mean_b) / 2.0)"),
     "blueness": ("content", "(mean_b - (mean_r + mean_g) / 2.0)"),
+    "feature": ("features", "features[{k} + 1]"),
 }
 #: Aggregates FrameQL answers.
 AGGREGATES = ("FCOUNT(*)", "COUNT(*)", "COUNT(DISTINCT trackid)")
@@ -464,6 +467,18 @@ def _check_names(text: str, tree: exp.Select) -> None:
                                    f"{sorted(UDFS)} and aggregates {', '.join(AGGREGATES)}, "
                                    "SUM(predicate)", line, col_)
             args = [a.name.lower() for a in func.expressions]
+            if name == "feature":
+                ok = (len(func.expressions) == 2 and args[0] == "features"
+                      and isinstance(func.expressions[1], exp.Literal)
+                      and not func.expressions[1].is_string
+                      and float(func.expressions[1].this).is_integer()
+                      and 0 <= int(float(func.expressions[1].this)) < 12)
+                if not ok:
+                    line, col_ = _node_position(text, func)
+                    raise FrameQLError("feature() takes the column 'features' and an entry "
+                                       f"0 .. 11, e.g. feature(features, 3); got {func.sql()!r}",
+                                       line, col_)
+                continue
             if args != [UDFS[name][0]]:
                 line, col_ = _node_position(text, func)
                 raise FrameQLError(f"{name}() takes the column {UDFS[name][0]!r}; got "
@@ -481,12 +496,7 @@ def _check_names(text: str, tree: exp.Select) -> None:
             line, col_ = _node_position(text, col)
             raise FrameQLError(f"Unknown column {col.name!r}; FrameQL columns are "
                                f"{sorted(COLUMNS)}", line, col_)
-        if col.name.lower() == "features":
-            line, col_ = _node_position(text, col)
-            raise FrameQLError("The column 'features' is not stored by this implementation; "
-                               f"supported columns are {sorted(set(COLUMNS) - {'features'})}",
-                               line, col_)
-        if col.name.lower() in ("mask", "content"):
+        if col.name.lower() in ("mask", "content", "features"):
             parent = col.parent
             if not (isinstance(parent, exp.Anonymous) and parent.name.lower() in UDFS):
                 line, col_ = _node_position(text, col)
@@ -498,6 +508,9 @@ def _to_sql(node: exp.Expr) -> str:
     """Translate a FrameQL expression to DuckDB SQL over the stored relation."""
 
     def rewrite(n):
+        if isinstance(n, exp.Anonymous) and n.name.lower() == "feature":
+            k = int(float(n.expressions[1].this))
+            return sqlglot.parse_one(UDFS["feature"][1].format(k=k), read="duckdb")
         if isinstance(n, exp.Anonymous) and n.name.lower() in UDFS:
             return sqlglot.parse_one(UDFS[n.name.lower()][1], read="duckdb")
         if isinstance(n, exp.Column):

@@ -12,14 +12,41 @@ frames that pass them.  The filters here:
   a frame none of whose pixels scores ``>= t`` cannot hold such a box: the
   filter skips it with no false negative (:func:`colour_filters`,
   :func:`frame_max_score`);
+- **spatial**: conjuncts on the box (``xmin > X``, ``xmax < X``, ``ymin``,
+  ``ymax``, ``xcenter``, ``ycenter``) confine a qualifying box to a region of
+  the frame (:func:`query_region`); a cheap background-subtraction check
+  (:class:`Foreground`) counts the moving pixels inside that region, and a
+  frame with too few is skipped.  The colour filter above also looks only
+  inside the region a qualifying box must lie in (still exact);
+- **area**: ``area(mask) > A`` (or ``>=``; ``width``/``height`` likewise) needs
+  a large object: a frame whose largest foreground blob in the region is too
+  small is skipped;
 - **label**: the specialized NN's probability that the frame holds the
-  queried class; applied only when the query allows misses with ``FNR WITHIN
-  f``: the threshold is the largest that keeps at least ``1 - f`` of the
-  held-out frames that do qualify (:func:`label_threshold`).
+  queried class.
 
-Without ``FNR WITHIN`` every filter is exact, so the answer equals the
-exact one; with it, the answer's recall is at least ``1 - f`` on frames like
-the held-out ones.
+The spatial, area and label filters are learned, not exact: each has a
+threshold chosen on held-out frames whose oracle labels are known
+(:func:`label_threshold`).  Without ``FNR WITHIN`` the threshold is half the
+smallest score of a held-out frame that qualifies, so no held-out frame that
+qualifies is lost (with a margin), and a filter whose held-out frames hold no
+qualifying one is not used at all; the label filter further skips a frame
+only when the NN is confident the predicate fails (probability below
+``Session.absent_below``, 0.05), since the NN's confidence drifts between
+recordings more than the pixel scores do.  These filters are not exact:
+on frames unlike the held-out ones they can miss (the tests check equality
+with the exact answers on synthetic video).  With ``FNR WITHIN f`` the budget ``f`` is
+split evenly over the learned filters in use, and each filter's threshold
+keeps the 95% Clopper-Pearson upper bound of its held-out miss rate within
+``f / k``, so by the union bound the recall is at least ``1 - f`` on frames
+like the held-out ones, with 95% confidence for each filter.
+
+``FPR WITHIN p`` lets frames the NN is confident about be returned without
+the oracle: :func:`accept_threshold` picks the lowest NN score above which
+the 95% Clopper-Pearson upper bound of the fraction of held-out frames that
+do not qualify is at most ``p``; frames that pass every filter and score at
+least that are returned unconfirmed.  (``FPR`` is the fraction of the
+frames returned unconfirmed that are false, as bounded on the held-out
+frames; frames the oracle confirms are never false.)
 """
 
 from __future__ import annotations
@@ -29,7 +56,8 @@ from sqlglot import exp
 
 from dawnlab.blazeit.frameql import Query
 
-__all__ = ["colour_filters", "frame_max_score", "label_threshold"]
+__all__ = ["colour_filters", "frame_max_score", "label_threshold", "query_region",
+           "min_area", "Foreground", "accept_threshold"]
 
 _COLOUR = {"redness": (0, 1, 2), "greenness": (1, 0, 2), "blueness": (2, 0, 1)}
 
@@ -61,30 +89,236 @@ def colour_filters(query: Query) -> list[tuple[str, float]]:
     return out
 
 
-def frame_max_score(image: np.ndarray, udf: str) -> float:
+def frame_max_score(image: np.ndarray, udf: str, region=None) -> float:
     """The largest per-pixel colour score in the frame (an upper bound on any box's mean).
+
+    ``region`` ``(x0, y0, x1, y1)`` restricts it to the pixels a qualifying
+    box must lie within (see :func:`query_region`).
 
     Examples
     --------
     >>> img = np.zeros((4, 4, 3), np.uint8); img[1, 1] = (200, 40, 0)
-    >>> frame_max_score(img, "redness")
-    180.0
+    >>> frame_max_score(img, "redness"), frame_max_score(img, "redness", (2, 0, 4, 4))
+    (180.0, 0.0)
     """
     a, b, c = _COLOUR[udf]
+    if region is not None:
+        image = _crop(image, region)
+        if image.size == 0:
+            return -np.inf
     img = image.astype(np.float32)
     return float((img[..., a] - (img[..., b] + img[..., c]) / 2.0).max())
 
 
-def label_threshold(scores: np.ndarray, positive: np.ndarray, fnr: float) -> float:
-    """Largest score threshold that keeps at least ``1 - fnr`` of the positive frames.
+def label_threshold(scores: np.ndarray, positive: np.ndarray, fnr: float, confidence: float = 0.95) -> float:
+    """Largest score threshold whose miss rate on positive frames is surely within ``fnr``.
+
+    With ``m`` held-out positive frames scoring below the threshold, the
+    one-sided Clopper-Pearson upper bound (at ``confidence``) of the miss rate
+    ``m / positives`` must be at most ``fnr``, so the bound holds for new
+    frames like the held-out ones and not only for the held-out frames
+    themselves.  When no ``m`` qualifies (few positives, or ``fnr = 0``) every
+    held-out positive is kept: the threshold is the smallest positive score.
 
     Examples
     --------
     >>> label_threshold(np.array([0.9, 0.8, 0.1, 0.05]), np.array([True, True, True, False]), 0.0)
     0.1
+    >>> s = np.linspace(0, 1, 1000); pos = np.ones(1000, bool)
+    >>> t = label_threshold(s, pos, 0.1)  # the 10% point estimate would be 0.1; the bound is stricter
+    >>> 0.07 < t < 0.1
+    True
     """
+    from scipy.stats import beta
+
     pos = np.sort(np.asarray(scores)[np.asarray(positive, dtype=bool)])
     if len(pos) == 0:
         return 0.0
-    allowed = int(np.floor(fnr * len(pos)))
-    return float(pos[allowed]) if allowed < len(pos) else float(pos[-1])
+    m = np.arange(len(pos))  # positives below a threshold at pos[m]
+    upper = beta.ppf(confidence, m + 1, len(pos) - m)
+    ok = np.flatnonzero(upper <= fnr)
+    return float(pos[ok[-1]]) if len(ok) else float(pos[0])
+
+
+_EDGES = {"xmin": ("x", "lo"), "ymin": ("y", "lo"), "xmax": ("x", "hi"), "ymax": ("y", "hi")}
+_CENTRES = {"xcenter": "x", "ycenter": "y"}
+
+
+def _conjuncts(query: Query):
+    where = query.ast.args.get("where") if query.ast is not None else None
+    if where is None:
+        return []
+    out = []
+    for c in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+        if isinstance(c, (exp.GTE, exp.GT)):
+            out.append((c.this, ">", c.expression))
+        elif isinstance(c, (exp.LTE, exp.LT)):
+            out.append((c.this, "<", c.expression))
+        else:
+            continue
+        left, op, right = out[-1]
+        if isinstance(left, exp.Literal):  # 10 < xmin  ->  xmin > 10
+            out[-1] = (right, ">" if op == "<" else "<", left)
+        left, op, right = out[-1]
+        if not (isinstance(right, exp.Literal) and not right.is_string):
+            out.pop()
+    return out
+
+
+def _name(node) -> str | None:
+    if isinstance(node, exp.Column):
+        return node.name.lower()
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    return None
+
+
+def query_region(query: Query, width: int, height: int) -> tuple[tuple, tuple]:
+    """The regions ``(x0, y0, x1, y1)`` a qualifying box lies within and overlaps.
+
+    Returns ``(inside, touch)``: from ``xmin > X`` (or ``xmax < X``, ``ymin``,
+    ``ymax``, at any comparison) every pixel of the box is within ``inside``;
+    ``xcenter(mask) > X`` (or ``ycenter``) further says some pixel of it is
+    within ``touch``.  Both are the whole frame when the query has no such
+    conjunct.  Pixel bounds are rounded outwards, as the store rounds boxes.
+
+    Examples
+    --------
+    >>> from dawnlab.blazeit.frameql import parse
+    >>> q = parse("SELECT timestamp FROM v WHERE class = 'bus' AND xmin > 40.5 "
+    ...           "AND ycenter(mask) < 30")
+    >>> query_region(q, 128, 96)
+    ((40, 0, 128, 96), (40, 0, 128, 31))
+    """
+    inside = {"x": [0, width], "y": [0, height]}
+    touch = {"x": [0, width], "y": [0, height]}
+    for left, op, right in _conjuncts(query):
+        name, v = _name(left), float(right.this)
+        if name in _EDGES:
+            axis, end = _EDGES[name]
+            # xmin > X: the box's pixels start at floor(xmin) >= floor(X); xmax < X: end <= ceil(X)
+            if end == "lo" and op == ">":
+                inside[axis][0] = max(inside[axis][0], int(np.floor(v)))
+            elif end == "hi" and op == "<":
+                inside[axis][1] = min(inside[axis][1], int(np.ceil(v)))
+        elif name in _CENTRES and isinstance(left, exp.Anonymous):
+            axis = _CENTRES[name]
+            if op == ">":
+                touch[axis][0] = max(touch[axis][0], int(np.floor(v)))
+            else:
+                touch[axis][1] = min(touch[axis][1], int(np.ceil(v)) + 1)
+    for axis in ("x", "y"):
+        touch[axis] = [max(touch[axis][0], inside[axis][0]), min(touch[axis][1], inside[axis][1])]
+    box = lambda r: (r["x"][0], r["y"][0], r["x"][1], r["y"][1])  # noqa: E731
+    return box(inside), box(touch)
+
+
+def min_area(query: Query) -> float | None:
+    """The smallest box area a qualifying detection can have, from ``area``/``width``/``height``.
+
+    ``width(mask) > W`` and ``height(mask) > H`` together give ``W * H``; one
+    of them alone gives nothing.
+
+    Examples
+    --------
+    >>> from dawnlab.blazeit.frameql import parse
+    >>> min_area(parse("SELECT timestamp FROM v WHERE class = 'bus' AND area(mask) >= 300"))
+    300.0
+    """
+    bounds = {}
+    for left, op, right in _conjuncts(query):
+        name = _name(left)
+        if isinstance(left, exp.Anonymous) and name in ("area", "width", "height") and op == ">":
+            bounds[name] = max(bounds.get(name, 0.0), float(right.this))
+    best = bounds.get("area", 0.0)
+    if "width" in bounds and "height" in bounds:
+        best = max(best, bounds["width"] * bounds["height"])
+    return best if best > 0 else None
+
+
+def _crop(image: np.ndarray, region) -> np.ndarray:
+    x0, y0, x1, y1 = region
+    return image[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+
+
+class Foreground:
+    """Background subtraction for a fixed camera: moving pixels and blobs in a region.
+
+    The background is the per-pixel median of ``n_frames`` frames spread over
+    the video; a pixel is foreground when some channel differs from it by more
+    than ``threshold``.
+
+    Parameters
+    ----------
+    threshold : int
+    n_frames : int
+
+    Examples
+    --------
+    >>> from dawnlab.blazeit.synthetic import scene
+    >>> src, _ = scene(300, seed=0)
+    >>> fg = Foreground().fit(src)
+    >>> fg.scores(src.frame(0), (0, 0, 128, 96))[0] >= 0
+    True
+    """
+
+    def __init__(self, threshold: int = 30, n_frames: int = 60):
+        self.threshold, self.n_frames = threshold, n_frames
+        self.background_: np.ndarray | None = None
+
+    def fit(self, source) -> Foreground:
+        n = int(source.n_frames)
+        idx = np.unique(np.linspace(0, n - 1, min(n, self.n_frames)).astype(np.int64))
+        stack = np.stack([img for _, img in source.frames(idx)])
+        self.background_ = np.median(stack, axis=0).astype(np.int16)
+        return self
+
+    def scores(self, image: np.ndarray, region) -> tuple[int, int]:
+        """``(foreground pixels, largest foreground blob's area)`` inside ``region``."""
+        import cv2
+
+        diff = np.abs(_crop(image, region).astype(np.int16) - _crop(self.background_, region))
+        mask = (diff.max(axis=-1) > self.threshold).astype(np.uint8) if diff.size else \
+            np.zeros((0, 0), np.uint8)
+        n_fg = int(mask.sum())
+        if n_fg == 0:
+            return 0, 0
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        return n_fg, int(stats[1:, cv2.CC_STAT_AREA].max())
+
+
+def accept_threshold(scores: np.ndarray, positive: np.ndarray, fpr: float,
+                     min_support: int = 20, confidence: float = 0.95) -> float | None:
+    """Lowest score above which the held-out false-positive rate is surely within ``fpr``.
+
+    Among the held-out frames scoring at least the returned threshold, the
+    one-sided Clopper-Pearson upper bound (at ``confidence``) of the fraction
+    that do not qualify is at most ``fpr``; frames scoring at least it may be
+    returned without the oracle.  ``None`` when no threshold with
+    ``min_support`` frames above it qualifies.
+
+    Examples
+    --------
+    >>> s = np.linspace(1, 0, 200)
+    >>> pos = np.r_[np.ones(120, bool), np.zeros(80, bool)]
+    >>> t = accept_threshold(s, pos, 0.05)
+    >>> 0.3 < t < 0.5
+    True
+    >>> accept_threshold(s, np.zeros(200, bool), 0.05) is None
+    True
+    """
+    from scipy.stats import beta
+
+    scores = np.asarray(scores, dtype=float)
+    positive = np.asarray(positive, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    s, p = scores[order], positive[order]
+    false = np.cumsum(~p)
+    n = np.arange(1, len(s) + 1)
+    upper = np.where(false >= n, 1.0, beta.ppf(confidence, false + 1, np.maximum(n - false, 1)))
+    # a threshold must not split tied scores: only the last of each run of ties counts
+    last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, bool)
+    ok = last & (n >= min_support) & (upper <= fpr)
+    if not ok.any():
+        return None
+    return float(s[np.flatnonzero(ok)[-1]])

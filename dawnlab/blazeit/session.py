@@ -5,17 +5,25 @@ overview): :meth:`Session.query` parses FrameQL (Section 3), trains the
 specialized NN on oracle labels of a training part of the video if it has
 not been trained (Section 5), and runs the query's optimized plan:
 
-- aggregates (``FCOUNT``) with an ``ERROR WITHIN``: the NN alone when its
-  held-out error is small enough, otherwise sampling with the NN as control
-  variate and empirical-Bernstein stopping (Section 6,
-  :mod:`dawnlab.blazeit.aggregate`);
+- aggregates with an ``ERROR WITHIN``: ``FCOUNT`` (and ``COUNT(*)``, which is
+  the number of frames times ``FCOUNT``) by the NN alone when its held-out
+  error is small enough (Section 6.1), otherwise by sampling with the NN as
+  control variate and empirical-Bernstein stopping (Section 6,
+  :mod:`dawnlab.blazeit.aggregate`); ``COUNT(DISTINCT trackid)`` and queries
+  without ``ERROR WITHIN`` are answered exactly; ``Result.info["path"]``
+  says which plan answered;
 - limit queries: oracle in the NN's rank order with GAP (Section 7,
   :mod:`dawnlab.blazeit.limit`);
-- selection queries: content-based filters, then the oracle (the first
-  version's Section 5, :mod:`dawnlab.blazeit.selection`).
+- selection queries: content-based filters (temporal, colour, spatial, area,
+  label), with ``FNR WITHIN`` / ``FPR WITHIN`` budgets checked on held-out
+  frames, then the oracle (the first version's Section 5,
+  :mod:`dawnlab.blazeit.selection`); ``Result.info`` reports the frames each
+  filter removed and the oracle calls of the full scan.
 
-``method="random"`` and ``method="scan"`` run the baselines.  :meth:`Session.exact`
-answers from the fully labelled video in DuckDB; :meth:`Session.stream` runs a
+``method="random"`` and ``method="scan"`` run the baselines.  :meth:`Session.steps`
+yields the running answer (a widget consumes it one step at a time);
+:meth:`Session.exact` answers from the fully labelled video in DuckDB, whose
+track ids the store links automatically; :meth:`Session.stream` runs a
 standing query on a live source (:mod:`dawnlab.blazeit.live`).
 """
 
@@ -30,7 +38,8 @@ import numpy as np
 from dawnlab.blazeit.aggregate import bernstein_half_width, estimate_mean
 from dawnlab.blazeit.frameql import Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
-from dawnlab.blazeit.selection import colour_filters, frame_max_score, label_threshold
+from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filters,
+                                       frame_max_score, label_threshold, min_area, query_region)
 from dawnlab.blazeit.sources import VideoSource, open_source
 from dawnlab.blazeit.specialized import SpecializedNN
 from dawnlab.blazeit.store import Store, greedy_gap
@@ -139,6 +148,9 @@ class Session:
         self.train_source, self.epochs, self.thumb_size = train_source, epochs, thumb_size
         self.train_oracle = train_oracle or oracle
         self.seed = seed
+        #: without FNR WITHIN, the label filter skips a frame only when the NN gives the
+        #: query's predicate a probability below this (and below half of every held-out hit's)
+        self.absent_below = 0.05
         self.nn_: SpecializedNN | None = None
         self.proba_: np.ndarray | None = None
         self.heldout_: np.ndarray | None = None
@@ -268,6 +280,33 @@ class Session:
         -------
         Result
         """
+        result = None
+        for step in self.steps(text, method, seed, allow_nn_only, callback=callback):
+            if result is not None and callback is not None:
+                callback(result)
+            result = step
+        return result
+
+    def steps(self, text: str | Query, method: str = "blazeit", seed: int | None = None,
+              allow_nn_only: bool = True, callback: Callable | None = None) -> Iterator[Result]:
+        """Run a query step by step: yield the running answer, the final one last.
+
+        An aggregate yields its estimate and interval after each check of the
+        stopping rule (the interval narrows as oracle calls accrue); limit and
+        selection queries yield their answer once.  A widget consumes one step
+        per tick; :meth:`query` consumes them all.  The arguments are those of
+        :meth:`query` (``callback`` reports each hit of a limit query).
+
+        Examples
+        --------
+        >>> from dawnlab.blazeit import synthetic
+        >>> src, oracle = synthetic.scene(300, seed=0)
+        >>> s = Session(src, oracle)
+        >>> steps = list(s.steps("SELECT FCOUNT(*) FROM v WHERE class = 'car' "
+        ...                      "ERROR WITHIN 0.3", method="random"))
+        >>> steps[-1].info["final"], steps[0].oracle_calls <= steps[-1].oracle_calls
+        (True, True)
+        """
         if method not in _METHODS:
             raise invalid("method", "Session.query", f"one of {_METHODS}", method)
         query = text if isinstance(text, Query) else self.parse(text)
@@ -275,38 +314,77 @@ class Session:
         t0 = time.perf_counter()
         before = self.store.oracle_calls
         if query.kind == "aggregate":
-            result = self._aggregate(query, method, rng, callback, allow_nn_only)
+            gen = self._aggregate(query, method, rng, allow_nn_only)
         elif query.kind == "limit":
-            result = self._limit(query, method, rng, callback)
+            gen = iter([self._limit(query, method, rng, callback)])
         else:
-            result = self._select(query, method, rng, callback)
-        result.seconds = time.perf_counter() - t0
-        result.new_oracle_calls = self.store.oracle_calls - before
-        return result
+            gen = iter([self._select(query, method, rng, callback)])
+        for result in gen:
+            result.seconds = time.perf_counter() - t0
+            result.new_oracle_calls = self.store.oracle_calls - before
+            result.info.setdefault("final", True)
+            yield result
 
     def _population(self, query: Query) -> np.ndarray:
         frames = np.arange(self.n_frames)
         return frames[self.store.frame_filter(query, frames)]
 
-    def _aggregate(self, query, method, rng, callback, allow_nn_only) -> Result:
+    def _exact_on(self, query: Query, pop: np.ndarray):
+        """The exact aggregate over the frames ``pop`` (labelling them)."""
+        self.store.label(self.source, self.oracle, pop)
+        if len(pop) == self.n_frames:
+            return self.store.exact(query, self.n_frames)
+        if query.aggregate == "COUNT_DISTINCT_TRACKS":
+            self.store.sql("SELECT 1")  # links tracks if new detections arrived
+            fps = getattr(self.store, "fps", 30.0)
+            value = self.store.con.execute(
+                f'SELECT COUNT(DISTINCT trackid) FROM (SELECT *, "timestamp" / {fps!r} AS '
+                'seconds FROM rel) WHERE "timestamp" IN (SELECT unnest(?::BIGINT[])) AND '
+                f"({query.detection_sql})", [pop.tolist()]).fetchone()[0]
+            return int(value or 0)
+        counts = self.store.frame_counts(query, pop)[:, 0]
+        if query.aggregate == "FCOUNT":
+            return float(counts.mean()) if len(counts) else 0.0
+        return int(counts.sum())
+
+    def _aggregate(self, query, method, rng, allow_nn_only) -> Iterator[Result]:
+        """FCOUNT, and COUNT(*) as frames x FCOUNT, are optimized; the rest is scanned.
+
+        Yields the running estimates, then the answer; ``info["path"]`` says
+        which plan answered.
+        """
         pop = self._population(query)
-        n = self.n_frames
-        if query.error is None or method == "scan" or query.aggregate != "FCOUNT":
-            self.store.label(self.source, self.oracle, pop)
-            value = self.store.exact(query, n) if len(pop) == n or query.aggregate == "FCOUNT" \
-                else self.store.exact(query, n)
-            m = "scan" if method == "scan" or query.error is None else method
-            return Result(value, (value, value) if isinstance(value, float) else None, len(pop),
-                          0.0, m, "aggregate", len(pop))
+        scale = 1.0 if query.aggregate == "FCOUNT" else float(max(1, len(pop)))
+        if query.error is None or method == "scan" or query.aggregate == "COUNT_DISTINCT_TRACKS":
+            value = self._exact_on(query, pop)
+            if method == "scan":
+                path = "full scan (baseline)"
+            elif query.error is None:
+                path = "exact scan: the query has no ERROR WITHIN"
+            else:
+                path = ("exact scan: COUNT(DISTINCT trackid) is not sampled (a track spans many "
+                        "frames, so a sample of frames does not estimate it without bias; "
+                        "BlazeIt optimizes per-frame counts)")
+            m = "scan" if method == "scan" or query.error is None else "exact"
+            yield Result(value, (value, value), len(pop), 0.0, m, "aggregate", len(pop),
+                         info={"path": path})
+            return
+        error = query.error / scale
+        unit = "" if scale == 1.0 else f"COUNT(*) = {len(pop)} frames x FCOUNT; "
         proxy = None
         if method == "blazeit":
             self._ensure_trained()
             proxy = self._proxy(query, self.proba_)[pop]
-            nn_only = self._nn_alone(query) if allow_nn_only else None
+            nn_only = self._nn_alone(query, error) if allow_nn_only else None
             if nn_only is not None:
                 tau = float(proxy.mean()) if len(proxy) else 0.0
-                return Result(tau, (tau - query.error, tau + query.error), 0, 0.0, "blazeit-nn",
-                              "aggregate", len(pop), info={"heldout_bound": nn_only})
+                yield Result(tau * scale, ((tau - error) * scale, (tau + error) * scale), 0, 0.0,
+                              "blazeit-nn", "aggregate", len(pop),
+                              info={"heldout_bound": nn_only * scale,
+                                    "path": unit + "specialized NN alone: its held-out error "
+                                    f"bound {nn_only:.4g} is within half the error {error:.4g} "
+                                    "(Section 6.1)"})
+                return
 
         def fetch(frames):
             self.store.label(self.source, self.oracle, frames)
@@ -314,21 +392,28 @@ class Session:
 
         history = []
         est = None
-        for est in estimate_mean(fetch, pop, proxy, query.error, query.confidence, rng):
-            history.append((est.n, est.value, *est.interval))
-            if callback is not None:
-                callback(Result(est.value, est.interval, est.n, 0.0, method, "aggregate",
-                                len(pop), history=list(history)))
-        return Result(est.value, est.interval, est.n, 0.0, method, "aggregate", len(pop),
-                      history=history, info={"c": est.c})
+        for est in estimate_mean(fetch, pop, proxy, error, query.confidence, rng):
+            lo, hi = est.interval
+            history.append((est.n, est.value * scale, lo * scale, hi * scale))
+            if not est.done:
+                yield Result(est.value * scale, (lo * scale, hi * scale), est.n, 0.0, method,
+                             "aggregate", len(pop), history=list(history),
+                             info={"final": False})
+        path = unit + ("sampling with the specialized NN as control variate and empirical "
+                       "Bernstein stopping (Section 6)" if proxy is not None else
+                       "random sampling with empirical Bernstein stopping")
+        lo, hi = est.interval
+        yield Result(est.value * scale, (lo * scale, hi * scale), est.n, 0.0, method,
+                     "aggregate", len(pop), history=history, info={"c": est.c, "path": path})
 
-    def _nn_alone(self, query: Query) -> float | None:
+    def _nn_alone(self, query: Query, error: float | None = None) -> float | None:
         """Held-out check (Section 6.1): may the NN's mean answer within the error alone?
 
         Returns the bound on its error when the empirical Bernstein bound on the
         held-out difference between oracle and NN counts is within half the
-        requested error, else None.
+        requested error (``error``, default the query's), else None.
         """
+        error = query.error if error is None else error
         if self.heldout_counts_ is None or len(self.heldout_) < 100:
             return None
         if query.frame_sql is not None or query.detection_sql != self._class_sql(query):
@@ -340,7 +425,7 @@ class Session:
         d = y - x
         bound = abs(float(d.mean())) + bernstein_half_width(
             float(d.var()), float(d.max() - d.min()), len(d), 1 - query.confidence)
-        return bound if bound <= query.error / 2 else None
+        return bound if bound <= error / 2 else None
 
     @staticmethod
     def _class_sql(query: Query) -> str:
@@ -386,34 +471,102 @@ class Session:
             ok &= term.holds(self.heldout_counts_[:, idx].sum(axis=1))
         return ok
 
+    def _heldout_store(self) -> Store:
+        """A private store with the oracle's labels of the held-out frames (labelled once)."""
+        if getattr(self, "heldout_store_", None) is None:
+            src = self.heldout_source_
+            oracle = self.oracle if src is self.source else self.train_oracle
+            self.heldout_store_ = Store().attach(src, oracle)
+            self.heldout_store_.label(src, oracle, self.heldout_)
+        return self.heldout_store_
+
+    def _foreground(self, source) -> Foreground:
+        cache = self.__dict__.setdefault("_fg_cache", {})
+        if id(source) not in cache:
+            cache[id(source)] = (source, Foreground().fit(source))
+        return cache[id(source)][1]
+
+    def _cheap_scores(self, source, frames, colours, inside, touch, need_fg) -> dict:
+        """Per-frame scores of the content filters, decoding each frame once."""
+        out = {udf: np.empty(len(frames)) for udf, _ in colours}
+        out["fg"], out["blob"] = np.zeros(len(frames)), np.zeros(len(frames))
+        fg = self._foreground(source) if need_fg else None
+        for k, (_, img) in enumerate(source.frames(frames)):
+            for udf, _ in colours:
+                out[udf][k] = frame_max_score(img, udf, inside)
+            if fg is not None:
+                out["fg"][k], out["blob"][k] = fg.scores(img, touch)
+        return out
+
     def _select(self, query, method, rng, callback) -> Result:
+        """Content-based selection (the first version's Section 5); see :mod:`.selection`."""
         pop = self._population(query)
-        skipped = {"temporal": self.n_frames - len(pop), "colour": 0, "label": 0}
+        n = self.n_frames
+        skipped = {"temporal": n - len(pop), "colour": 0, "spatial": 0, "area": 0, "label": 0}
+        info = {"skipped": skipped, "oracle_calls_scan": n, "thresholds": {},
+                "accepted_without_oracle": 0}
         cand = pop
-        if method == "blazeit":
-            for udf, t in colour_filters(query):
-                keep = np.array([frame_max_score(img, udf) >= t
-                                 for _, img in self.source.frames(cand)], dtype=bool)
-                skipped["colour"] += int((~keep).sum())
-                cand = cand[keep]
-            if query.fnr is not None and len(cand):
-                self._ensure_trained()
-                scores = frame_scores(self.proba_[cand], self.oracle.classes, query.terms)
-                held_scores = frame_scores(self.heldout_proba_, self.oracle.classes, query.terms)
-                positive = self._heldout_positive(query)
-                thr = label_threshold(held_scores, positive, query.fnr)
-                keep = scores >= thr
-                skipped["label"] = int((~keep).sum())
-                cand = cand[keep]
+        accepted = np.zeros(0, dtype=np.int64)
+        if method == "blazeit" and len(cand):
+            self._ensure_trained()
+            h, w = self.source.frame(int(cand[0])).shape[:2]
+            inside, touch = query_region(query, w, h)
+            spatial = touch != (0, 0, w, h)
+            area = min_area(query)
+            colours = colour_filters(query)
+            scores = self._cheap_scores(self.source, cand, colours, inside, touch,
+                                        spatial or area is not None)
+            held = self.heldout_
+            hsrc = self.heldout_source_
+            positive = self._heldout_store().qualifies(query, held, temporal=False)
+            hscores = self._cheap_scores(hsrc, held, colours, inside, touch,
+                                         spatial or area is not None)
+            scores["label"] = frame_scores(self.proba_[cand], self.oracle.classes, query.terms)
+            hscores["label"] = frame_scores(self.heldout_proba_, self.oracle.classes, query.terms)
+            learned = [name for name, on in (("spatial", spatial), ("area", area is not None),
+                                             ("label", True)) if on]
+            fnr = None if query.fnr is None else query.fnr / len(learned)
+            keep = np.ones(len(cand), dtype=bool)
+            hkeep = np.ones(len(held), dtype=bool)
+            for udf, t in colours:  # exact: no box in the region can reach the colour score
+                ok = scores[udf] >= t
+                skipped["colour"] += int((keep & ~ok).sum())
+                keep &= ok
+                hkeep &= hscores[udf] >= t
+            for name in learned:
+                key = {"spatial": "fg", "area": "blob", "label": "label"}[name]
+                pos = hscores[key][positive]
+                if len(pos) == 0:
+                    info["thresholds"][name] = None  # nothing to check it on: not used
+                    continue
+                if fnr is not None:
+                    thr = label_threshold(hscores[key], positive, fnr)
+                elif name == "label":  # skip only where the NN is sure the class is absent
+                    thr = min(0.5 * float(pos.min()), self.absent_below)
+                else:
+                    thr = 0.5 * float(pos.min())
+                info["thresholds"][name] = thr
+                ok = scores[key] >= thr
+                skipped[name] += int((keep & ~ok).sum())
+                keep &= ok
+                hkeep &= hscores[key] >= thr
+            cand = cand[keep]
+            info["heldout_recall"] = float(hkeep[positive].mean()) if positive.any() else None
+            if query.fpr is not None:
+                t_acc = accept_threshold(hscores["label"][hkeep], positive[hkeep], query.fpr)
+                info["thresholds"]["accept"] = t_acc
+                if t_acc is not None:
+                    sure = scores["label"][keep] >= t_acc
+                    accepted, cand = cand[sure], cand[~sure]
+                    info["accepted_without_oracle"] = int(len(accepted))
         elif method == "random":
             cand = rng.permutation(pop)
         self.store.label(self.source, self.oracle, cand)
         ok = self.store.qualifies(query, cand) if len(cand) else np.zeros(0, bool)
-        hits = sorted(int(f) for f in np.asarray(cand)[ok])
+        hits = sorted(int(f) for f in np.r_[np.asarray(cand)[ok], accepted])
         if query.limit is not None:
             hits = greedy_gap(hits, query.gap, query.limit)
-        return Result(hits, None, len(cand), 0.0, method, "select", len(pop),
-                      info={"skipped": skipped})
+        return Result(hits, None, len(cand), 0.0, method, "select", len(pop), info=info)
 
     def stream(self, text: str | Query, source=None, **kwargs) -> Iterator[Result]:
         """Run a standing query on a live source; see :func:`dawnlab.blazeit.live.standing_query`."""

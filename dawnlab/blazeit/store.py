@@ -7,9 +7,16 @@ those labels in DuckDB, so the ground truth is one SQL query away:
 ``frames(frame, seconds)``
     every frame the oracle has looked at (primary key: a frame is never run
     through the oracle twice; :meth:`Store.label` skips labelled frames);
-``detections(frame, class, xmin, ymin, xmax, ymax, score, trackid, mean_r, mean_g, mean_b)``
+``detections(frame, class, xmin, ymin, xmax, ymax, score, trackid, mean_r, mean_g, mean_b, features)``
     one row per detected object; ``mean_*`` summarise the box's pixels (the
-    ``content`` column's colour UDFs read them);
+    ``content`` column's colour UDFs read them); ``features`` is FrameQL's
+    feature vector of the box, here a 12-bin colour histogram of its pixels
+    (:func:`box_features`: 4 bins per channel, each channel's bins summing
+    to 1), read by the ``feature(features, k)`` UDF; ``trackid`` links the
+    same object across nearby frames (Section 4): the store re-links tracks
+    (:meth:`Store.link_tracks`, IoU of same-class boxes in nearby frames)
+    whenever new detections arrived and anything reads them, so track ids
+    are always populated;
 ``meta(key, value)``
     the video's metadata (name, fps, size, frame count) and the oracle's name;
     a store is tied to one video and one oracle.
@@ -33,7 +40,7 @@ from dawnlab.blazeit.frameql import Query
 from dawnlab.blazeit.oracles import link_tracks
 from dawnlab.errors import DataError, InvalidArgument
 
-__all__ = ["Store", "StoreMismatch", "greedy_gap"]
+__all__ = ["Store", "StoreMismatch", "greedy_gap", "box_features", "FEATURE_BINS"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -41,9 +48,33 @@ CREATE TABLE IF NOT EXISTS frames (frame INTEGER PRIMARY KEY, seconds DOUBLE);
 CREATE TABLE IF NOT EXISTS detections (
     frame INTEGER, class VARCHAR, xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE,
     score DOUBLE, trackid BIGINT, mean_r DOUBLE, mean_g DOUBLE, mean_b DOUBLE);
+ALTER TABLE detections ADD COLUMN IF NOT EXISTS features FLOAT[];
 CREATE OR REPLACE VIEW rel AS SELECT frame AS "timestamp", class, xmin, ymin, xmax, ymax,
-    score, trackid, mean_r, mean_g, mean_b FROM detections;
+    score, trackid, mean_r, mean_g, mean_b, features FROM detections;
 """
+_COLUMNS = ["frame", "class", "xmin", "ymin", "xmax", "ymax", "score", "trackid", "mean_r",
+            "mean_g", "mean_b", "features"]
+#: Bins per channel of :func:`box_features`.
+FEATURE_BINS = 4
+
+
+def box_features(pixels: np.ndarray) -> list[float]:
+    """The feature vector of a box: a colour histogram, ``FEATURE_BINS`` bins per channel.
+
+    Entry ``c * FEATURE_BINS + b`` is the fraction of the box's pixels whose
+    channel ``c`` (R, G, B) falls in bin ``b`` of ``[0, 256)``.
+
+    Examples
+    --------
+    >>> box_features(np.array([[[255, 0, 0], [255, 0, 130]]], np.uint8))
+    [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.5, 0.0]
+    """
+    px = np.asarray(pixels).reshape(-1, 3)
+    if len(px) == 0:
+        return [0.0] * (3 * FEATURE_BINS)
+    bins = (px.astype(np.int64) * FEATURE_BINS) // 256
+    counts = np.stack([np.bincount(bins[:, c], minlength=FEATURE_BINS) for c in range(3)])
+    return (counts / len(px)).ravel().round(6).tolist()
 
 
 def _plain(row):
@@ -102,6 +133,10 @@ class Store:
         self.con.execute(_SCHEMA)
         self.oracle_calls = 0
         self._labelled: set[int] | None = None
+        self.auto_link = True
+        self.track_threshold, self.track_max_gap = 0.3, 2
+        self._tracks_stale = bool(self.con.execute(
+            "SELECT COUNT(*) FROM detections WHERE trackid < 0").fetchone()[0])
 
     # -- metadata -----------------------------------------------------------------
     def meta(self) -> dict:
@@ -164,20 +199,23 @@ class Store:
         for i, img, dets in batch:
             for d in dets:
                 r = g = b = np.nan
+                feats = None
                 if img is not None:
                     h, w = img.shape[:2]
                     x0, x1 = int(max(0, np.floor(d.xmin))), int(min(w, np.ceil(d.xmax)))
                     y0, y1 = int(max(0, np.floor(d.ymin))), int(min(h, np.ceil(d.ymax)))
                     if x1 > x0 and y1 > y0:
                         r, g, b = img[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+                        feats = box_features(img[y0:y1, x0:x1])
                 rows.append((i, d.cls, d.xmin, d.ymin, d.xmax, d.ymax, d.score,
-                             -1 if d.trackid is None else int(d.trackid), r, g, b))
+                             -1 if d.trackid is None else int(d.trackid), r, g, b, feats))
         if len(batch) <= 4:  # one frame at a time (limit scans, live): skip pandas
             self.con.executemany("INSERT INTO frames VALUES (?, ?)",
                                  [(int(b[0]), int(b[0]) / fps) for b in batch])
             if rows:
                 self.con.executemany("INSERT INTO detections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                     "?, ?)", [_plain(r) for r in rows])
+                                     "?, ?, ?)", [_plain(r) for r in rows])
+                self._tracks_stale = True
             self.labelled().update(int(b[0]) for b in batch)
             self.oracle_calls += len(batch)
             return
@@ -185,22 +223,34 @@ class Store:
 
         frames = pd.DataFrame({"frame": np.array([b[0] for b in batch], dtype=np.int32)})
         frames["seconds"] = frames["frame"] / fps
-        dets = pd.DataFrame(rows, columns=["frame", "class", "xmin", "ymin", "xmax", "ymax",
-                                           "score", "trackid", "mean_r", "mean_g", "mean_b"])
+        dets = pd.DataFrame(rows, columns=_COLUMNS)
         self.con.register("_new_frames", frames)
         self.con.register("_new_dets", dets)
         try:
             self.con.execute("INSERT INTO frames SELECT frame, seconds FROM _new_frames")
             if len(dets):
-                self.con.execute("INSERT INTO detections SELECT * FROM _new_dets")
+                self.con.execute("INSERT INTO detections SELECT * EXCLUDE (features), "
+                                 "CAST(features AS FLOAT[]) FROM _new_dets")
+                self._tracks_stale = True
         finally:
             self.con.unregister("_new_frames")
             self.con.unregister("_new_dets")
         self.labelled().update(int(b[0]) for b in batch)
         self.oracle_calls += len(batch)
 
-    def link_tracks(self, threshold: float = 0.3, max_gap: int = 2) -> int:
-        """Recompute every track id by IoU linking over the labelled frames; return #tracks."""
+    def link_tracks(self, threshold: float | None = None, max_gap: int | None = None) -> int:
+        """Recompute every track id by IoU linking over the labelled frames; return #tracks.
+
+        The store calls this itself (with ``track_threshold`` and
+        ``track_max_gap``) before any read once new detections have arrived;
+        call it to link with other settings, which then become the defaults.
+        """
+        if threshold is not None:
+            self.track_threshold = threshold
+        if max_gap is not None:
+            self.track_max_gap = max_gap
+        threshold, max_gap = self.track_threshold, self.track_max_gap
+        self._tracks_stale = False
         rows = self.con.execute("SELECT rowid, frame, class, xmin, ymin, xmax, ymax "
                                 "FROM detections ORDER BY frame, rowid").fetchall()
         if not rows:
@@ -217,9 +267,14 @@ class Store:
         self.con.unregister("_tracks")
         return int(ids.max()) + 1
 
+    def _fresh_tracks(self, needed: bool = True) -> None:
+        if needed and self._tracks_stale and self.auto_link:
+            self.link_tracks()
+
     # -- queries -----------------------------------------------------------------
     def sql(self, text: str, params=None):
         """Run SQL over the store (tables ``frames``, ``detections``, ``meta``; view ``rel``)."""
+        self._fresh_tracks()
         return self.con.execute(text, params or [])
 
     def frame_filter(self, query: Query, frames) -> np.ndarray:
@@ -247,6 +302,7 @@ class Store:
                             f"{sorted(missing)[:5]}); label them first.")
         if len(frames) == 0:
             return np.zeros((0, len(query.terms)), dtype=np.int64)
+        self._fresh_tracks(any("trackid" in t.sql for t in query.terms))
         if len(frames) == 1:
             sums = ", ".join(f"COUNT(*) FILTER (WHERE {t.sql})" for t in query.terms)
             row = self.con.execute(
@@ -293,6 +349,7 @@ class Store:
         if have < n_frames:
             raise DataError(f"Only {have} of the {n_frames} frames are labelled; exact answers "
                             "need the whole video labelled (Session.label_all()).")
+        self._fresh_tracks()
         if query.kind == "aggregate":
             value = self.con.execute(self.exact_sql(query, n_frames)).fetchone()[0]
             return float(value or 0.0) if query.aggregate == "FCOUNT" else int(value or 0)
@@ -303,11 +360,15 @@ class Store:
             return greedy_gap(hits, query.gap, query.limit)
         return hits
 
-    def qualifies(self, query: Query, frames) -> np.ndarray:
-        """Whether each (labelled) frame satisfies a limit/selection query's predicate."""
+    def qualifies(self, query: Query, frames, temporal: bool = True) -> np.ndarray:
+        """Whether each (labelled) frame satisfies a limit/selection query's predicate.
+
+        ``temporal=False`` ignores the query's conjuncts on ``timestamp`` /
+        ``seconds`` (for frames of another recording, e.g. held-out ones).
+        """
         frames = np.asarray(frames, dtype=np.int64)
         counts = self.frame_counts(query, frames)
-        ok = self.frame_filter(query, frames)
+        ok = self.frame_filter(query, frames) if temporal else np.ones(len(frames), bool)
         for k, term in enumerate(query.terms):
             ok &= term.holds(counts[:, k])
         return ok

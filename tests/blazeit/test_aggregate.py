@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dawnlab.blazeit import bernstein_half_width, control_variate, estimate_mean
+from dawnlab.blazeit import Store, bernstein_half_width, control_variate, estimate_mean
 
 QUERY = "SELECT FCOUNT(*) FROM v WHERE class = '{}' ERROR WITHIN {} AT CONFIDENCE {}%"
 
@@ -93,3 +93,33 @@ def test_nn_alone_when_heldout_error_is_small(small_session):
     # an error far below the NN's held-out error is never answered by the NN alone
     tight = s.query(QUERY.format("car", 0.01, 95), allow_nn_only=True)
     assert tight.method == "blazeit"
+
+
+def test_every_aggregate_says_which_path_answered(small_session):
+    s = small_session
+    count = "SELECT COUNT(*) FROM v WHERE class = 'car' ERROR WITHIN {} AT CONFIDENCE 95%"
+    truth = s.exact(count.format(100))
+    r = s.query(count.format(0.15 * truth), seed=0, allow_nn_only=False)
+    assert abs(r.value - truth) <= 0.15 * truth and r.oracle_calls < s.n_frames
+    assert r.info["path"].startswith("COUNT(*) =") and r.interval[0] <= r.value <= r.interval[1]
+    tracks = "SELECT COUNT(DISTINCT trackid) FROM v WHERE class = 'car' ERROR WITHIN 1"
+    r = s.query(tracks)
+    assert r.value == s.exact(tracks) and r.method == "exact"
+    assert "not sampled" in r.info["path"]
+    exact = s.query("SELECT FCOUNT(*) FROM v WHERE class = 'car'")
+    assert exact.method == "scan" and "no ERROR WITHIN" in exact.info["path"]
+    fc = s.query(QUERY.format("car", 0.2, 95), allow_nn_only=False)
+    assert "control variate" in fc.info["path"]
+
+
+def test_exact_aggregate_over_a_time_range_labels_only_that_range(small_session):
+    s = small_session
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'car' AND timestamp < 300"
+    truth = s.exact(q)
+    full = s.store
+    s.store = Store().attach(s.source, s.oracle)
+    try:
+        r = s.query(q)
+    finally:
+        s.store = full
+    assert r.value == pytest.approx(truth) and r.oracle_calls == 300

@@ -134,3 +134,54 @@ def test_link_tracks_small():
     ids = link_tracks(np.array([0, 0, 1, 1]), np.array(["a", "b", "a", "b"]),
                       np.array([[0, 0, 4, 4], [0, 0, 4, 4], [0, 0, 4, 4], [9, 9, 12, 12]]))
     assert ids.tolist() == [0, 1, 0, 2]
+
+
+def test_session_links_tracks_automatically():
+    """Track ids are filled in as detections are stored, without calling link_tracks()."""
+    src, oracle = synthetic.scene(600, seed=4, p_miss=0.0, jitter=0.0, fp_rate=0.0)
+    s = Session(src, oracle)
+    for cls in ("car", "bus", "person"):
+        truth = {d.trackid for i in range(600) for d in src.truth(i) if d.cls == cls}
+        q = f"SELECT COUNT(DISTINCT trackid) FROM v WHERE class = '{cls}'"
+        assert s.exact(q) == len(truth)
+    assert s.store.sql("SELECT COUNT(*) FROM detections WHERE trackid < 0").fetchone()[0] == 0
+    # each linked track is one true object, and each true object one track
+    rows = s.store.sql("SELECT frame, xmin, ymin, xmax, ymax, trackid FROM detections").fetchall()
+    pairs = set()
+    for f, *box, t in rows:
+        pairs.update((t, d.trackid) for d in src.truth(f) if list(d.box) == box)
+    assert len(pairs) == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
+    # labelling more frames re-links: the count follows the labels
+    s2 = Session(src, oracle)
+    s2.store.label(src, oracle, range(100))
+    early = {d.trackid for i in range(100) for d in src.truth(i)}
+    assert s2.store.sql("SELECT COUNT(DISTINCT trackid) FROM detections").fetchone()[0] == \
+        len(early)
+
+
+def test_noisy_tracks_are_close_to_the_true_objects():
+    src, oracle = synthetic.scene(1000, seed=6)   # misses, jitter and false positives
+    s = Session(src, oracle)
+    truth = {d.trackid for i in range(1000) for d in src.truth(i) if d.cls == "car"}
+    got = s.exact("SELECT COUNT(DISTINCT trackid) FROM v WHERE class = 'car'")
+    assert abs(got - len(truth)) <= 0.1 * len(truth)
+
+
+def test_features_are_stored_and_queryable(labelled):
+    from dawnlab.blazeit.store import box_features
+
+    s, src, oracle = labelled
+    s.label_all()
+    feats = s.store.sql("SELECT features FROM detections WHERE class = 'car' LIMIT 5").fetchall()
+    assert all(len(f[0]) == 12 and abs(sum(f[0][:4]) - 1) < 1e-4 for f in feats)
+
+    def bright_red(d, img):
+        h, w = img.shape[:2]
+        x0, x1 = int(max(0, np.floor(d.xmin))), int(min(w, np.ceil(d.xmax)))
+        y0, y1 = int(max(0, np.floor(d.ymin))), int(min(h, np.ceil(d.ymax)))
+        return d.cls == "car" and box_features(img[y0:y1, x0:x1])[3] > 0.5
+
+    counts = brute_force(src, oracle, 300, bright_red)
+    q = "SELECT timestamp FROM v WHERE class = 'car' AND feature(features, 3) > 0.5"
+    assert s.exact(q) == np.flatnonzero(counts >= 1).tolist()
+    assert 0 < len(s.exact(q)) < 300

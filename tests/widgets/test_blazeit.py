@@ -41,3 +41,23 @@ def test_controls_change_the_view():
     player.value = 200
     assert "frame 200" in str(video.object.opts.get().kwargs.get("title", "")) or \
         video.object is not None
+
+
+def test_live_query_interval_narrows_step_by_step():
+    live = w.LiveQuery()
+    live.start(w.DEFAULT_QUERY.replace("0.5", "0.2"), "random")
+    widths, calls = [], []
+    while not live.done:
+        r = live.answer["result"]
+        widths.append(r.interval[1] - r.interval[0])
+        calls.append(r.oracle_calls)
+        assert "running" in w.summary(live.answer) and "full scan" in w.summary(live.answer)
+        live.step()
+    final = live.answer["result"]
+    assert len(widths) > 3 and widths[-1] < widths[0] and calls == sorted(calls)
+    assert abs(final.value - live.answer["exact"]) <= 0.2 and "running" not in w.summary(live.answer)
+
+
+def test_first_render_does_not_train():
+    layout = w.app()
+    assert "starting" in layout[1][0][2].object or w.session().nn_ is not None
