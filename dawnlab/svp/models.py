@@ -32,54 +32,44 @@ __all__ = ["ResNet", "MLP", "count_parameters"]
 
 
 class _PreActBlock(nn.Module):
-    """BN-ReLU-conv, BN-ReLU-conv, plus the identity (or a 1x1 projection)."""
+    """Pre-activation residual block: (BN-ReLU-conv) per entry of ``convs``, plus the shortcut.
 
-    def __init__(self, c_in: int, c_out: int, stride: int):
+    ``convs`` lists ``(c_in, c_out, kernel, stride)``; the shortcut is the
+    identity, or a strided 1x1 projection of the first pre-activation when the
+    shape changes (He et al., 2016).
+    """
+
+    def __init__(self, convs: list[tuple[int, int, int, int]]):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.bns = nn.ModuleList(nn.BatchNorm2d(c_in) for c_in, _, _, _ in convs)
+        self.convs = nn.ModuleList(nn.Conv2d(c_in, c_out, k, stride=s, padding=k // 2, bias=False)
+                                   for c_in, c_out, k, s in convs)
+        c_in, c_out, stride = convs[0][0], convs[-1][1], max(s for _, _, _, s in convs)
         self.shortcut = None
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(x))
+        out = F.relu(self.bns[0](x))
         skip = self.shortcut(out) if self.shortcut is not None else x
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.convs[0](out)
+        for bn, conv in zip(self.bns[1:], self.convs[1:]):
+            out = conv(F.relu(bn(out)))
         return out + skip
 
 
-class _PreActBottleneck(nn.Module):
-    """BN-ReLU-1x1, BN-ReLU-3x3 (strided), BN-ReLU-1x1 to 4x the planes, plus the shortcut."""
-
-    expansion = 4
-
-    def __init__(self, c_in: int, planes: int, stride: int):
-        super().__init__()
-        c_out = planes * self.expansion
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, planes, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, c_out, 1, bias=False)
-        self.shortcut = None
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(x))
-        skip = self.shortcut(out) if self.shortcut is not None else x
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
-        out = self.conv3(F.relu(self.bn3(out)))
-        return out + skip
+def _basic(c_in: int, planes: int, stride: int) -> _PreActBlock:
+    """Two 3x3 convolutions (the first strided)."""
+    return _PreActBlock([(c_in, planes, 3, stride), (planes, planes, 3, 1)])
 
 
-_BLOCKS = {"basic": (6, 1), "bottleneck": (9, _PreActBottleneck.expansion)}  # layers per block step, expansion
+def _bottleneck(c_in: int, planes: int, stride: int) -> _PreActBlock:
+    """1x1 down to ``planes``, a strided 3x3, 1x1 up to ``4 * planes``."""
+    return _PreActBlock([(c_in, planes, 1, 1), (planes, planes, 3, stride), (planes, 4 * planes, 1, 1)])
+
+
+# block -> (its builder, weighted layers per block and stage, output channels per plane)
+_BLOCKS = {"basic": (_basic, 6, 1), "bottleneck": (_bottleneck, 9, 4)}
 
 
 class ResNet(nn.Module):
@@ -124,7 +114,7 @@ class ResNet(nn.Module):
         super().__init__()
         if block not in _BLOCKS:
             raise invalid("block", "ResNet", f"one of {tuple(_BLOCKS)}", block)
-        step, expansion = _BLOCKS[block]
+        make_block, step, expansion = _BLOCKS[block]
         if not isinstance(depth, int) or depth < step + 2 or (depth - 2) % step:
             examples = ", ".join(str(step * n + 2) for n in (1, 2, 3, 18))
             raise invalid("depth", "ResNet", f"an int of the form {step} n + 2 with n >= 1 for {block} blocks "
@@ -141,11 +131,7 @@ class ResNet(nn.Module):
         blocks, c_in = [], width
         for stage, planes in enumerate([width, 2 * width, 4 * width]):
             for i in range(n):
-                stride = 2 if stage > 0 and i == 0 else 1
-                if block == "basic":
-                    blocks.append(_PreActBlock(c_in, planes, stride))
-                else:
-                    blocks.append(_PreActBottleneck(c_in, planes, stride))
+                blocks.append(make_block(c_in, planes, 2 if stage > 0 and i == 0 else 1))
                 c_in = planes * expansion
         self.blocks = nn.Sequential(*blocks)
         self.bn = nn.BatchNorm2d(c_in)
