@@ -17,7 +17,7 @@ from dawnlab.iobounds.closedform import (bound_from_spectrum, fft_spectral_bound
                                          hong_kung_fft, hong_kung_matmul,
                                          hypercube_spectral_bound, hypercube_spectrum)
 from dawnlab.iobounds.eigen import EigenResult, smallest_eigenvalues
-from dawnlab.iobounds.ilp import ILPBound, PartResult, ilp_bound, partition
+from dawnlab.iobounds.ilp import ILPBound, PartResult, butterfly_parts, ilp_bound, partition
 from dawnlab.iobounds.mincut import MinCutBound, convex_mincut_bound, min_convex_cut
 from dawnlab.iobounds.model import GraphError, compulsory_io, min_memory
 from dawnlab.iobounds.schedule import Schedule, schedule_io, simulate
@@ -25,8 +25,8 @@ from dawnlab.iobounds.spectral import SpectralBound, laplacian, spectral_bound
 from dawnlab.iobounds.trace import trace_function, trace_module
 
 __all__ = ["graphs", "spectral_bound", "ilp_bound", "convex_mincut_bound", "schedule_io",
-           "simulate", "laplacian", "smallest_eigenvalues", "partition", "min_convex_cut",
-           "fft_spectrum", "hypercube_spectrum", "fft_spectral_bound",
+           "simulate", "laplacian", "smallest_eigenvalues", "partition", "butterfly_parts",
+           "min_convex_cut", "fft_spectrum", "hypercube_spectrum", "fft_spectral_bound",
            "hypercube_spectral_bound", "bound_from_spectrum", "hong_kung_fft",
            "hong_kung_matmul", "trace_function", "trace_module", "compulsory_io",
            "min_memory", "SpectralBound", "ILPBound", "PartResult", "MinCutBound",

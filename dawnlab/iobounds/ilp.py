@@ -47,7 +47,7 @@ import numpy as np
 from dawnlab.errors import SolverError, invalid
 from dawnlab.iobounds.model import check_graph, check_memory, compulsory_io
 
-__all__ = ["ILPBound", "PartResult", "ilp_bound", "solve_exact", "partition"]
+__all__ = ["ILPBound", "PartResult", "ilp_bound", "solve_exact", "partition", "butterfly_parts"]
 
 
 @dataclass
@@ -217,13 +217,50 @@ def partition(G, part_size: int, seed: int = 0) -> list[list]:
     return parts
 
 
+def butterfly_parts(l: int, levels: int = 3) -> list[list[int]]:
+    """Split the FFT butterfly ``fft(l)`` into whole sub-butterflies.
+
+    Levels are cut into bands of ``levels`` consecutive levels (the last band
+    may be thinner); within the band starting at level ``a`` the edges flip
+    bits ``a .. a + levels - 2``, so the indices that agree on every other bit
+    span a ``2**(levels - 1)``-point butterfly of ``levels * 2**(levels - 1)``
+    vertices.  All parts of a band are isomorphic (one ILP each band shape) and
+    dense, so each forces more I/O than a min-cut part of the same size: with
+    ``levels=3`` every part is ``fft(2)``, 12 vertices, 4 I/O at ``M = 4``.
+
+    Examples
+    --------
+    >>> parts = butterfly_parts(2)
+    >>> len(parts), sorted(parts[0])
+    (1, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    >>> [len(p) for p in butterfly_parts(3)]  # a band of 3 levels, then one of 1
+    [12, 12, 1, 1, 1, 1, 1, 1, 1, 1]
+    """
+    if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not 0 <= l <= 22:
+        raise invalid("l", "butterfly_parts", "an int in [0, 22]", l)
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
+        raise invalid("levels", "butterfly_parts", "a positive int", levels)
+    N = 2 ** l
+    parts = []
+    for a in range(0, l + 1, levels):
+        w = min(levels, l + 1 - a)
+        span = ((1 << (w - 1)) - 1) << a  # the bits flipped inside the band
+        for base in range(N):
+            if base & span:
+                continue
+            idx = [base | (x << a) for x in range(1 << (w - 1))]
+            parts.append([j * N + i for j in range(a, a + w) for i in idx])
+    return parts
+
+
 def _key(H):
     return (H.number_of_nodes(), H.number_of_edges(),
             nx.weisfeiler_lehman_graph_hash(H, iterations=3))
 
 
 def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None = None,
-              *, seed: int = 0, callback: Callable | None = None) -> ILPBound:
+              *, parts: list | None = None, seed: int = 0,
+              callback: Callable | None = None) -> ILPBound:
     """ILP lower bound on the non-compulsory I/O of ``G`` (exact when unpartitioned).
 
     Parameters
@@ -237,6 +274,9 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
         whole graph as one part).
     time_limit : float, optional
         Seconds per part; a part that hits it contributes its dual bound.
+    parts : list of lists, optional
+        An explicit partition of the vertices (e.g. :func:`butterfly_parts`),
+        used instead of METIS; any partition gives a valid bound.
     seed : int
         METIS seed.
     callback : callable, optional
@@ -249,7 +289,8 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
     Raises
     ------
     GraphError, InvalidArgument
-        On a bad graph, ``M``, ``part_size`` or ``time_limit``.
+        On a bad graph, ``M``, ``part_size``, ``time_limit`` or ``parts``
+        (which must cover every vertex exactly once).
 
     Examples
     --------
@@ -267,8 +308,17 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise invalid("time_limit", "ilp_bound", "a positive number of seconds or None", time_limit)
     start = time.perf_counter()
-    parts = [list(nx.topological_sort(G))] if part_size is None or part_size >= n else \
-        partition(G, int(part_size), seed)
+    if parts is not None:
+        parts = [list(p) for p in parts]
+        flat = [v for p in parts for v in p]
+        if len(flat) != n or set(flat) != set(G.nodes) or any(not p for p in parts):
+            raise invalid("parts", "ilp_bound", "non-empty lists covering every vertex of G "
+                          "exactly once", f"{len(parts)} parts with {len(flat)} vertices "
+                          f"({len(set(flat))} distinct) for {n} vertices")
+    elif part_size is None or part_size >= n:
+        parts = [list(nx.topological_sort(G))]
+    else:
+        parts = partition(G, int(part_size), seed)
     cache: dict = {}
     results = []
     total = 0

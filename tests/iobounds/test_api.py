@@ -3,6 +3,7 @@
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from dawnlab.errors import InvalidArgument
 from dawnlab.iobounds import (GraphError, graphs, hong_kung_fft, hypercube_spectrum, ilp_bound,
@@ -85,3 +86,45 @@ def test_schedule_beats_or_matches_each_order_and_bounds():
 
 def test_hong_kung_grows():
     assert hong_kung_fft(12, 4) > hong_kung_fft(12, 64) >= 0
+
+
+def test_chebyshev_matches_dense_on_repeated_eigenvalues():
+    # hypercube(9): 512 vertices, eigenvalues of multiplicity 8 and 27 inside k
+    L, _ = laplacian(graphs.hypercube(9))
+    dense = np.linalg.eigvalsh(L.toarray())
+    for k in (10, 19, 40):
+        r = smallest_eigenvalues(L, k, method="chebyshev", tol=1e-9)
+        assert np.allclose(r.values, dense[:k], rtol=1e-7, atol=1e-10), k
+        assert r.values[0] == 0.0  # the known null vector is deflated exactly
+
+
+def test_chebyshev_disconnected_graph_zeros():
+    # two components: eigenvalue 0 twice, found exactly from the component indicators
+    G = nx.disjoint_union(graphs.fft(4), graphs.hypercube(5))
+    L, _ = laplacian(G)
+    dense = np.linalg.eigvalsh(L.toarray())
+    r = smallest_eigenvalues(L, 6, method="chebyshev")
+    assert list(r.values[:2]) == [0.0, 0.0]
+    assert np.allclose(r.values, dense[:6], atol=1e-9)
+
+
+def test_chebyshev_non_laplacian_symmetric():
+    # a shifted Laplacian has no known null space: the general path
+    L, _ = laplacian(graphs.erdos_renyi_dag(400, 0.02, seed=1))
+    A = L + sp.identity(400) * 0.5
+    dense = np.linalg.eigvalsh(A.toarray())[:8]
+    r = smallest_eigenvalues(A, 8, method="chebyshev")
+    assert np.allclose(r.values, dense, atol=1e-8)
+
+
+def test_butterfly_parts_partition_and_bound():
+    from dawnlab.iobounds import butterfly_parts
+    G = graphs.fft(5)
+    parts = butterfly_parts(5)
+    assert sorted(v for p in parts for v in p) == sorted(G.nodes)
+    r = ilp_bound(G, 4, parts=parts)
+    # two bands of 3 levels, 8 copies of fft(2) each, 4 I/O apiece
+    assert r.exact and r.value == 64
+    assert r.value <= schedule_io(G, 4).io
+    with pytest.raises(InvalidArgument, match="parts"):
+        ilp_bound(G, 4, parts=parts[1:])
