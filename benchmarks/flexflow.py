@@ -124,6 +124,9 @@ def main(argv=None):
                   steps=8 if quick else 20)
         print()
         print(r.table().to_string(index=False))
+        print(f"{r.rounds} interleaved rounds; measured per-step offset {r.single_offset * 1e3:+.2f} ms "
+              f"(1 process), {r.ddp_offset * 1e3:+.2f} ms (2 processes); fitted link "
+              f"{r.link_latency * 1e6:.0f} us + bytes / {r.link_bandwidth / 1e9:.2f} GB/s")
         err = {"1proc": round(r.single_error, 3), "2proc_gloo": round(r.ddp_error, 3)}
     print(json.dumps({"sim_tasks_per_second": round(tps), "delta_speedup_inception16": round(speedup, 2),
                       "speedup_over_dp": speed, "search_seconds": secs, "sim_error_vs_measured": err,

@@ -44,8 +44,11 @@ simulation provably exact here.)
 in issue order.  **Delta simulation** (Section 5.3): when one operator's
 configuration changes, only its compute tasks, the transfers on its incoming
 and outgoing edges and its weight group's synchronisation are rebuilt; the
-changed tasks and their neighbours are re-timed in issue order, and the
-propagation stops wherever a task's end time does not change.  Because the
+fresh tasks are merged into the issue order (one list of all tasks by rank),
+which is swept once from the earliest changed task: a task is re-timed only if
+a predecessor or its device predecessor changed, so the propagation stops
+wherever a task's start and end do not change.  Rejected changes are undone
+from a log (old tasks, old times, the old order), not re-simulated.  Because the
 timeline is the unique solution of the same recurrences over the same task
 graph, the result equals a full simulation's exactly (tests check this
 bit-for-bit).
@@ -56,11 +59,11 @@ backward pass) and its weights and gradients.
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from operator import attrgetter
 
 import numpy as np
@@ -81,13 +84,13 @@ class Task:
     """One task of the task graph; ``dev`` indexes compute devices, then links."""
 
     __slots__ = ("key", "dev", "dur", "preds", "succs", "start", "end", "dprev", "dnext",
-                 "kind", "op", "nbytes", "rank", "seq", "alive", "queued", "stamp")
+                 "kind", "op", "nbytes", "rank", "seq", "alive", "queued", "s0", "e0")
 
     def __init__(self, key, dev, dur, kind, op, nbytes=0.0, rank=0, seq=0):
         self.key, self.dev, self.dur, self.kind, self.op, self.nbytes = key, dev, dur, kind, op, nbytes
         self.rank, self.seq = rank, seq
         self.alive = True
-        self.queued = self.stamp = 0
+        self.queued = 0
         self.preds: list[Task] = []
         self.succs: list[Task] = []
         self.start = self.end = None
@@ -163,6 +166,14 @@ def _slice_index(dims, degrees, p):
         if d == "parameter":
             idx = idx * degrees[t] + multi[t]
     return idx
+
+
+def _discard(tasks):
+    """Break dropped tasks' reference cycles so that they are freed at once, not by the cyclic
+    garbage collector (whose full passes over a large live task graph cost more than a step)."""
+    for t in tasks:
+        t.preds = t.succs = ()
+        t.dprev = t.dnext = None
 
 
 class Simulator:
@@ -420,6 +431,7 @@ class Simulator:
             self._dkeys[t.dev].append(t.rank)
             self._dtasks[t.dev].append(t)
         self._last = last
+        self._order = tasks
         self.tasks_simulated += len(tasks)
 
     def _delta(self, changes: dict[int, OpConfig]):
@@ -430,9 +442,11 @@ class Simulator:
         most of the task graph, so it is simulated in full instead, keeping the old task graph
         for :meth:`undo`.
         """
+        if self._undo is not None and self._undo[0] == "delta":
+            _discard(self._undo[1][4])  # the accepted change's replaced tasks
         if len(changes) > self.REBUILD_AT:
             snap = (dict(self.configs), self._owned, self._links, self._fwd, self._bwd, self._dkeys,
-                    self._dtasks, self._last)
+                    self._dtasks, self._last, self._order)
             self.configs.update(changes)
             self._build_all()
             self._time_all()
@@ -455,7 +469,7 @@ class Simulator:
         for t in dead:
             t.alive = False
         dirty: list[Task] = []
-        changed: list = []  # (task, old start, old end), first change only
+        changed: list[Task] = []  # re-timed tasks; their old times are in s0, e0
         for t in dead:
             self._unlist(t, dirty)
             for q in t.succs:
@@ -479,7 +493,13 @@ class Simulator:
         for t in fresh:
             self._enlist(t)
             dirty.append(t)
-        self._undo = ("delta", (old, owners, dead_owned, dead_links, dead, fresh, changed))
+        # the new issue order: the surviving tasks and the fresh ones, merged by rank
+        order = self._order
+        kept = [t for t in order if t.alive]
+        kept += fresh
+        kept.sort(key=_rank)
+        self._order = kept
+        self._undo = ("delta", (old, owners, dead_owned, dead_links, dead, fresh, changed, order))
         self._propagate(dirty, changed)
 
     def _unlist(self, t, dirty):
@@ -510,19 +530,27 @@ class Simulator:
             self._last[t.dev] = t
 
     def _propagate(self, dirty, changed):
-        """Re-time the dirty tasks, and whatever they delay, in issue order (a heap keyed by
-        rank); a task whose start and end do not change stops the propagation there."""
+        """Re-time the dirty tasks, and whatever they delay, in issue order.
+
+        One sweep over :attr:`_order` (all tasks by rank, a topological order) from the
+        earliest dirty task: a task is re-timed only if it is marked, and marks its successors
+        and the next task on its device only if its start or end changed, so the propagation
+        stops wherever a task's times do not change.  Old times go to ``s0``/``e0`` and the
+        task to ``changed``, for :meth:`undo`."""
         mark = self._mark = self._mark + 1
-        heap = []
+        lo = None
         for t in dirty:
-            if t.alive and t.queued != mark:
+            if t.alive:
                 t.queued = mark
-                heap.append((t.rank, t))
-        heapq.heapify(heap)
-        pop, push = heapq.heappop, heapq.heappush
+                if lo is None or t.rank < lo:
+                    lo = t.rank
+        if lo is None:
+            return
+        order = self._order
         count = 0
-        while heap:
-            t = pop(heap)[1]
+        for t in islice(order, bisect_left(order, lo, key=_rank), None):
+            if t.queued != mark:
+                continue
             count += 1
             prev = t.dprev
             start = prev.end if prev is not None else 0.0
@@ -532,19 +560,17 @@ class Simulator:
             end = start + t.dur
             if start == t.start and end == t.end:
                 continue
-            if t.stamp != mark and t.start is not None:
-                t.stamp = mark
-                changed.append((t, t.start, t.end))
+            if t.start is not None:
+                t.s0 = t.start
+                t.e0 = t.end
+                changed.append(t)
             t.start = start
             t.end = end
             for q in t.succs:
-                if q.queued != mark:
-                    q.queued = mark
-                    push(heap, (q.rank, q))
-            q = t.dnext
-            if q is not None and q.queued != mark:
                 q.queued = mark
-                push(heap, (q.rank, q))
+            q = t.dnext
+            if q is not None:
+                q.queued = mark
         self.tasks_simulated += count
 
     def undo(self) -> None:
@@ -555,9 +581,9 @@ class Simulator:
         self._undo = None
         if how == "full":
             (self.configs, self._owned, self._links, self._fwd, self._bwd, self._dkeys, self._dtasks,
-             self._last) = log
+             self._last, self._order) = log
             return
-        old, owners, dead_owned, dead_links, dead, fresh, changed = log
+        old, owners, dead_owned, dead_links, dead, fresh, changed, order = log
         for t in fresh:
             t.alive = False
         sink: list = []
@@ -569,6 +595,7 @@ class Simulator:
             for q in t.preds:
                 if q.alive:
                     q.succs.remove(t)
+        _discard(fresh)
         for t in dead:
             t.alive = True
         for t in dead:
@@ -581,8 +608,9 @@ class Simulator:
             for q in t.preds:
                 if id(q) not in dead_set:
                     q.succs.append(t)
-        for t, s0, e0 in changed:
-            t.start, t.end = s0, e0
+        for t in changed:
+            t.start, t.end = t.s0, t.e0
+        self._order = order
         for o in owners:
             self._owned[o] = dead_owned[o]
             if dead_links[o]:

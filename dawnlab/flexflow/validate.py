@@ -10,14 +10,32 @@ same on what this machine can really run: an MLP trained
 
 The simulator gets per-operator costs measured with torch on one thread
 (:class:`~dawnlab.flexflow.costs.MeasuredCosts`), as the paper measures each
-operator on the real device (Section 5.1).  For two processes the costs are
-measured inside the two worker processes, both at once, so that the pieces see
-the same sharing of the cores as the training steps; the link between the two
-"devices" has a latency and bandwidth fitted to gloo all-reduces of two sizes
-timed in the same run, and weights are synchronised as a ring all-reduce
-(``Simulator(sync="ring")``), which is what ``DistributedDataParallel`` does.
-:func:`check` returns both predictions, both measurements and the relative
-errors.  Timings on a shared machine are noisy; we take medians.
+operator on the real device (Section 5.1).  Nothing is fitted to the step
+times being predicted.  Everything the prediction uses is measured in the
+same process as the steps it predicts, in **interleaved rounds**: each round
+measures the per-operator costs, the link (two processes), then times training
+steps, so that load from other programs on a shared machine affects the
+costs and the steps alike; the prediction uses the median of each cost over
+the rounds and is compared with the median step over all rounds.
+
+- **Per-step offset.**  A real step also runs what no operator task holds:
+  ``zero_grad``, the loss, the autograd engine, the optimizer's and DDP's Python
+  code.  It is measured directly, every round, on a model of the *same
+  structure* with tiny layers (its operators cost almost nothing): the offset is
+  that model's measured step minus its simulated step (from its own measured
+  operator costs), and it is added to the prediction as a per-iteration
+  constant.
+- **Two processes.**  The costs are measured inside the two worker processes,
+  both at once, so that the pieces see the same sharing of the cores as the
+  training steps.  Weights are synchronised as a ring all-reduce
+  (``Simulator(sync="ring")``), as ``DistributedDataParallel`` does; for two
+  replicas each sends its whole gradient once, so the link's latency and
+  bandwidth are a least-squares fit of ``latency + bytes / bandwidth`` to gloo
+  all-reduces timed in the same rounds at exactly the sizes the simulator
+  sends (each layer's gradient, the tiny model's, and 1 KiB).
+
+:func:`check` returns both predictions, both measurements, the offsets and the
+relative errors.
 """
 
 from __future__ import annotations
@@ -28,6 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from dawnlab.errors import invalid
 from dawnlab.flexflow import benchmarks
 from dawnlab.flexflow.costs import MeasuredCosts
 from dawnlab.flexflow.machine import Machine
@@ -49,6 +68,9 @@ class CheckResult:
     ddp_predicted: float
     link_latency: float
     link_bandwidth: float
+    single_offset: float = 0.0
+    ddp_offset: float = 0.0
+    rounds: int = 1
 
     @property
     def single_error(self) -> float:
@@ -81,10 +103,11 @@ def mlp_module(sizes):
     return torch.nn.Sequential(*layers)
 
 
-def _train_steps(model, x, y, steps, warmup):
+def _train_steps(model, x, y, steps, warmup, opt=None):
+    """Seconds of each of ``steps`` timed SGD steps (after ``warmup`` untimed ones)."""
     import torch
 
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    opt = opt if opt is not None else torch.optim.SGD(model.parameters(), lr=0.01)
     times = []
     for k in range(warmup + steps):
         t0 = time.perf_counter()
@@ -94,8 +117,13 @@ def _train_steps(model, x, y, steps, warmup):
         opt.step()
         if k >= warmup:
             times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+    return times
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 def measure_single(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
@@ -106,13 +134,78 @@ def measure_single(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: in
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(batch_size, sizes[0], generator=g)
-        y = torch.randint(0, sizes[-1], (batch_size,), generator=g)
+        x, y = _batch(sizes, batch_size, 0)
         torch.manual_seed(0)
-        return _train_steps(mlp_module(sizes), x, y, steps, warmup)
+        return _median(_train_steps(mlp_module(sizes), x, y, steps, warmup))
     finally:
         torch.set_num_threads(old)
+
+
+def _tiny(sizes):
+    """The same structure (layers, loss, optimizer) with tiny layers: what a step costs beyond
+    its operators."""
+    return tuple(min(s, 4) for s in sizes)
+
+
+def _batch(sizes, n, seed):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, sizes[0], generator=g), torch.randint(0, sizes[-1], (n,), generator=g)
+
+
+def _sync_sizes(sizes):
+    """Bytes each replica sends per weight synchronisation in the simulator (ring, 2 replicas:
+    the whole gradient of each layer), for the MLP and its tiny twin, and 1 KiB."""
+    out = {1024}
+    for sz in (sizes, _tiny(sizes)):
+        out |= {4 * (sz[i] + 1) * sz[i + 1] for i in range(len(sz) - 1)}
+    return sorted(out)
+
+
+def _rounds(sizes, batch_size, steps, warmup, rounds, world, rank=0):
+    """Interleaved measurement rounds in this process (one DDP worker when ``world > 1``).
+
+    Each round: per-operator costs of the MLP and of its tiny twin, gloo all-reduces at the
+    simulator's sync sizes (``world > 1``), then timed steps of both models.  Returns lists
+    over rounds: ``costs``, ``tiny_costs`` (cost tables), ``step``, ``tiny_step`` (seconds of
+    each step) and ``allreduce`` ({bytes: [seconds]})."""
+    import torch
+
+    dist = None
+    if world > 1:
+        import torch.distributed as dist
+    tiny = _tiny(sizes)
+    local, tiny_batch = batch_size // world, 4 * world
+    x, y = _batch(sizes, local, rank)
+    xt, yt = _batch(tiny, tiny_batch // world, rank)
+    torch.manual_seed(0)
+    model, tiny_model = mlp_module(sizes), mlp_module(tiny)
+    if dist is not None:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+        tiny_model = torch.nn.parallel.DistributedDataParallel(tiny_model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    tiny_opt = torch.optim.SGD(tiny_model.parameters(), lr=0.01)
+    out = {"costs": [], "tiny_costs": [], "step": [], "tiny_step": [],
+           "allreduce": {n: [] for n in _sync_sizes(sizes)} if dist is not None else {}}
+    barrier = dist.barrier if dist is not None else (lambda: None)
+    for r in range(rounds):
+        barrier()
+        out["costs"].append(_measure_dp_costs(sizes, batch_size, world))
+        out["tiny_costs"].append(_measure_dp_costs(tiny, tiny_batch, world))
+        for n, ts in out["allreduce"].items():
+            buf = torch.ones(n // 4)
+            for k in range(6):
+                dist.barrier()
+                t0 = time.perf_counter()
+                dist.all_reduce(buf)
+                if k:  # the first is a warm-up
+                    ts.append(time.perf_counter() - t0)
+        barrier()
+        out["step"] += _train_steps(model, x, y, steps, warmup if r == 0 else 1, opt)
+        barrier()
+        out["tiny_step"] += _train_steps(tiny_model, xt, yt, steps, warmup if r == 0 else 1, tiny_opt)
+    return out
 
 
 def _free_port() -> int:
@@ -121,7 +214,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world, port, sizes, batch_size, steps, warmup, out):
+def _ddp_worker(rank, world, port, sizes, batch_size, steps, warmup, rounds, out):
     import torch
     import torch.distributed as dist
 
@@ -129,31 +222,14 @@ def _ddp_worker(rank, world, port, sizes, batch_size, steps, warmup, out):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        # link calibration: all-reduce of two sizes
-        cal = []
-        for n in (1 << 10, 1 << 22):
-            buf = torch.ones(n // 4)
-            ts = []
-            for _ in range(7):
-                dist.barrier()
-                t0 = time.perf_counter()
-                dist.all_reduce(buf)
-                ts.append(time.perf_counter() - t0)
-            ts.sort()
-            cal.append((n, ts[len(ts) // 2]))
-        # per-operator costs measured here, one thread per process, both ranks at once: the
-        # cores are shared exactly as during the training steps below
-        costs = _measure_dp_costs(sizes, batch_size, world)
-        g = torch.Generator().manual_seed(rank)
-        local = batch_size // world
-        x = torch.randn(local, sizes[0], generator=g)
-        y = torch.randint(0, sizes[-1], (local,), generator=g)
-        torch.manual_seed(0)
-        model = torch.nn.parallel.DistributedDataParallel(mlp_module(sizes))
-        dist.barrier()
-        t = _train_steps(model, x, y, steps, warmup)
+        res = _rounds(sizes, batch_size, steps, warmup, rounds, world, rank)
+        # both ranks' cost tables; rank 0's steps (the all-reduces keep the ranks in step)
+        both = [None] * world
+        dist.all_gather_object(both, (res["costs"], res["tiny_costs"]))
+        res["costs"] = [t for c, _ in both for t in c]
+        res["tiny_costs"] = [t for _, c in both for t in c]
         if rank == 0:
-            torch.save({"step": t, "calibration": cal, "costs": costs}, out)
+            torch.save(res, out)
     finally:
         dist.destroy_process_group()
 
@@ -170,18 +246,55 @@ def _measure_dp_costs(sizes, batch_size, world) -> dict:
 
 
 def measure_ddp(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
-                warmup: int = 5) -> dict:
-    """Data-parallel training over 2 CPU processes (gloo): median step time (``"step"``), the
-    all-reduce calibration ``[(bytes, seconds), ...]`` (``"calibration"``) and the per-operator
-    costs measured inside the processes (``"costs"``, a :class:`MeasuredCosts` table)."""
+                warmup: int = 5, rounds: int = 5) -> dict:
+    """Data-parallel training over 2 CPU processes (gloo), in interleaved measurement rounds.
+
+    Returns ``"step"``: the median step time; ``"calibration"``: ``[(bytes, median seconds),
+    ...]`` of gloo all-reduces at the simulator's sync sizes; ``"costs"``: the per-operator
+    costs measured inside the processes (a :class:`MeasuredCosts` table, median over rounds
+    and ranks); ``"tiny_step"`` and ``"tiny_costs"``: the same for the tiny-layer twin that
+    measures the per-step offset."""
     import torch
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "ddp.pt")
-        mp.start_processes(_ddp_worker, args=(2, _free_port(), tuple(sizes), batch_size, steps, warmup, out),
-                           nprocs=2, join=True, start_method="spawn")
-        return torch.load(out)
+        mp.start_processes(_ddp_worker, args=(2, _free_port(), tuple(sizes), batch_size, steps, warmup, rounds,
+                                              out), nprocs=2, join=True, start_method="spawn")
+        res = torch.load(out)
+    return {"step": _median(res["step"]), "tiny_step": _median(res["tiny_step"]),
+            "costs": _median_table(res["costs"]), "tiny_costs": _median_table(res["tiny_costs"]),
+            "calibration": [(n, _median(ts)) for n, ts in sorted(res["allreduce"].items())]}
+
+
+def _median_table(tables):
+    """Per-signature median of each measured time over several cost tables."""
+    out = {}
+    for sig in tables[0]:
+        rows = [t[sig] for t in tables if sig in t]
+        out[sig] = [_median([r[k] for r in rows]) for k in range(len(rows[0]))]
+    return out
+
+
+def _fit_link(calibration):
+    """Least-squares ``seconds = latency + bytes / bandwidth`` over ``[(bytes, seconds), ...]``."""
+    n = len(calibration)
+    xs = [b for b, _ in calibration]
+    ys = [t for _, t in calibration]
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 0 else 0.0
+    bandwidth = 1.0 / slope if slope > 1e-12 else 1e12
+    bandwidth = max(bandwidth, 1e6)
+    return max(my - mx / bandwidth, 0.0), bandwidth
+
+
+def _predict(sizes, batch_size, machine, table):
+    g = benchmarks.mlp(batch_size, tuple(sizes))
+    costs = MeasuredCosts(None)
+    costs.table = dict(table)
+    return Simulator(g, machine, costs, sync="ring").simulate(Strategy.data_parallel(g, machine),
+                                                              record=False).iteration_time
 
 
 def _cpu_machine(n, latency, bandwidth):
@@ -193,23 +306,37 @@ def _cpu_machine(n, latency, bandwidth):
 
 
 def check(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
-          cache: str | None = None) -> CheckResult:
+          cache: str | None = None, rounds: int = 5) -> CheckResult:
     """Measure the MLP in 1 and 2 processes and compare with the simulator's predictions.
 
-    ``cache`` is the measured-cost file (a temporary one when omitted).
+    Each setting runs ``rounds`` interleaved rounds of cost measurement and ``steps`` timed
+    steps (see the module docstring).  ``cache``, when given, is where the single-process
+    cost table (median over the rounds) is written.
     """
-    costs = MeasuredCosts(cache or os.path.join(tempfile.mkdtemp(), "costs.json"), repeats=9)
-    single = measure_single(sizes, batch_size, steps)
-    ddp = measure_ddp(sizes, batch_size, steps)
-    (n1, t1), (n2, t2) = ddp["calibration"]
-    # ring all-reduce of 2 ranks sends the whole buffer once each way: t = lat + n / bw
-    bandwidth = max((n2 - n1) / max(t2 - t1, 1e-9), 1e6)
-    latency = max(t1 - n1 / bandwidth, 0.0)
-    g1 = benchmarks.mlp(batch_size, tuple(sizes))
-    m1 = _cpu_machine(1, latency, bandwidth)
-    pred1 = Simulator(g1, m1, costs, sync="ring").simulate(Strategy.data_parallel(g1, m1), record=False).iteration_time
+    import torch
+
+    if not isinstance(rounds, int) or rounds < 1:
+        raise invalid("rounds", "check", "a positive int (interleaved measurement rounds)", rounds)
+    tiny = _tiny(sizes)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = _rounds(tuple(sizes), batch_size, steps, 5, rounds, 1)
+    finally:
+        torch.set_num_threads(old)
+    table, tiny_table = _median_table(one["costs"]), _median_table(one["tiny_costs"])
+    if cache:
+        saved = MeasuredCosts(cache)
+        saved.table.update(table)
+        saved.save()
+    m1 = _cpu_machine(1, 1e-5, 1e9)
+    offset1 = _median(one["tiny_step"]) - _predict(tiny, 4, m1, tiny_table)
+    pred1 = _predict(sizes, batch_size, m1, table) + offset1
+
+    ddp = measure_ddp(sizes, batch_size, steps, rounds=rounds)
+    latency, bandwidth = _fit_link(ddp["calibration"])
     m2 = _cpu_machine(2, latency, bandwidth)
-    costs2 = MeasuredCosts(None)
-    costs2.table = dict(ddp["costs"])
-    pred2 = Simulator(g1, m2, costs2, sync="ring").simulate(Strategy.data_parallel(g1, m2), record=False).iteration_time
-    return CheckResult(tuple(sizes), batch_size, single, pred1, ddp["step"], pred2, latency, bandwidth)
+    offset2 = ddp["tiny_step"] - _predict(tiny, 8, m2, ddp["tiny_costs"])
+    pred2 = _predict(sizes, batch_size, m2, ddp["costs"]) + offset2
+    return CheckResult(tuple(sizes), batch_size, _median(one["step"]), pred1, ddp["step"], pred2, latency,
+                       bandwidth, offset1, offset2, rounds)

@@ -229,3 +229,51 @@ def test_analytic_costs_reward_model_parallel_fully_connected_layers():
     ex = sim.simulate(Strategy.expert(g, m)).iteration_time
     assert ex < dp
     assert validate(g["fc6"], Strategy.expert(g, m)["fc6"], m).pieces == 16
+
+
+def _check_issue_order(sim):
+    """The delta sweep's invariants: ``_order`` holds every live task once, sorted by rank, and
+    rank is a topological order of the task graph (each successor after its predecessors)."""
+    order = sim._order
+    live = [t for lst in sim._dtasks for t in lst]
+    assert len(order) == len(live) == sim.num_tasks() and {id(t) for t in order} == {id(t) for t in live}
+    ranks = [t.rank for t in order]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    for t in order:
+        assert t.alive
+        assert all(q.rank > t.rank and q.alive for q in t.succs)
+        assert t.dnext is None or t.dnext.rank > t.rank
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "rnnlm"])
+def test_issue_order_survives_accepted_and_undone_changes(name):
+    g, m = benchmarks.build(name, 8, **SMALL[name]), Machine.preset("p100x4")
+    sim = Simulator(g, m)
+    sim.simulate(Strategy.data_parallel(g, m), record=False)
+    _check_issue_order(sim)
+    rng = np.random.default_rng(5)
+    for k in range(12):
+        i = int(rng.integers(len(g)))
+        before = [(t.start, t.end) for t in sim._order]
+        sim.update(i, random_config(g.ops[i], m, rng), record=False)
+        _check_issue_order(sim)
+        if k % 2:
+            sim.undo()
+            _check_issue_order(sim)
+            assert [(t.start, t.end) for t in sim._order] == before
+
+
+def test_delta_retimes_only_from_the_change_onwards():
+    # a change re-times at most the tasks issued at or after the changed operator's first task;
+    # everything issued before it keeps its times
+    g, m = benchmarks.alexnet(64), Machine.preset("p100x4")
+    sim = Simulator(g, m)
+    sim.simulate(Strategy.data_parallel(g, m), record=False)
+    i = len(g) - 1
+    before = {id(t): (t.start, t.end) for t in sim._order}
+    n0 = sim.tasks_simulated
+    sim.update(i, OpConfig((1, 1), (2,)), record=False)
+    lo = min(t.rank for t in sim._order if t.op == i)
+    assert 0 < sim.tasks_simulated - n0 <= sum(t.rank >= lo for t in sim._order) < sim.num_tasks()
+    assert all(before[id(t)] == (t.start, t.end) for t in sim._order if t.rank < lo)
+    assert sim.iteration_time == Simulator(g, m).simulate(sim.strategy, record=False).iteration_time
