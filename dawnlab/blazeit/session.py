@@ -151,6 +151,8 @@ class Session:
         #: without FNR WITHIN, the label filter skips a frame only when the NN gives the
         #: query's predicate a probability below this (and below half of every held-out hit's)
         self.absent_below = 0.05
+        self.heldout_store_: Store | None = None
+        self._fg_cache: dict[int, tuple] = {}
         self.nn_: SpecializedNN | None = None
         self.proba_: np.ndarray | None = None
         self.heldout_: np.ndarray | None = None
@@ -230,6 +232,7 @@ class Session:
         self.heldout_proba_ = self.nn_.predict_proba(self._thumbs(held, src)) if len(held) \
             else None
         self.heldout_source_ = src
+        self.heldout_store_ = None  # the held-out labels follow the frames chosen here
         self.train_seconds_ = time.perf_counter() - t0
         t1 = time.perf_counter()
         if not self.source.live:
@@ -335,13 +338,7 @@ class Session:
         if len(pop) == self.n_frames:
             return self.store.exact(query, self.n_frames)
         if query.aggregate == "COUNT_DISTINCT_TRACKS":
-            self.store.sql("SELECT 1")  # links tracks if new detections arrived
-            fps = getattr(self.store, "fps", 30.0)
-            value = self.store.con.execute(
-                f'SELECT COUNT(DISTINCT trackid) FROM (SELECT *, "timestamp" / {fps!r} AS '
-                'seconds FROM rel) WHERE "timestamp" IN (SELECT unnest(?::BIGINT[])) AND '
-                f"({query.detection_sql})", [pop.tolist()]).fetchone()[0]
-            return int(value or 0)
+            return self.store.distinct_tracks(query, pop)
         counts = self.store.frame_counts(query, pop)[:, 0]
         if query.aggregate == "FCOUNT":
             return float(counts.mean()) if len(counts) else 0.0
@@ -473,7 +470,7 @@ class Session:
 
     def _heldout_store(self) -> Store:
         """A private store with the oracle's labels of the held-out frames (labelled once)."""
-        if getattr(self, "heldout_store_", None) is None:
+        if self.heldout_store_ is None:
             src = self.heldout_source_
             oracle = self.oracle if src is self.source else self.train_oracle
             self.heldout_store_ = Store().attach(src, oracle)
@@ -481,10 +478,10 @@ class Session:
         return self.heldout_store_
 
     def _foreground(self, source) -> Foreground:
-        cache = self.__dict__.setdefault("_fg_cache", {})
-        if id(source) not in cache:
-            cache[id(source)] = (source, Foreground().fit(source))
-        return cache[id(source)][1]
+        """The background model of ``source`` (fitted once; the source is kept so its id stays its own)."""
+        if id(source) not in self._fg_cache:
+            self._fg_cache[id(source)] = (source, Foreground().fit(source))
+        return self._fg_cache[id(source)][1]
 
     def _cheap_scores(self, source, frames, colours, inside, touch, need_fg) -> dict:
         """Per-frame scores of the content filters, decoding each frame once."""

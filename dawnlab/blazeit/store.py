@@ -132,6 +132,7 @@ class Store:
             raise DataError(f"Cannot open the DuckDB store {self.path!r}: {exc}") from None
         self.con.execute(_SCHEMA)
         self.oracle_calls = 0
+        self.fps = 30.0  # until attach() reads the video's
         self._labelled: set[int] | None = None
         self.auto_link = True
         self.track_threshold, self.track_max_gap = 0.3, 2
@@ -194,7 +195,7 @@ class Store:
     def _insert(self, batch) -> None:
         if not batch:
             return
-        fps = getattr(self, "fps", 30.0)
+        fps = self.fps
         rows = []
         for i, img, dets in batch:
             for d in dets:
@@ -282,7 +283,7 @@ class Store:
         frames = np.asarray(frames, dtype=np.int64)
         if query.frame_sql is None or len(frames) == 0:
             return np.ones(len(frames), dtype=bool)
-        fps = getattr(self, "fps", 30.0)
+        fps = self.fps
         res = self.con.execute(
             f'SELECT "timestamp", ({query.frame_sql}) FROM (SELECT x AS "timestamp", '
             f'x / {fps!r} AS seconds FROM (SELECT unnest(?::BIGINT[]) AS x))',
@@ -306,18 +307,28 @@ class Store:
         if len(frames) == 1:
             sums = ", ".join(f"COUNT(*) FILTER (WHERE {t.sql})" for t in query.terms)
             row = self.con.execute(
-                f'SELECT {sums} FROM (SELECT *, "timestamp" / {getattr(self, "fps", 30.0)!r} '
+                f'SELECT {sums} FROM (SELECT *, "timestamp" / {self.fps!r} '
                 'AS seconds FROM rel WHERE "timestamp" = ?)', [int(frames[0])]).fetchone()
             return np.array([row], dtype=np.int64)
         sums = ", ".join(f"COUNT(d.class) FILTER (WHERE {t.sql})" for t in query.terms)
         res = self.con.execute(
             f'SELECT f.frame, {sums} FROM (SELECT unnest(?::BIGINT[]) AS frame) f '
-            f'LEFT JOIN (SELECT *, "timestamp" / {getattr(self, "fps", 30.0)!r} AS seconds '
+            f'LEFT JOIN (SELECT *, "timestamp" / {self.fps!r} AS seconds '
             'FROM rel) d ON d."timestamp" = f.frame GROUP BY f.frame',
             [frames.tolist()]).fetchall()
         table = {int(r[0]): r[1:] for r in res}
         return np.array([table[int(f)] for f in frames], dtype=np.int64).reshape(
             len(frames), len(query.terms))
+
+    def distinct_tracks(self, query: Query, frames) -> int:
+        """``COUNT(DISTINCT trackid)`` of the detections matching ``query`` in ``frames``."""
+        frames = np.asarray(frames, dtype=np.int64)
+        self._fresh_tracks()
+        value = self.con.execute(
+            f'SELECT COUNT(DISTINCT trackid) FROM (SELECT *, "timestamp" / {self.fps!r} AS seconds '
+            'FROM rel) WHERE "timestamp" IN (SELECT unnest(?::BIGINT[])) AND '
+            f"({query.detection_sql})", [frames.tolist()]).fetchone()[0]
+        return int(value or 0)
 
     def exact_sql(self, query: Query, n_frames: int) -> str:
         """The SQL statement that answers an aggregate query over frames ``0 .. n_frames-1``."""
