@@ -45,6 +45,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass
+from statistics import median as _median
 
 from dawnlab.errors import invalid
 from dawnlab.flexflow import benchmarks
@@ -118,12 +119,6 @@ def _train_steps(model, x, y, steps, warmup, opt=None):
         if k >= warmup:
             times.append(time.perf_counter() - t0)
     return times
-
-
-def _median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 def measure_single(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
