@@ -12,7 +12,7 @@ rearrangement inequality), which gives (Theorem 4.4)
     Q >= max_k [ sum_{i=1..k} m_i lambda_i - 2 k M ].
 
 The eigenvalues come from :mod:`dawnlab.iobounds.eigen` (dense for small
-graphs, Chebyshev-filtered block subspace iteration for large ones).
+graphs, a Chebyshev-filtered block Krylov search for large ones).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def bound_curve(eigenvalues, n: int, M: int) -> np.ndarray:
 
 
 def spectral_bound(G, M: int, k_max: int | None = None, *, method: str = "auto",
-                   tol: float = 1e-10, callback: Callable | None = None) -> SpectralBound:
+                   tol: float = 1e-9, callback: Callable | None = None) -> SpectralBound:
     """Spectral lower bound on the non-compulsory I/O of ``G`` with fast memory ``M``.
 
     Parameters
@@ -127,9 +127,10 @@ def spectral_bound(G, M: int, k_max: int | None = None, *, method: str = "auto",
     method : str
         Eigen-solver, see :func:`dawnlab.iobounds.eigen.smallest_eigenvalues`.
     tol : float
-        Eigen-solver residual tolerance (relative to the Gershgorin bound).
+        Relative accuracy asked of the eigenvalues (see
+        :func:`dawnlab.iobounds.eigen.smallest_eigenvalues`).
     callback : callable, optional
-        Passed to the eigen-solver: ``callback(iteration, values, residuals)``.
+        Passed to the eigen-solver: ``callback(blocks, values, errors)``.
 
     Returns
     -------
