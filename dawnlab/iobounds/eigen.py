@@ -309,7 +309,10 @@ class _Search:
         want = min(kk + 1, self.room)
         cols = kk + max(2, p // 2)  # Ritz pairs checked (a few past the wanted)
         self._add(self.rng.standard_normal((self.n, p)))
-        op, alpha_used, prev, steps = None, np.inf, None, 0
+        # each step refines p of the wanted Ritz vectors, so "settled" compares
+        # the values with those of one full round of steps before
+        rounds = -(-want // p)
+        op, alpha_used, history, steps = None, np.inf, [], 0
         while True:
             theta, S = self._ritz()
             if self.below is not None:
@@ -321,7 +324,8 @@ class _Search:
                 if theta[0] - r0 > self.below + self.tol * max(abs(self.below), FLOOR * self.beta):
                     return theta[:0], self.V[:, :0], theta[:0], theta[:0], True
             if self.m >= want:
-                settled = prev is not None and self._ok(theta, np.abs(prev - theta[:kk]))
+                settled = (len(history) >= rounds
+                           and self._ok(theta, np.abs(history[-rounds] - theta[:kk])))
                 full = self.m == self.room
                 if settled or full or steps >= maxiter:
                     c = min(self.m, cols)
@@ -342,7 +346,8 @@ class _Search:
                     if done or steps >= maxiter:
                         return theta[:kk], X[:, :kk], r[:kk], est, bool(done)
                     theta, S = self._ritz()
-                prev = theta[:kk].copy()
+                    history = []  # the next check waits for another round
+                history.append(theta[:kk].copy())
             alpha = self._alpha(theta, cols)
             if alpha < 0.9 * self.beta and alpha < 0.9 * alpha_used:
                 op, alpha_used = _chebyshev_operator(self.L, alpha, self.beta, self.dtype), alpha
@@ -353,7 +358,7 @@ class _Search:
                 self.H[:keep, :keep] = np.diag(theta[:keep])
                 self.m = keep
                 theta, S = theta[:keep], np.eye(keep)
-                prev = None
+                history = []
             # expand with filtered Ritz vectors, taking the wanted ones in turn
             w = min(want, self.m)
             sel = (steps * p + np.arange(min(p, w))) % w
