@@ -153,23 +153,31 @@ def _laplacian_null_space(L):
     return C / np.sqrt(C.sum(axis=0))
 
 
-def _spectrum_upper(L, seed: int) -> float:
-    """An upper end for the Chebyshev interval: a few Lanczos steps towards the
-    largest eigenvalue, widened by its residual and 2%, never above Gershgorin's
-    bound.  Eigenvalues above the interval would be amplified, not damped, so
-    the estimate errs high."""
-    import scipy.sparse.linalg as sla
+def _spectrum_upper(L, seed: int, steps: int = 30) -> float:
+    """An upper end for the Chebyshev interval: the largest Ritz value of a
+    short Lanczos run (full reorthogonalization), widened by its residual and
+    2%, never above Gershgorin's bound.  Eigenvalues above the interval would
+    be amplified, not damped, so the estimate errs high."""
     gersh = gershgorin_upper(L)
     n = L.shape[0]
     if n < 50:
         return gersh
-    v0 = np.random.default_rng(seed).standard_normal(n)
-    try:
-        theta, x = sla.eigsh(L, k=1, which="LA", tol=1e-4, ncv=min(n, 24), v0=v0, maxiter=400)
-    except sla.ArpackNoConvergence:
-        return gersh
-    r = float(np.linalg.norm(L @ x[:, 0] - theta[0] * x[:, 0]))
-    return min(gersh, 1.02 * (float(theta[0]) + r)) * (1 + 1e-12) + 1e-300
+    m = min(n, steps)
+    Q = np.empty((m, n))
+    q = np.random.default_rng(seed).standard_normal(n)
+    k = 0
+    for k in range(1, m + 1):  # the Krylov basis of L from a random vector
+        Q[k - 1] = q / np.linalg.norm(q)
+        q = L @ Q[k - 1]
+        for _ in range(2):  # full reorthogonalization, twice against round-off
+            q -= Q[:k].T @ (Q[:k] @ q)
+        if np.linalg.norm(q) <= 1e-12 * gersh:
+            break
+    LQ = L @ Q[:k].T
+    theta, S = scipy.linalg.eigh(Q[:k] @ LQ)
+    y = Q[:k].T @ S[:, -1]
+    r = float(np.linalg.norm(LQ @ S[:, -1] - theta[-1] * y))
+    return min(gersh, 1.02 * (float(theta[-1]) + r)) * (1 + 1e-12) + 1e-300
 
 
 def _chebyshev_operator(L, low: float, high: float, dtype=np.float64) -> Callable:
@@ -213,6 +221,27 @@ def _error_estimates(theta, r, norm2: float, kk: int):
     return np.minimum(r[:kk], norm2 ** 2 / delta)
 
 
+def _cholesky_qr(W, norms):
+    """An orthonormal basis of the columns of ``W`` by Cholesky QR, twice
+    (CholQR2: two ``p x p`` Gram matrices instead of Householder QR's passes
+    over a tall matrix), or None when ``W`` is too close to rank deficient for
+    it (a column that lost all but ``1e-6`` of its norm ``norms`` to the
+    deflation, or a failed Cholesky factorization)."""
+    if not np.all(np.linalg.norm(W, axis=0) > 1e-6 * np.maximum(norms, 1e-300)):
+        return None
+    Q = W
+    for _ in range(2):
+        try:
+            R = scipy.linalg.cholesky(Q.T @ Q, lower=False)
+        except np.linalg.LinAlgError:
+            return None
+        d = np.abs(np.diag(R))
+        if d.min() <= 1e-7 * d.max():
+            return None
+        Q = Q @ scipy.linalg.solve_triangular(R, np.eye(R.shape[0]), lower=False)
+    return Q
+
+
 class _Search:
     """One search for the ``kk`` smallest eigenpairs of ``L`` in the orthogonal
     complement of the orthonormal columns ``C`` (may be None)."""
@@ -249,7 +278,8 @@ class _Search:
         W = np.array(W[:, :width], order="F", dtype=np.float64)
         norms = np.linalg.norm(W, axis=0)
         W = self._deflate(W, m)
-        for _ in range(3):
+        Q = _cholesky_qr(W, norms)
+        for _ in range(0 if Q is not None else 3):
             Q, R = np.linalg.qr(W)
             bad = np.abs(np.diag(R)) <= 1e-10 * np.maximum(norms, 1e-300)
             if not bad.any():
@@ -287,7 +317,8 @@ class _Search:
         for _ in range(2):
             if self.C is not None:
                 Y -= self.C @ (self.C.T @ Y)
-            Y, _ = np.linalg.qr(Y)
+            Q = _cholesky_qr(Y, np.linalg.norm(Y, axis=0))
+            Y = Q if Q is not None else np.linalg.qr(Y)[0]
         LY = self.L @ Y
         self.matvecs += Y.shape[1]
         theta, S = scipy.linalg.eigh(Y.T @ LY, overwrite_a=True)
