@@ -165,7 +165,6 @@ def _spectrum_upper(L, seed: int, steps: int = 30) -> float:
     m = min(n, steps)
     Q = np.empty((m, n))
     q = np.random.default_rng(seed).standard_normal(n)
-    k = 0
     for k in range(1, m + 1):  # the Krylov basis of L from a random vector
         Q[k - 1] = q / np.linalg.norm(q)
         q = L @ Q[k - 1]
@@ -415,7 +414,7 @@ def _clusters(values, est, floor):
 
 
 def _lanczos(L, k: int, tol: float, seed: int, degree: int, block: int, maxiter: int,
-             max_basis: int, callback: Callable | None) -> EigenResult:
+             max_basis: int | None, callback: Callable | None) -> EigenResult:
     n = L.shape[0]
     C = _laplacian_null_space(L)
     z = 0 if C is None else C.shape[1]
@@ -423,6 +422,8 @@ def _lanczos(L, k: int, tol: float, seed: int, degree: int, block: int, maxiter:
         return EigenResult(np.zeros(k), np.zeros(k), "lanczos")
     kk = k - z
     p = max(1, min(block, kk + 1))
+    if max_basis is None:
+        max_basis = max(4 * (k + 1), 2 * (k + 1) + 4 * min(block, k + 1))
     beta = _spectrum_upper(L, seed)
     rng = np.random.default_rng(seed)
     zeros = np.zeros(z)
@@ -544,11 +545,8 @@ def smallest_eigenvalues(L, k: int, *, method: str = "auto", tol: float = 1e-9,
         vals = np.linalg.eigvalsh(L.toarray())[:k]
         return EigenResult(vals, np.zeros(k), "dense")
     if method == "lanczos":
-        p = min(block, k + 1)
-        if max_basis is None:
-            max_basis = max(4 * (k + 1), 2 * (k + 1) + 4 * p)
         return _lanczos(L, int(k), float(tol), seed, int(degree), int(block), int(maxiter),
-                        int(max_basis), callback)
+                        max_basis, callback)
     import scipy.sparse.linalg as sla
     if method == "eigs-sr":
         vals = sla.eigs(L, k=k, which="SR", return_eigenvectors=False)
