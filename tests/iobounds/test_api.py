@@ -105,6 +105,20 @@ def test_lanczos_reports_when_maxiter_runs_out():
     assert np.all(r.values >= exact - 1e-9)  # Ritz values bound the eigenvalues from above
 
 
+def test_lanczos_restores_torch_threads():
+    # the sparse products run in one torch thread; the caller's setting comes back
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        L, _ = laplacian(graphs.hypercube(11))
+        r = smallest_eigenvalues(L, 12, method="lanczos")
+        assert torch.get_num_threads() == 2
+        assert np.allclose(r.values, hypercube_spectrum(11, 12), rtol=1e-7, atol=1e-10)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_lanczos_rejects_bad_settings():
     L, _ = laplacian(graphs.hypercube(4))
     for kw, name in ((dict(tol=0.0), "tol"), (dict(degree=0), "degree"), (dict(block=0), "block"),
