@@ -27,7 +27,7 @@ Eigenvalue Problems*, Sections 7.3 and 8.3):
 2. The new block is ``T_d(L) X``: ``X`` are ``p`` of the wanted Ritz vectors
    (those whose values still moved over the last round of steps, most moving
    first, then the others in turn), and ``T_d`` is the Chebyshev polynomial of
-   degree ``d`` (default 16) that is bounded by 1 on ``[alpha, beta]`` and
+   degree ``d`` (default 32) that is bounded by 1 on ``[alpha, beta]`` and
    grows fast below ``alpha``. ``beta`` is the spectrum's upper end; ``alpha``
    is a Ritz value a few places past the ``k``-th (so above every wanted
    eigenvalue), lowered as the Ritz values come down. The filter damps the
@@ -268,8 +268,8 @@ def _error_estimates(theta, r, norm2: float, kk: int):
 
 def _cholesky_qr(W, norms):
     """An orthonormal basis of the columns of ``W`` by Cholesky QR, twice
-    (CholQR2: two ``p x p`` Gram matrices instead of Householder QR's passes
-    over a tall matrix), or None when ``W`` is too close to rank deficient for
+    unless ``W`` is well conditioned (CholQR2: two ``p x p`` Gram matrices
+    instead of Householder QR's passes over a tall matrix), or None when ``W`` is too close to rank deficient for
     it (a column that lost all but ``1e-6`` of its norm ``norms`` to the
     deflation, or a failed Cholesky factorization)."""
     if not np.all(np.linalg.norm(W, axis=0) > 1e-6 * np.maximum(norms, 1e-300)):
@@ -284,6 +284,8 @@ def _cholesky_qr(W, norms):
         if d.min() <= 1e-7 * d.max():
             return None
         Q = Q @ scipy.linalg.solve_triangular(R, np.eye(R.shape[0]), lower=False)
+        if np.linalg.cond(R) < 10.0:  # one pass leaves Q orthonormal to ~eps cond(R)^2
+            break
     return Q
 
 
@@ -545,7 +547,7 @@ def _lanczos(L, k: int, tol: float, seed: int, degree: int, block: int, maxiter:
 
 
 def smallest_eigenvalues(L, k: int, *, method: str = "auto", tol: float = 1e-9,
-                         seed: int = 0, degree: int = 16, block: int = 16,
+                         seed: int = 0, degree: int = 32, block: int = 16,
                          maxiter: int = 1000, max_basis: int | None = None,
                          callback: Callable | None = None) -> EigenResult:
     """The ``k`` smallest eigenvalues of a symmetric sparse matrix, with copies.
