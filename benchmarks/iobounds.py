@@ -17,9 +17,11 @@ would measure the machine's load rather than the algorithms.  Our sparse
 products run in one torch thread.  Each solver runs ``--repeat`` times per
 graph from different random starts, alternating with the other, and the
 table gives the median times: ``eigs`` SR's time moves by 3x between starts
-on the hypercube (it stops early when it misses copies of an eigenvalue).  Our solver stops
-when its error estimates are below ``1e-6`` relative; the table checks the
-values against eigs and against the closed-form spectra.
+on the hypercube (it stops early when it misses copies of an eigenvalue).
+Our solver stops when its error estimates are below ``1e-6`` relative; the
+table checks the values against the closed-form spectra, and against eigs
+SR's on the runs where those match the closed form (a run that missed copies
+is no reference; the largest difference over all runs is reported too).
 
 Usage: ``python benchmarks/iobounds.py [--quick]``.  The last line printed is
 one JSON object with the headline figures.
@@ -72,10 +74,13 @@ def eigen_comparison(name, G, exact, k, repeat):
         ours_err.append(rel_err(ours.values, exact))
         base_err.append(rel_err(base, exact))
         matvecs.append(ours.matvecs)
+    # ours against eigs SR where eigs SR found every copy (matches the exact spectrum)
+    fair = [e for e, b in zip(err, base_err) if b <= TOL]
     t_ours, t_base = float(np.median(ours_s)), float(np.median(base_s))
     return {"graph": name, "n": L.shape[0], "k": k, "ours_s": t_ours, "eigs_sr_s": t_base,
             "speedup": t_base / t_ours, "ours_range": (min(ours_s), max(ours_s)),
-            "eigs_sr_range": (min(base_s), max(base_s)), "err_vs_eigs_sr": max(err),
+            "eigs_sr_range": (min(base_s), max(base_s)), "err_vs_eigs_sr_all": max(err),
+            "err_vs_eigs_sr": max(fair) if fair else float("nan"),
             "ours_err_vs_exact": max(ours_err), "eigs_sr_err_vs_exact": max(base_err),
             "eigs_sr_wrong": sum(e > TOL for e in base_err), "matvecs": int(np.median(matvecs))}
 
@@ -120,14 +125,16 @@ def main(argv=None):
                              hk, repeat),
             eigen_comparison(f"fft l={fl}", graphs.fft(fl), fft_spectrum(fl, k), k, repeat)]
     print(f"eigen-solvers: median of {repeat} run(s) each, alternating; [min, max] in brackets; "
-          f"errors are the largest over the runs")
-    print(f"{'graph':<16}{'n':>7}{'k':>4}{'ours s':>20}{'eigs SR s':>20}{'speedup':>9}"
-          f"{'ours vs SR':>12}{'ours vs exact':>15}{'SR vs exact':>13}{'SR wrong':>10}")
+          f"errors are the largest over the runs; 'ours vs SR' over the runs where eigs SR "
+          f"matched the exact spectrum to {TOL:g} (all runs in brackets)")
+    print(f"{'graph':<16}{'n':>7}{'k':>4}{'ours s':>22}{'eigs SR s':>22}{'speedup':>9}"
+          f"{'ours vs SR':>22}{'ours vs exact':>15}{'SR vs exact':>13}{'SR wrong':>10}")
     for r in rows:
         ours = f"{r['ours_s']:.2f} [{r['ours_range'][0]:.2f}, {r['ours_range'][1]:.2f}]"
         base = f"{r['eigs_sr_s']:.2f} [{r['eigs_sr_range'][0]:.2f}, {r['eigs_sr_range'][1]:.2f}]"
-        print(f"{r['graph']:<16}{r['n']:>7}{r['k']:>4}{ours:>20}{base:>20}{r['speedup']:>9.2f}"
-              f"{r['err_vs_eigs_sr']:>12.1e}{r['ours_err_vs_exact']:>15.1e}"
+        versus = f"{r['err_vs_eigs_sr']:.1e} [{r['err_vs_eigs_sr_all']:.1e}]"
+        print(f"{r['graph']:<16}{r['n']:>7}{r['k']:>4}{ours:>22}{base:>22}{r['speedup']:>9.2f}"
+              f"{versus:>22}{r['ours_err_vs_exact']:>15.1e}"
               f"{r['eigs_sr_err_vs_exact']:>13.1e}{r['eigs_sr_wrong']:>6}/{repeat}")
 
     ctx = mp.get_context("spawn")
@@ -160,7 +167,9 @@ def main(argv=None):
 
     print(json.dumps({
         "eig_speedup_vs_eigs_sr": round(min(r["speedup"] for r in rows), 3),
+        # against eigs SR on its runs that found every copy; all runs in the next key
         "eig_max_rel_err": max(r["err_vs_eigs_sr"] for r in rows),
+        "eig_max_rel_err_all_eigs_runs": max(r["err_vs_eigs_sr_all"] for r in rows),
         "eig_max_rel_err_vs_exact": max(r["ours_err_vs_exact"] for r in rows),
         "eigs_sr_max_rel_err_vs_exact": max(r["eigs_sr_err_vs_exact"] for r in rows),
         "eig_graphs": [r["graph"] for r in rows], "eig_k": [r["k"] for r in rows],
