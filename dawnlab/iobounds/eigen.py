@@ -266,13 +266,20 @@ def _error_estimates(theta, r, norm2: float, kk: int):
     return np.minimum(r[:kk], norm2 ** 2 / delta)
 
 
+def _column_norms(W):
+    """The 2-norms of the columns of a tall ``W``, without the ``W * W``
+    temporary of ``numpy.linalg.norm(W, axis=0)`` (150 MB a block at a million
+    rows)."""
+    return np.sqrt(np.einsum("ij,ij->j", W, W))
+
+
 def _cholesky_qr(W, norms):
     """An orthonormal basis of the columns of ``W`` by Cholesky QR, twice
     unless ``W`` is well conditioned (CholQR2: two ``p x p`` Gram matrices
     instead of Householder QR's passes over a tall matrix), or None when ``W`` is too close to rank deficient for
     it (a column that lost all but ``1e-6`` of its norm ``norms`` to the
     deflation, or a failed Cholesky factorization)."""
-    if not np.all(np.linalg.norm(W, axis=0) > 1e-6 * np.maximum(norms, 1e-300)):
+    if not np.all(_column_norms(W) > 1e-6 * np.maximum(norms, 1e-300)):
         return None
     Q = W
     for _ in range(2):
@@ -335,14 +342,14 @@ class _Search:
         m = self.m
         width = min(W.shape[1], self.cap - m)
         W = np.array(W[:, :width], order="F", dtype=np.float64)
-        norms = np.linalg.norm(W, axis=0)
+        norms = _column_norms(W)
         self._project(W, m)
         Q, bad = self._orthonormal(W, norms)
         for _ in range(3):
             if bad.any():
                 Q[:, bad] = self.rng.standard_normal((self.n, int(bad.sum())))
             self._project(Q, m)
-            Q, bad = self._orthonormal(Q, np.linalg.norm(Q, axis=0))
+            Q, bad = self._orthonormal(Q, _column_norms(Q))
             if not bad.any():
                 break
         self.V[:, m:m + width] = Q
@@ -360,7 +367,7 @@ class _Search:
     def _check(self, X, LX, theta):
         """Residual norms and error estimates of the Ritz pairs ``(theta, X)``."""
         R = LX - X * theta
-        r = np.linalg.norm(R, axis=0)
+        r = _column_norms(R)
         kk = min(self.kk, len(theta))
         norm2 = float(np.sqrt(np.linalg.eigvalsh(R[:, :kk].T @ R[:, :kk])[-1].clip(0)))
         return r, _error_estimates(theta, r, norm2, self.kk)
@@ -375,7 +382,7 @@ class _Search:
         for _ in range(2):
             if self.C is not None:
                 Y -= self.C @ (self.C.T @ Y)
-            Q = _cholesky_qr(Y, np.linalg.norm(Y, axis=0))
+            Q = _cholesky_qr(Y, _column_norms(Y))
             Y = Q if Q is not None else np.linalg.qr(Y)[0]
         LY = self.LP @ Y
         self.matvecs += Y.shape[1]
