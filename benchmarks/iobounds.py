@@ -37,7 +37,8 @@ import time
 
 import numpy as np
 import scipy.sparse.linalg as sla
-import torch  # noqa: F401  loaded before any timing, like scipy's ARPACK: our solver's products use it
+# loaded before any timing, like scipy's ARPACK: our solver's sparse products use it
+import torch  # noqa: F401
 from threadpoolctl import threadpool_limits
 
 from dawnlab.iobounds import (butterfly_parts, fft_spectrum, graphs, hypercube_spectrum,

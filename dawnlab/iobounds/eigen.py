@@ -216,7 +216,7 @@ class _SparseProducts:
             self.T = torch.sparse_csr_tensor(
                 torch.from_numpy(A.indptr.astype(index)), torch.from_numpy(A.indices.astype(index)),
                 torch.from_numpy(A.data), size=A.shape)
-        self.shape, self.dtype = A.shape, A.dtype
+        self.dtype = A.dtype
 
     def tensor(self, X):
         return self.torch.from_numpy(np.ascontiguousarray(X, dtype=self.dtype))
@@ -276,9 +276,10 @@ def _column_norms(W):
 def _cholesky_qr(W, norms):
     """An orthonormal basis of the columns of ``W`` by Cholesky QR, twice
     unless ``W`` is well conditioned (CholQR2: two ``p x p`` Gram matrices
-    instead of Householder QR's passes over a tall matrix), or None when ``W`` is too close to rank deficient for
-    it (a column that lost all but ``1e-6`` of its norm ``norms`` to the
-    deflation, or a failed Cholesky factorization)."""
+    instead of Householder QR's passes over a tall matrix), or None when
+    ``W`` is too close to rank deficient for it (a column that lost all but
+    ``1e-6`` of its norm ``norms`` to the deflation, or a failed Cholesky
+    factorization)."""
     if not np.all(_column_norms(W) > 1e-6 * np.maximum(norms, 1e-300)):
         return None
     Q = W
