@@ -381,17 +381,19 @@ class _Search:
         self.matvecs += X.shape[1] * self.degree
         Y = np.asarray(Y, dtype=np.float64)
         for _ in range(2):
-            if self.C is not None:
-                Y -= self.C @ (self.C.T @ Y)
-            Q = _cholesky_qr(Y, _column_norms(Y))
-            Y = Q if Q is not None else np.linalg.qr(Y)[0]
+            self._project(Y, 0)
+            Y = self._orthonormal(Y, _column_norms(Y))[0]
         LY = self.LP @ Y
         self.matvecs += Y.shape[1]
         theta, S = scipy.linalg.eigh(Y.T @ LY, overwrite_a=True)
         return theta, Y @ S, LY @ S
 
+    def _allowed(self, theta):
+        """The error allowed each of the values ``theta``."""
+        return self.tol * np.maximum(np.abs(theta), FLOOR * self.beta)
+
     def _ok(self, theta, est):
-        return np.all(est <= self.tol * np.maximum(np.abs(theta[:self.kk]), FLOOR * self.beta))
+        return np.all(est <= self._allowed(theta[:self.kk]))
 
     def _alpha(self, theta, cols):
         """The filter's lower end: a Ritz value past the ``kk``-th (an upper
@@ -415,7 +417,7 @@ class _Search:
         u = min(w, len(prev))
         moved = np.full(w, np.inf)
         moved[:u] = np.abs(prev[:u] - theta[:u])
-        scale = self.tol * np.maximum(np.abs(theta[:w]), FLOOR * self.beta)
+        scale = self._allowed(theta[:w])
         moving = np.flatnonzero(moved > scale)
         sel = moving[np.argsort(-(moved / scale)[moving], kind="stable")][:q]
         rest = turn[~np.isin(turn, sel)][:q - len(sel)]
@@ -439,7 +441,7 @@ class _Search:
                 x = self.V[:, :self.m] @ S[:, 0]
                 r0 = float(np.linalg.norm(self.LP @ x - theta[0] * x))
                 self.matvecs += 1
-                if theta[0] - r0 > self.below + self.tol * max(abs(self.below), FLOOR * self.beta):
+                if theta[0] - r0 > self.below + self._allowed(self.below):
                     return theta[:0], self.V[:, :0], theta[:0], theta[:0], True
             if self.m >= want:
                 settled = (since_check >= rounds
