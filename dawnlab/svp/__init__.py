@@ -16,8 +16,8 @@ Public names
 :func:`rank_agreement`, :func:`pool_scores`, :func:`agreement_matrix`
     Proxy-target agreement: Spearman, Kendall and top-k overlap.
 :func:`least_confidence`, :func:`entropy`, :func:`margin`, :func:`forgetting_events`,
-:func:`k_center_greedy`, :func:`covering_radius`
-    The selection scores themselves.
+:func:`k_center_greedy`, :func:`covering_radius`, :func:`rank_order`
+    The selection scores themselves, and the ranking with documented tie-breaks.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from dawnlab.svp.learner import Fitted, Learner
 from dawnlab.svp.models import MLP, ResNet, count_parameters
 from dawnlab.svp.pool import PHASES, SVPError
 from dawnlab.svp.scores import (covering_radius, entropy, forgetting_events, k_center_greedy,
-                                least_confidence, margin, priority)
+                                least_confidence, margin, priority, rank_order)
 
 __all__ = ["ResNet", "MLP", "count_parameters", "Learner", "Fitted", "ActiveLearning", "ActiveLearningResult",
            "RoundRecord", "AL_METHODS", "DEFAULT_BUDGETS", "CoreSet", "CoreSetResult", "CoreSetRecord",
            "CORESET_METHODS", "RankAgreement", "rank_agreement", "top_k_overlap", "pool_scores",
-           "agreement_matrix", "least_confidence", "entropy", "margin", "priority", "forgetting_events",
+           "agreement_matrix", "least_confidence", "entropy", "margin", "priority", "forgetting_events", "rank_order",
            "k_center_greedy", "covering_radius", "SVPError", "PHASES"]

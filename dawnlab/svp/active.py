@@ -164,6 +164,9 @@ class ActiveLearning:
         keeps torch's setting.
     keep_scores : bool
         Keep each round's pool scores in its record.
+    progress : bool
+        Show a ``tqdm.auto`` bar over the minibatches of every training run
+        inside a round (the selector's, then the target's).
 
     Examples
     --------
@@ -183,7 +186,7 @@ class ActiveLearning:
                  budgets: Sequence[int | float] = DEFAULT_BUDGETS, seed: int = 0, *,
                  test_fraction: float = 0.2, evaluate_rounds: bool = False,
                  checkpoint_dir: str | Path | None = None, threads: int | None = 1,
-                 keep_scores: bool = True):
+                 keep_scores: bool = True, progress: bool = False):
         owner = "ActiveLearning"
         if not isinstance(target, Learner):
             raise invalid("target", owner, "a dawnlab.svp.Learner", type(target).__name__, cls=SVPError)
@@ -207,7 +210,7 @@ class ActiveLearning:
         self.budgets, self.seed = budgets, int(seed)
         self.test_fraction, self.evaluate_rounds = float(test_fraction), bool(evaluate_rounds)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        self.threads, self.keep_scores = threads, keep_scores
+        self.threads, self.keep_scores, self.progress = threads, keep_scores, bool(progress)
         self.result_: ActiveLearningResult | None = None
 
     @property
@@ -316,7 +319,8 @@ class ActiveLearning:
         else:
             lab = np.array(labelled, dtype=np.int64)
             with timer("proxy_training"):
-                fitted = self.selector.fit(X[lab], y[lab], num_classes, derive_seed(self.seed, r, "selector"))
+                fitted = self.selector.fit(X[lab], y[lab], num_classes, derive_seed(self.seed, r, "selector"),
+                                           progress=self.progress and f"round {r}: selector")
             selector_acc = fitted.accuracy(Xt, yt) if len(Xt) else None
             with timer("scoring"):
                 if self.method == "kcenters":
@@ -344,7 +348,8 @@ class ActiveLearning:
         if self.evaluate_rounds or r == len(sizes) - 1:
             lab = np.array(labelled + [int(i) for i in chosen], dtype=np.int64)
             with timer("target_training"):
-                fitted_t = self.target.fit(X[lab], y[lab], num_classes, derive_seed(self.seed, r, "target"))
+                fitted_t = self.target.fit(X[lab], y[lab], num_classes, derive_seed(self.seed, r, "target"),
+                                           progress=self.progress and f"round {r}: target")
                 target_acc = fitted_t.accuracy(Xt, yt) if len(Xt) else None
         return RoundRecord(round=r, n_labelled=size, fraction=size / len(pool),
                            selected=np.asarray(chosen, dtype=np.int64), selector_accuracy=selector_acc,

@@ -78,6 +78,12 @@ def rank_agreement(scores_a, scores_b, k: int | float = 0.1) -> RankAgreement:
     -------
     RankAgreement
 
+    Raises
+    ------
+    SVPError
+        If the vectors differ in shape, hold NaN or inf, either is constant
+        (its rank correlation is undefined), or ``k`` is out of range.
+
     Examples
     --------
     >>> r = rank_agreement([1, 2, 3, 4, 5], [2, 1, 4, 3, 5], k=2)
@@ -85,9 +91,19 @@ def rank_agreement(scores_a, scores_b, k: int | float = 0.1) -> RankAgreement:
     (0.8, 0.6, 0.5)
     """
     a, b = _check_scores(scores_a, scores_b, "rank_agreement")
-    kk = k if isinstance(k, (int, np.integer)) else max(1, int(round(k * len(a))))
-    if not isinstance(k, (int, np.integer, float)) or isinstance(k, bool) or kk < 1 or kk > len(a):
-        raise invalid("k", "rank_agreement", f"an int in [1, {len(a)}] or a fraction in (0, 1]", k, cls=SVPError)
+    rule = f"an int in [1, {len(a)}] or a fraction in (0, 1]"
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer, float, np.floating)):
+        raise invalid("k", "rank_agreement", rule, k, cls=SVPError)
+    if isinstance(k, (float, np.floating)) and not 0 < k <= 1:
+        raise invalid("k", "rank_agreement", rule, k, "Write a count as an int, e.g. k=5.", cls=SVPError)
+    kk = int(k) if isinstance(k, (int, np.integer)) else max(1, int(round(k * len(a))))
+    if not 1 <= kk <= len(a):
+        raise invalid("k", "rank_agreement", rule, k, cls=SVPError)
+    for arg, v in (("scores_a", a), ("scores_b", b)):
+        if np.all(v == v[0]):
+            raise invalid(arg, "rank_agreement", "scores that are not all equal (a rank correlation needs two "
+                          "distinct values)", f"all {len(v)} scores equal to {v[0]:g}",
+                          "A constant score ranks nothing: check that the model was trained.", cls=SVPError)
     rho = stats.spearmanr(a, b).statistic
     tau = stats.kendalltau(a, b).statistic
     return RankAgreement(float(rho), float(tau), top_k_overlap(a, b, int(kk)), int(kk))

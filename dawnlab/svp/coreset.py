@@ -5,8 +5,10 @@ selection) and Section 3.2 (selection via proxy): train the proxy once on the
 whole labelled pool, score every training example, keep the top ``keep``
 fraction, and train the target on that subset only.  Methods:
 
-- ``"forgetting"``: forgetting events counted while the proxy trains
-  (Toneva et al., 2019); never-learned examples rank first;
+- ``"forgetting"``: forgetting events counted at every presentation while
+  the proxy trains (Toneva et al., 2019); never-learned examples rank first,
+  ties are broken by the number of presentations the proxy got the example
+  wrong (more first), then by a seeded shuffle;
 - ``"entropy"``: entropy of the trained proxy's predictions;
 - ``"kcenters"``: greedy k-centers on the proxy's penultimate embedding;
 - ``"random"``: a seeded random subset (the baseline).
@@ -17,6 +19,12 @@ the full selection cost of that fraction: the shared proxy training and
 scoring plus its own selection step, so ``selection_seconds`` can be compared
 with training the target on everything (Section 4.3).  With ``checkpoint_dir``
 the scores and every finished round are written atomically and a rerun resumes.
+
+The proxy's pass is the same for every method (one training run with
+forgetting bookkeeping, then its predictions and embeddings of the pool), so
+one run's :attr:`CoreSet.scored_` can be handed to another method's
+``run(..., scored=...)``: the paper's comparison of scores against a random
+subset on the same split, proxy and target seeds costs one proxy training.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from dawnlab.svp.active import check_proxy
 from dawnlab.svp.learner import Learner, warm_up
 from dawnlab.svp.pool import (PhaseTimer, SVPError, as_tensors, data_fingerprint, derive_seed, split_pool,
                               torch_threads)
-from dawnlab.svp.scores import entropy, forgetting_events, k_center_greedy
+from dawnlab.svp.scores import entropy, k_center_greedy, rank_order
 
 __all__ = ["CoreSet", "CoreSetResult", "CoreSetRecord", "CORESET_METHODS"]
 
@@ -69,6 +77,12 @@ class CoreSetResult:
     pool: np.ndarray
     test: np.ndarray
     config: dict = field(default_factory=dict)
+    secondary: np.ndarray | None = None
+
+    @property
+    def distinct_scores(self) -> int | None:
+        """Distinct values of the ranking score over the pool (how finely it separates examples)."""
+        return None if self.scores is None else int(len(np.unique(self.scores)))
 
     def to_frame(self):
         """One row per kept fraction (pandas DataFrame)."""
@@ -101,6 +115,9 @@ class CoreSet:
     threads : int or None
         ``torch.set_num_threads`` during the run (default 1, see
         :class:`~dawnlab.svp.ActiveLearning`); ``None`` keeps torch's setting.
+    progress : bool
+        Show a ``tqdm.auto`` bar over the minibatches of every training run
+        (the proxy's pass, then the target's on each kept subset).
 
     Examples
     --------
@@ -115,7 +132,7 @@ class CoreSet:
 
     def __init__(self, target: Learner, proxy: Learner | None = None, method: str = "forgetting",
                  keep: float | Sequence[float] = 0.5, seed: int = 0, *, test_fraction: float = 0.2,
-                 checkpoint_dir: str | Path | None = None, threads: int | None = 1):
+                 checkpoint_dir: str | Path | None = None, threads: int | None = 1, progress: bool = False):
         owner = "CoreSet"
         if not isinstance(target, Learner):
             raise invalid("target", owner, "a dawnlab.svp.Learner", type(target).__name__, cls=SVPError)
@@ -135,8 +152,9 @@ class CoreSet:
         self.keep, self.seed = [float(k) for k in keeps], int(seed)
         self.test_fraction = float(test_fraction)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        self.threads = threads
+        self.threads, self.progress = threads, bool(progress)
         self.result_: CoreSetResult | None = None
+        self.scored_: dict | None = None
 
     @property
     def selector(self) -> Learner:
@@ -147,16 +165,33 @@ class CoreSet:
         """The run's configuration as plain data."""
         return {"kind": "CoreSet", "target": self.target.to_dict(),
                 "proxy": None if self.proxy is None else self.proxy.to_dict(), "method": self.method,
-                "keep": self.keep, "seed": self.seed, "test_fraction": self.test_fraction}
+                "keep": self.keep, "seed": self.seed, "test_fraction": self.test_fraction, "version": 2}
 
-    def fit(self, dataset, test=None) -> CoreSetResult:
+    def fit(self, dataset, test=None, *, scored: dict | None = None) -> CoreSetResult:
         """Run every kept fraction and return the result (see :meth:`run`)."""
-        for _ in self.run(dataset, test):
+        for _ in self.run(dataset, test, scored=scored):
             pass
         return self.result_
 
-    def run(self, dataset, test=None) -> Generator[CoreSetRecord, None, CoreSetResult]:
-        """Score the pool once, then yield a :class:`CoreSetRecord` per kept fraction."""
+    def run(self, dataset, test=None, *, scored: dict | None = None
+            ) -> Generator[CoreSetRecord, None, CoreSetResult]:
+        """Score the pool once, then yield a :class:`CoreSetRecord` per kept fraction.
+
+        Parameters
+        ----------
+        dataset : LabelledArrays, torch Dataset or (X, y)
+            The data; ``test_fraction`` of it is held out unless ``test`` is given.
+        test : same kinds, optional
+            Held-out data for accuracies.
+        scored : dict, optional
+            The :attr:`scored_` of a finished run with the same selector, seed
+            and data: its proxy pass is reused instead of training the proxy again.
+
+        Raises
+        ------
+        SVPError
+            If ``scored`` comes from another selector, seed or data set.
+        """
         X, y = as_tensors(dataset, "CoreSet.run")
         if test is None:
             pool, test_idx = split_pool(len(X), self.test_fraction, self.seed)
@@ -169,11 +204,17 @@ class CoreSet:
         num_classes = int(max(int(y.max()), int(yt.max()) if len(yt) else 0) + 1)
         if self.proxy is not None:
             check_proxy(self.target, self.proxy, tuple(X.shape[1:]), num_classes, "CoreSet")
-        self._check_dir(data_fingerprint(X, y, Xt, yt))
+        fingerprint = data_fingerprint(X, y, Xt, yt)
+        self._check_dir(fingerprint)
+        key = {"selector": self.selector.to_dict(), "seed": self.seed, "data": fingerprint}
+        if scored is not None and (not isinstance(scored, dict) or scored.get("key") != key):
+            raise invalid("scored", "CoreSet.run", "the scored_ of a run with the same selector, seed and data",
+                          "a proxy pass of another run", "Pass scored=None to train the proxy here.", cls=SVPError)
         records = []
         warm_up()
         with torch_threads(self.threads):
-            shared = self._scores(X, y, Xt, yt, pool, num_classes)
+            shared = scored if scored is not None else self._scores(X, y, Xt, yt, pool, num_classes, key)
+            self.scored_ = shared
             for r, keep in enumerate(self.keep):
                 path = self.checkpoint_dir / f"round_{r:03d}.pkl" if self.checkpoint_dir else None
                 if path is not None and path.is_file():
@@ -185,29 +226,39 @@ class CoreSet:
                         results.save(path, rec)
                 records.append(rec)
                 yield rec
-        self.result_ = CoreSetResult(records, shared["scores"], pool, test_idx, self.config())
+        primary, secondary = self._ranking(shared)
+        self.result_ = CoreSetResult(records, primary, pool, test_idx, self.config(), secondary)
         return self.result_
 
-    def _scores(self, X, y, Xt, yt, pool, num_classes) -> dict:
+    def _ranking(self, shared: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.method == "forgetting":
+            return shared["forgetting"], shared["misclassified"].astype(np.float64)
+        if self.method == "entropy":
+            return shared["entropy"], None
+        return None, None
+
+    def _scores(self, X, y, Xt, yt, pool, num_classes, key) -> dict:
+        """The proxy's pass over the pool: forgetting bookkeeping, entropy, embeddings."""
         path = self.checkpoint_dir / "scores.pkl" if self.checkpoint_dir else None
         if path is not None and path.is_file():
             return results.load(path)
-        timer = PhaseTimer()
-        scores, feats, proxy_acc = None, None, None
+        shared = {"key": key, "forgetting": None, "misclassified": None, "entropy": None, "features": None,
+                  "proxy_accuracy": None, "proxy_training": 0.0, "scoring": {}}
         if self.method != "random":
+            timer = PhaseTimer()
             with timer("proxy_training"):
                 fitted = self.selector.fit(X[pool], y[pool], num_classes, derive_seed(self.seed, "proxy"),
-                                           track=self.method == "forgetting")
-            proxy_acc = fitted.accuracy(Xt, yt) if len(Xt) else None
-            with timer("scoring"):
-                if self.method == "forgetting":
-                    scores = forgetting_events(fitted.history)
-                elif self.method == "entropy":
-                    scores = entropy(fitted.predict_proba(X[pool]))
-                else:
-                    feats = fitted.embed(X[pool])
-        shared = {"scores": scores, "features": feats, "proxy_accuracy": proxy_acc,
-                  "seconds": {k: v for k, v in timer.seconds.items() if k in ("proxy_training", "scoring")}}
+                                           track=True, progress=self.progress and "proxy pass")
+            shared["proxy_training"] = timer.seconds["proxy_training"]
+            shared["proxy_accuracy"] = fitted.accuracy(Xt, yt) if len(Xt) else None
+            shared["forgetting"], shared["misclassified"] = fitted.forgetting, fitted.misclassified
+            shared["scoring"]["forgetting"] = 0.0  # counted during training
+            for method, fn in [("entropy", lambda: entropy(fitted.predict_proba(X[pool]))),
+                               ("kcenters", lambda: fitted.embed(X[pool]))]:
+                t = PhaseTimer()
+                with t("scoring"):
+                    shared["entropy" if method == "entropy" else "features"] = fn()
+                shared["scoring"][method] = t.seconds["scoring"]
         if path is not None:
             results.save(path, shared)
         return shared
@@ -222,14 +273,17 @@ class CoreSet:
             elif self.method == "kcenters":
                 picks = k_center_greedy(shared["features"], n_keep, seed=derive_seed(self.seed, "kcenters"))
             else:
-                tie = np.random.default_rng(derive_seed(self.seed, "ties")).permutation(len(pool))
-                picks = np.lexsort((tie, -shared["scores"]))[:n_keep]
+                primary, secondary = self._ranking(shared)
+                picks = rank_order(primary, secondary, seed=derive_seed(self.seed, "ties"))[:n_keep]
         chosen = pool[np.asarray(picks, dtype=np.int64)]
         with timer("target_training"):
-            fitted = self.target.fit(X[chosen], y[chosen], num_classes, derive_seed(self.seed, r, "target"))
+            fitted = self.target.fit(X[chosen], y[chosen], num_classes, derive_seed(self.seed, r, "target"),
+                                     progress=self.progress and f"keep {keep:g}: target")
             acc = fitted.accuracy(Xt, yt) if len(Xt) else float("nan")
         seconds = dict(timer.seconds)
-        seconds.update(shared["seconds"])
+        if self.method != "random":
+            seconds["proxy_training"] = shared["proxy_training"]
+            seconds["scoring"] = shared["scoring"][self.method]
         return CoreSetRecord(round=r, keep=keep, n_kept=n_keep, selected=chosen, target_accuracy=acc,
                              proxy_accuracy=shared["proxy_accuracy"], seconds=seconds)
 

@@ -11,9 +11,15 @@ recipe (plain, picklable data); :meth:`Learner.fit` builds and trains a fresh
 model from it and returns a :class:`Fitted` model that predicts probabilities
 and penultimate-layer embeddings.
 
-While training, ``fit(..., track=True)`` records whether each training example
-was classified correctly in the minibatch that contained it, epoch by epoch:
-the history that forgetting events (Toneva et al., 2019; SVP Section 3.1) count.
+While training, ``fit(..., track=True)`` follows every presentation of every
+training example: whether it was classified correctly in the minibatch that
+contained it.  Forgetting events (Toneva et al., 2019; SVP Section 3.1) are
+counted at every presentation, including the repeated ones of an epoch that
+``min_batches`` stretches over a small set (:attr:`Fitted.forgetting`), beside
+how many presentations were misclassified (:attr:`Fitted.misclassified`, the
+documented tie-break of core-set selection) and the per-epoch snapshot
+:attr:`Fitted.history` (correctness at each example's last presentation in the
+epoch).
 
 Training is SGD with Nesterov momentum 0.9, weight decay 5e-4 and a cosine
 learning-rate schedule over the epochs (the paper uses step schedules over
@@ -162,7 +168,7 @@ class Learner:
 
     def fit(self, X: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int, *,
             track: bool = False, callback: Callable[[int, float], None] | None = None,
-            _warm: bool = False) -> "Fitted":
+            progress: bool | str = False, _warm: bool = False) -> "Fitted":
         """Train a fresh model on ``(X, y)``.
 
         Parameters
@@ -176,9 +182,14 @@ class Learner:
         seed : int
             Seeds initialisation and minibatch order.
         track : bool
-            Record per-example minibatch correctness for every epoch.
+            Follow per-example minibatch correctness at every presentation
+            (fills ``history``, ``forgetting``, ``misclassified`` and
+            ``presentations`` of the result).
         callback : callable, optional
             Called as ``callback(epoch, mean_loss)`` after each epoch.
+        progress : bool or str
+            Show a ``tqdm.auto`` bar over the minibatches of the whole run
+            (a string is its label); it closes when training ends.
 
         Returns
         -------
@@ -192,6 +203,7 @@ class Learner:
             model = self.build(tuple(X.shape[1:]), num_classes)
         n = len(X)
         history = np.zeros((self.trained_epochs, n), dtype=bool) if track else None
+        tracker = _Tracker(n) if track else None
         opt = torch.optim.SGD(model.parameters(), lr=self.lr, momentum=0.9, nesterov=True,
                               weight_decay=self.weight_decay)
         steps_per_epoch = max(1, math.ceil(n / self.batch_size), self.min_batches)
@@ -199,6 +211,12 @@ class Learner:
         total = self.epochs * steps_per_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
         start = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.trained_epochs * steps_per_epoch, leave=False, unit="batch",
+                       desc=progress if isinstance(progress, str) else self.label)
         model.train()
         for epoch in range(self.trained_epochs):
             order = torch.cat([torch.randperm(n, generator=gen) for _ in range(reps)])
@@ -217,12 +235,52 @@ class Learner:
                 sched.step()
                 loss_sum += float(loss.detach()) * len(idx)
                 if track:
-                    history[epoch, idx.numpy()] = (logits.argmax(1) == y[idx]).numpy()
+                    right = (logits.argmax(1) == y[idx]).numpy()
+                    history[epoch, idx.numpy()] = right
+                    tracker.update(idx.numpy(), right)
+                if bar is not None:
+                    bar.update(1)
             if callback is not None:
                 callback(epoch, loss_sum / n)
+        if bar is not None:
+            bar.close()
         model.eval()
-        return Fitted(model=model, learner=self, history=history,
-                      train_seconds=time.perf_counter() - start)
+        fitted = Fitted(model=model, learner=self, history=history, train_seconds=time.perf_counter() - start)
+        if tracker is not None:
+            fitted.forgetting, fitted.misclassified, fitted.presentations = tracker.result()
+        return fitted
+
+
+class _Tracker:
+    """Forgetting bookkeeping at every presentation of every example.
+
+    ``last`` is -1 before an example's first presentation, else whether it was
+    right at its latest one; a forgetting event is a right-to-wrong change
+    between consecutive presentations.
+    """
+
+    def __init__(self, n: int):
+        self.last = np.full(n, -1, dtype=np.int8)
+        self.events = np.zeros(n, dtype=np.int64)
+        self.wrong = np.zeros(n, dtype=np.int64)
+        self.seen = np.zeros(n, dtype=np.int64)
+        self.learned = np.zeros(n, dtype=bool)
+
+    def update(self, idx: np.ndarray, right: np.ndarray) -> None:
+        if len(np.unique(idx)) < len(idx):  # an example twice in one batch: take its presentations in order
+            for i, r in zip(idx.tolist(), right.tolist()):
+                self.update(np.array([i]), np.array([r]))
+            return
+        self.events[idx] += (self.last[idx] == 1) & ~right
+        self.wrong[idx] += ~right
+        self.seen[idx] += 1
+        self.learned[idx] |= right
+        self.last[idx] = right
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        counts = self.events.astype(np.float64)
+        counts[~self.learned] = np.inf
+        return counts, self.wrong.copy(), self.seen.copy()
 
 
 _WARM = []
@@ -244,13 +302,31 @@ def warm_up() -> None:
 
 @dataclass
 class Fitted:
-    """A trained model with its recipe, optional correctness history and time."""
+    """A trained model with its recipe, optional correctness bookkeeping and time.
+
+    Attributes
+    ----------
+    history : numpy.ndarray of bool, shape (epochs, n), or None
+        With ``track=True``: correctness at each example's last presentation
+        in each epoch (one row per epoch).
+    forgetting : numpy.ndarray of float, shape (n,), or None
+        With ``track=True``: forgetting events counted over *every*
+        presentation (right, then wrong at the next presentation); ``inf`` for
+        an example never classified correctly.
+    misclassified : numpy.ndarray of int, shape (n,), or None
+        With ``track=True``: presentations at which the example was wrong.
+    presentations : numpy.ndarray of int, shape (n,), or None
+        With ``track=True``: how many times each example was presented.
+    """
 
     model: nn.Module
     learner: Learner
     history: np.ndarray | None = None
     train_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    forgetting: np.ndarray | None = None
+    misclassified: np.ndarray | None = None
+    presentations: np.ndarray | None = None
 
     @torch.no_grad()
     def predict_proba(self, X: torch.Tensor, batch_size: int = 512) -> np.ndarray:

@@ -40,8 +40,9 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
     Raises
     ------
     SVPError
-        If the data set is empty, has NaN/inf features, or labels that are not
-        non-negative integers.
+        If the data set is empty, has NaN/inf features, features that are not
+        at least 2-d, or labels that are not a 1-d array of non-negative
+        integers (string labels included: encode them first).
 
     Examples
     --------
@@ -55,7 +56,14 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
     if isinstance(dataset, torch.utils.data.TensorDataset):
         X, y = dataset.tensors[0], dataset.tensors[1]
     elif isinstance(dataset, (tuple, list)) and len(dataset) == 2 and not isinstance(dataset[0], tuple):
-        X, y = torch.as_tensor(np.asarray(dataset[0])), torch.as_tensor(np.asarray(dataset[1]))
+        Xa, ya = np.asarray(dataset[0]), np.asarray(dataset[1])
+        if ya.dtype.kind not in "biuf":
+            raise invalid(name, owner, "integer class labels 0 .. C-1",
+                          f"labels of dtype {ya.dtype} (e.g. {ya.ravel()[:1].tolist()})",
+                          "Encode them first: classes, y = np.unique(y, return_inverse=True).", cls=SVPError)
+        if Xa.dtype.kind not in "biuf":
+            raise invalid(name, owner, "numeric features", f"features of dtype {Xa.dtype}", cls=SVPError)
+        X, y = torch.as_tensor(Xa), torch.as_tensor(ya)
     elif isinstance(dataset, torch.utils.data.Dataset) or hasattr(dataset, "__getitem__"):
         try:
             n = len(dataset)
@@ -66,13 +74,23 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
                           "Give the pool at least one example per budget step.", cls=SVPError)
         pairs = [dataset[i] for i in range(n)]
         X = torch.stack([torch.as_tensor(np.asarray(p[0])) for p in pairs])
-        y = torch.as_tensor([int(p[1]) for p in pairs])
+        try:
+            y = torch.as_tensor([int(p[1]) for p in pairs])
+        except (TypeError, ValueError) as exc:
+            raise invalid(name, owner, "integer class labels 0 .. C-1", f"a label {pairs[0][1]!r}",
+                          "Encode the labels as class indices first.", cls=SVPError) from exc
     else:
         raise invalid(name, owner, "a LabelledArrays, a torch Dataset or an (X, y) pair",
                       type(dataset).__name__, cls=SVPError)
     if len(X) == 0:
         raise invalid(name, owner, "a non-empty data set", "an empty data set",
                       "Give the pool at least one example per budget step.", cls=SVPError)
+    if X.ndim < 2:
+        raise invalid(name, owner, "features of shape (examples, features...), at least 2-d", tuple(X.shape),
+                      "For one feature per example write X.reshape(-1, 1).", cls=SVPError)
+    if y.ndim != 1:
+        raise invalid(name, owner, "labels of shape (examples,): one class index each", tuple(y.shape),
+                      "For one-hot labels pass y.argmax(1).", cls=SVPError)
     if len(X) != len(y):
         raise invalid(name, owner, "features and labels of equal length", (len(X), len(y)), cls=SVPError)
     X = X.float()

@@ -11,7 +11,10 @@ These are the selection methods of Selection via Proxy (Coleman et al., arXiv
 - **Forgetting events** (Toneva et al., 2019): an example is *forgotten* when it
   goes from correctly to wrongly classified between two consecutive times it is
   seen in training.  Core-set selection keeps the most forgotten examples;
-  examples that are never learned rank first (their count is ``inf``).
+  examples that are never learned rank first (their count is ``inf``).  Counts
+  are small integers, so many examples tie; :func:`rank_order` breaks ties by a
+  secondary score (for forgetting: how many presentations the example was
+  misclassified at, more first) and only then by a seeded shuffle.
 - **Greedy k-centers** (Sener and Savarese, 2018): repeatedly add the point
   farthest from everything chosen so far, in the penultimate-layer embedding; a
   2-approximation of the minimum covering radius.
@@ -26,7 +29,7 @@ import numpy as np
 
 from dawnlab.errors import invalid
 
-__all__ = ["least_confidence", "entropy", "margin", "priority", "forgetting_events",
+__all__ = ["least_confidence", "entropy", "margin", "priority", "forgetting_events", "rank_order",
            "k_center_greedy", "covering_radius", "UNCERTAINTY_METHODS"]
 
 UNCERTAINTY_METHODS = ("least_confidence", "entropy", "margin")
@@ -126,6 +129,34 @@ def forgetting_events(history) -> np.ndarray:
     counts = (h[:-1] & ~h[1:]).sum(axis=0).astype(np.float64)
     counts[~h.any(axis=0)] = np.inf
     return counts
+
+
+def rank_order(primary, secondary=None, seed: int = 0) -> np.ndarray:
+    """Indices from highest to lowest ``primary``; ties by ``secondary`` (higher first), then a seeded shuffle.
+
+    Parameters
+    ----------
+    primary : array_like of float, shape (n,)
+        The score ranked on (``inf`` allowed, NaN not).
+    secondary : array_like of float, shape (n,), optional
+        Breaks ties of ``primary``.
+    seed : int
+        Seeds the shuffle that breaks ties of both.
+
+    Examples
+    --------
+    >>> rank_order([1, 3, 1, np.inf], secondary=[5, 0, 7, 0]).tolist()
+    [3, 1, 2, 0]
+    """
+    a = np.asarray(primary, dtype=np.float64)
+    if a.ndim != 1 or np.isnan(a).any():
+        raise invalid("primary", "rank_order", "a 1-d array without NaN", getattr(a, "shape", a))
+    b = np.zeros_like(a) if secondary is None else np.asarray(secondary, dtype=np.float64)
+    if b.shape != a.shape or np.isnan(b).any():
+        raise invalid("secondary", "rank_order", f"a 1-d array without NaN shaped like primary {a.shape}",
+                      getattr(b, "shape", b))
+    tie = np.random.default_rng(seed).permutation(len(a))
+    return np.lexsort((tie, -b, -a))
 
 
 def _check_features(features, owner: str) -> np.ndarray:
