@@ -168,7 +168,9 @@ def frame_plot(index: int):
     """The frame with the oracle's boxes."""
     img, rows = frame_data(index)
     h, w = img.shape[:2]
-    rgb = hv.RGB(img[::-1], bounds=(0, 0, w, h))
+    # hv.RGB puts the array's first row at the top (y = h), as the image is stored; the boxes are
+    # flipped into the same y-up coordinates
+    rgb = hv.RGB(img, bounds=(0, 0, w, h))
     rects = [(x0, h - y1, x1, h - y0, c) for c, x0, y0, x1, y1 in rows]
     boxes = hv.Rectangles(rects, vdims="class").opts(
         fill_alpha=0, line_width=2, line_color="class", cmap=_COLOURS)

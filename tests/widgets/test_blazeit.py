@@ -1,5 +1,6 @@
 """The BlazeIt widget's state, without a browser."""
 
+import numpy as np
 import pytest
 
 from widgets import blazeit as w
@@ -61,3 +62,26 @@ def test_live_query_interval_narrows_step_by_step():
 def test_first_render_does_not_train():
     layout = w.app()
     assert "starting" in layout[1][0][2].object or w.session().nn_ is not None
+
+
+def test_frame_is_drawn_the_right_way_up_against_its_boxes():
+    """Issue 16 item 1: the pixels drawn inside each box are the object's, not the road's."""
+    s = w.session()
+    checked = 0
+    for index in range(0, 400, 20):
+        img, rows = w.frame_data(index)
+        h = img.shape[0]
+        rgb = w.frame_plot(index).get(0)
+        for cls, x0, y0, x1, y1 in rows:
+            truth = [d for d in s.source.truth(index) if d.cls == cls
+                     and abs(d.xmin - x0) < 3 and abs(d.ymin - y0) < 3]
+            if not truth or x1 - x0 < 6:
+                continue
+            xc, yc = (x0 + x1) / 2, (y0 + y1) / 2
+            drawn = rgb[xc, h - yc].array()[0]          # plot coordinates are y-up
+            stored = img[int(yc), int(xc)]               # image rows are y-down
+            mirrored = img[h - 1 - int(yc), int(xc)]
+            assert np.array_equal(drawn, stored), (index, cls, drawn, stored)
+            if not np.array_equal(stored, mirrored):
+                checked += 1
+    assert checked >= 5  # enough boxes whose mirror image differs, so a flip would fail
