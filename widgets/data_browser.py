@@ -19,7 +19,7 @@ from dawnlab.errors import invalid
 pn.extension(sizing_mode="stretch_width")
 hv.extension("bokeh", logo=False)
 
-__all__ = ["CHOICES", "page_of", "video_frame", "summary", "app"]
+__all__ = ["CHOICES", "page_of", "video_frame", "summary", "montage_view", "app"]
 
 CHOICES = ["mnist", "opencv_digits", "sklearn_digits", "letters", "mnist1d", "video"]
 GRID = (4, 8)  # rows x columns of samples on one page
@@ -111,10 +111,27 @@ def view(name: str, page: int):
                   zip(content["index"][:8], content["labels"][:8], content["signals"][:8])]
         return hv.Overlay(curves).opts(title="MNIST-1D signals", responsive=True, min_height=400,
                                        legend_position="right")
-    labels = " ".join(content["labels"])
-    return hv.Image(content["montage"][::-1], bounds=(0, 0, GRID[1], GRID[0])).opts(
-        cmap="gray", title=f"examples {content['index'][0]}-{content['index'][-1]}: {labels}",
-        responsive=True, min_height=420, data_aspect=1, xaxis=None, yaxis=None, toolbar=None)
+    return montage_view(content)
+
+
+def montage_view(content: dict):
+    """A page of images as one montage, each tile's label printed in its corner.
+
+    The montage array's first row is the top of the picture (``hv.Image`` reads
+    arrays in image order), so tile ``k``, counted left to right and top to
+    bottom, shows example ``index[k]``; the labels sit on their tiles instead of
+    in one long title.
+    """
+    rows, cols = GRID
+    image = hv.Image(content["montage"], bounds=(0, 0, cols, rows)).opts(
+        cmap="gray", clim=(0, 1), xaxis=None, yaxis=None, toolbar=None)
+    corners = [(k % cols + 0.06, rows - k // cols - 0.06, label) for k, label in enumerate(content["labels"])]
+    labels = hv.Labels(corners, kdims=["x", "y"], vdims=["label"]).opts(
+        text_color="#ffd54f", text_font_size="11pt", text_align="left", text_baseline="top")
+    first, last = content["index"][0], content["index"][-1]
+    return (image * labels).opts(
+        title=f"examples {first}-{last}, left to right and top to bottom; each label in its tile's corner",
+        responsive=True, min_height=420, data_aspect=1)
 
 
 def app() -> pn.viewable.Viewable:
