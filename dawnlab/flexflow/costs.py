@@ -26,7 +26,8 @@ import math
 import pathlib
 import time
 
-from dawnlab.flexflow.graph import Graph, Op, input_windows
+from dawnlab.errors import invalid
+from dawnlab.flexflow.graph import Graph, Op, input_windows, window_rows
 from dawnlab.flexflow.machine import Device, Machine
 
 __all__ = ["AnalyticCosts", "MeasuredCosts", "piece_input_shapes", "param_degree", "FREE_KINDS"]
@@ -45,17 +46,28 @@ def piece_input_shapes(graph: Graph, i: int, degrees: tuple[int, ...]) -> list[t
 
     Examples
     --------
+    A 3x3 convolution split in two along the height reads 16 rows and one halo row:
+
     >>> from dawnlab.flexflow.graph import GraphBuilder
     >>> b = GraphBuilder(); x = b.input((8, 3, 32, 32)); c = b.conv2d(x, 16, 3, padding=1)
     >>> piece_input_shapes(b.build(), 1, (2, 4, 2, 1))
-    [(4, 3, 16, 32)]
+    [(4, 3, 17, 32)]
     """
     op = graph.ops[i]
     shapes = [graph[src].shape for src in op.inputs]
+    halo = op.attrs.get("window")
     out = []
     for s, m, win in zip(shapes, op.input_maps, input_windows(op, shapes)):
-        out.append(tuple(-(-s[t] // degrees[m[t]]) if m[t] is not None else win[t][1] - win[t][0]
-                         for t in range(len(s))))
+        dims = []
+        for t in range(len(s)):
+            if m[t] is None:
+                dims.append(win[t][1] - win[t][0])
+            elif halo is not None and m[t] >= 2:  # a sliding window's rows, halo included
+                lo, hi = window_rows(halo[m[t] - 2], 0, -(-op.shape[m[t]] // degrees[m[t]]), s[t])
+                dims.append(hi - lo)
+            else:
+                dims.append(-(-s[t] // degrees[m[t]]))
+        out.append(tuple(dims))
     return out
 
 
@@ -111,7 +123,14 @@ class AnalyticCosts(_MemoCosts):
 
 
 class MeasuredCosts(_MemoCosts):
-    """Task times measured with torch on this machine, cached on disk.
+    """Task times measured with torch on this machine's devices, cached on disk.
+
+    Each device kind of the machine model is measured on a real torch device of this machine:
+    a kind whose name starts with ``"cpu"`` on the CPU, any other kind (``"P100"``, ``"H100"``,
+    ...) on the CUDA GPU when one is present (``kinds`` overrides the mapping).  A kind with no
+    matching device here is an error, never silently a CPU timing.  The cache key holds the
+    torch device's name (``"cpu"``, or the GPU's name), so timings of different hardware never
+    mix.
 
     Parameters
     ----------
@@ -120,7 +139,9 @@ class MeasuredCosts(_MemoCosts):
     warmup, repeats : int
         Untimed and timed runs; the median of the timed runs is kept.
     threads : int
-        ``torch.set_num_threads`` while measuring (one CPU core = one device).
+        ``torch.set_num_threads`` while measuring on the CPU (one CPU core = one device).
+    kinds : dict, optional
+        Device kind -> torch device string (``{"P100": "cuda:0"}``).
 
     Examples
     --------
@@ -133,26 +154,51 @@ class MeasuredCosts(_MemoCosts):
     """
 
     def __init__(self, cache: str | pathlib.Path | None = None, warmup: int = 2, repeats: int = 7,
-                 threads: int = 1):
+                 threads: int = 1, kinds: dict | None = None):
         super().__init__()
         self.path = pathlib.Path(cache) if cache else None
         self.warmup, self.repeats, self.threads = warmup, repeats, threads
+        self.kinds = dict(kinds or {})
         self.table: dict[str, list[float]] = {}
         if self.path is not None and self.path.exists():
             self.table = json.loads(self.path.read_text())
 
+    def torch_device(self, device: Device) -> str:
+        """The torch device that measures ``device``'s kind (see the class docstring)."""
+        import torch
+
+        want = self.kinds.get(device.kind)
+        if want is None:
+            want = "cpu" if device.kind.lower().startswith("cpu") else "cuda"
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            raise invalid("device", "MeasuredCosts", "a device kind this machine can run (a 'cpu...' kind, "
+                          "or any kind when a CUDA GPU is present)", f"{device.name} of kind {device.kind!r}",
+                          "Use AnalyticCosts for a machine model you cannot measure here, or map the kind "
+                          "with MeasuredCosts(kinds={kind: 'cpu'}) if you mean CPU timings.")
+        return want
+
     @staticmethod
-    def signature(graph: Graph, i: int, degrees: tuple[int, ...]) -> str:
-        """The cache key: operator kind, shapes, settings and degrees."""
+    def device_name(torch_device: str) -> str:
+        """The hardware name in cache keys: ``"cpu"`` or the CUDA device's name."""
+        if torch_device.startswith("cuda"):
+            import torch
+
+            return "cuda:" + torch.cuda.get_device_name(torch.device(torch_device))
+        return "cpu"
+
+    @staticmethod
+    def signature(graph: Graph, i: int, degrees: tuple[int, ...], hardware: str = "cpu") -> str:
+        """The cache key: hardware, operator kind, shapes, settings and degrees."""
         op = graph.ops[i]
         attrs = {k: v for k, v in sorted(op.attrs.items())}
-        return json.dumps([op.kind, op.shape, [graph[s].shape for s in op.inputs], op.params > 0,
+        return json.dumps([hardware, op.kind, op.shape, [graph[s].shape for s in op.inputs], op.params > 0,
                            attrs, list(degrees), "sgd"], default=str)
 
     def _cost(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
-        sig = self.signature(graph, i, degrees)
+        tdev = self.torch_device(device)
+        sig = self.signature(graph, i, degrees, self.device_name(tdev))
         if sig not in self.table:
-            self.table[sig] = list(self._measure(graph, i, degrees))
+            self.table[sig] = list(self._measure(graph, i, degrees, tdev))
             self.save()
         return tuple(self.table[sig])
 
@@ -164,13 +210,14 @@ class MeasuredCosts(_MemoCosts):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             save(self.path, self.table)
 
-    def _measure(self, graph: Graph, i: int, degrees: tuple[int, ...]) -> tuple[float, float]:
+    def _measure(self, graph: Graph, i: int, degrees: tuple[int, ...], tdev: str = "cpu") -> tuple[float, float]:
         import torch
 
         old = torch.get_num_threads()
         torch.set_num_threads(self.threads)
+        sync = (lambda: torch.cuda.synchronize(tdev)) if tdev.startswith("cuda") else (lambda: None)
         try:
-            fn, tensors, weights = _piece_program(graph, i, degrees)
+            fn, tensors, weights = _piece_program(graph, i, degrees, tdev)
 
             def fwd():
                 with torch.no_grad():
@@ -187,27 +234,30 @@ class MeasuredCosts(_MemoCosts):
                     for w in weights:
                         w.add_(w.grad, alpha=-1e-3)
 
-            tf = _median_time(fwd, self.warmup, self.repeats)
-            tb = _median_time(both, self.warmup, self.repeats)
+            tf = _median_time(fwd, self.warmup, self.repeats, sync)
+            tb = _median_time(both, self.warmup, self.repeats, sync)
         finally:
             torch.set_num_threads(old)
         return tf, max(tb - tf, 0.0)
 
 
-def _median_time(fn, warmup, repeats):
+def _median_time(fn, warmup, repeats, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
 
 
-def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
-    """A torch function, its leaf tensors and the weights among them, for one piece of operator ``i``."""
+def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...], tdev: str = "cpu"):
+    """A torch function, its leaf tensors and the weights among them, for one piece of operator
+    ``i``, on torch device ``tdev``."""
     import torch
     import torch.nn.functional as F
 
@@ -226,11 +276,16 @@ def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
 
     if op.kind == "conv2d":
         oc = op.shape[1] // degrees[1]
-        w, bias = weight(oc, a["in_channels"], *a["kernel"]), weight(oc)
         x = ins[0]
+        groups = a.get("groups", 1)
+        # the groups this piece's output channels span, over the input channels it reads
+        pg = max(1, groups * oc // op.shape[1]) if x.shape[1] < a["in_channels"] else groups
+        pg = pg if x.shape[1] % pg == 0 and oc % pg == 0 else 1
+        w, bias = weight(oc, x.shape[1] // pg, *a["kernel"]), weight(oc)
+        (pt, pb), (pl, pr) = a["padding"]
 
         def fn(x, w, bias):
-            y = F.conv2d(x, w, bias, a["stride"], a["padding"])
+            y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), w, bias, a["stride"], 0, a.get("dilation", 1), pg)
             return F.relu(y) if a["relu"] else y
         leaves = [x, w, bias]
     elif op.kind in ("linear", "lstm_cell"):
@@ -255,7 +310,9 @@ def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
         pool = F.max_pool2d if a["mode"] == "max" else F.avg_pool2d
 
         def fn(x):
-            return pool(x, a["kernel"], a["stride"], a["padding"])
+            ph, pw = a["padding"]
+            y = F.pad(x, (pw, pw, ph, ph), value=-math.inf if a["mode"] == "max" else 0.0)
+            return pool(y, a["kernel"], a["stride"], 0)
         leaves = ins
     elif op.kind == "softmax":
         def fn(x):
@@ -291,6 +348,16 @@ def _piece_program(graph: Graph, i: int, degrees: tuple[int, ...]):
                 out = out + x
             return F.relu(out) if op.kind == "relu" else out * 1.0
         leaves = ins
+    if tdev != "cpu":
+        moved = {id(t): t.to(tdev) for t in leaves + ins + weights}
+        ins = [moved.get(id(t), t) for t in ins]
+        weights = [moved.get(id(t), t) for t in weights]
+        leaves = [moved[id(t)] for t in leaves]
+        if op.kind == "embedding":
+            ids_dev = ids.to(tdev)
+
+            def fn(w):
+                return F.embedding(ids_dev, w)
     data = {id(t) for t, src in zip(ins, op.inputs) if graph[src].kind == "input"}
     for t in leaves:
         if t.is_floating_point() and id(t) not in data:  # no gradient for the data batch

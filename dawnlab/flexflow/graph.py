@@ -33,7 +33,7 @@ from typing import Sequence
 
 from dawnlab.errors import InvalidArgument, invalid
 
-__all__ = ["Op", "Graph", "GraphBuilder", "GraphError", "SOAP_DIMS", "input_windows"]
+__all__ = ["Op", "Graph", "GraphBuilder", "GraphError", "SOAP_DIMS", "input_windows", "window_rows"]
 
 SOAP_DIMS = ("sample", "attribute", "parameter", "none")
 
@@ -198,8 +198,36 @@ class Graph:
                 f"gflops={self.total_flops / 1e9:.2f})")
 
 
-def _conv_out(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, float)) else (int(v[0]), int(v[1]))
+
+
+def _padding(p) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``p`` as ((top, bottom), (left, right))."""
+    if isinstance(p, (int, float)):
+        return (int(p), int(p)), (int(p), int(p))
+    return tuple((int(q), int(q)) if isinstance(q, (int, float)) else (int(q[0]), int(q[1])) for q in p)
+
+
+def _window_out(size: int, k: int, s: int, lo: int, hi: int, d: int = 1) -> int:
+    """Output size of a sliding window (kernel ``k``, stride ``s``, padding ``lo``/``hi``, dilation ``d``)."""
+    return (size + lo + hi - d * (k - 1) - 1) // s + 1
+
+
+def window_rows(window, a: int, b: int, size: int) -> tuple[int, int]:
+    """The input rows ``[lo, hi)`` that output rows ``[a, b)`` of a sliding window read (the halo
+    included), clipped to the ``size`` rows that exist.  ``window`` is (kernel, stride, padding
+    before, dilation).
+
+    Examples
+    --------
+    >>> window_rows((3, 1, 1, 1), 4, 8, 16)   # a 3x3 'same' convolution: one row either side
+    (3, 9)
+    >>> window_rows((3, 2, 0, 1), 0, 3, 7)
+    (0, 7)
+    """
+    k, s, p, d = window
+    return max(0, a * s - p), min(size, (b - 1) * s - p + d * (k - 1) + 1)
 
 
 class GraphBuilder:
@@ -274,30 +302,58 @@ class GraphBuilder:
         dims = ["sample"] + ["attribute"] * (len(shape) - 1)
         return self.add("input", [], shape, dims, [], name=name)
 
-    def conv2d(self, x: str, out_channels: int, kernel: int | tuple[int, int], stride: int = 1,
-               padding: int | tuple[int, int] = 0, relu: bool = True, name: str | None = None) -> str:
-        """2-D convolution (+ ReLU when ``relu``), NCHW; ``kernel``/``padding`` may be (h, w) pairs."""
-        n, c, h, w = self.shape(x)
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        ph, pw = (padding, padding) if isinstance(padding, int) else padding
-        ho, wo = _conv_out(h, kh, stride, ph), _conv_out(w, kw, stride, pw)
-        flops = 2.0 * n * out_channels * ho * wo * c * kh * kw
-        return self.add("conv2d", [x], (n, out_channels, ho, wo),
-                        ("sample", "parameter", "attribute", "attribute"), [(0, None, 2, 3)],
-                        flops=flops, params=out_channels * (c * kh * kw + 1), name=name,
-                        kernel=(kh, kw), stride=stride, padding=(ph, pw), relu=relu, in_channels=c)
+    def conv2d(self, x: str, out_channels: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+               padding=0, relu: bool = True, name: str | None = None, groups: int = 1,
+               dilation: int | tuple[int, int] = 1) -> str:
+        """2-D convolution (+ ReLU when ``relu``), NCHW.
 
-    def pool2d(self, x: str, kernel: int, stride: int | None = None, padding: int = 0,
-               mode: str = "max", name: str | None = None) -> str:
-        """Max or average pooling, NCHW; ``kernel=0`` pools globally."""
+        ``kernel``, ``stride`` and ``dilation`` may be (h, w) pairs; ``padding`` an int, an (h, w)
+        pair, or ((top, bottom), (left, right)) for the asymmetric padding of ``padding="same"``
+        with an even kernel.  ``groups`` splits the channels into independent groups (a
+        depthwise convolution has ``groups == in_channels``).
+        """
+        n, c, h, w = self.shape(x)
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride)
+        dh, dw = _pair(dilation)
+        (pht, phb), (pwl, pwr) = _padding(padding)
+        if not isinstance(groups, int) or groups < 1 or c % groups or out_channels % groups:
+            raise invalid("groups", "GraphBuilder.conv2d", f"a positive int dividing the {c} input and "
+                          f"{out_channels} output channels", groups, cls=GraphError)
+        ho, wo = _window_out(h, kh, sh, pht, phb, dh), _window_out(w, kw, sw, pwl, pwr, dw)
+        if ho < 1 or wo < 1:
+            raise invalid("kernel", "GraphBuilder.conv2d", f"a window that fits the {h}x{w} input", kernel,
+                          cls=GraphError)
+        flops = 2.0 * n * out_channels * ho * wo * (c // groups) * kh * kw
+        # a piece of the output needs all input channels, unless each output channel reads its own
+        # (depthwise: groups == channels), when the channel dimension is read proportionally
+        cmap = 1 if groups == c and groups > 1 else None
+        return self.add("conv2d", [x], (n, out_channels, ho, wo),
+                        ("sample", "parameter", "attribute", "attribute"), [(0, cmap, 2, 3)],
+                        flops=flops, params=out_channels * (c // groups * kh * kw + 1), name=name,
+                        kernel=(kh, kw), stride=(sh, sw), padding=((pht, phb), (pwl, pwr)),
+                        dilation=(dh, dw), groups=groups, relu=relu, in_channels=c,
+                        window=((kh, sh, pht, dh), (kw, sw, pwl, dw)))
+
+    def pool2d(self, x: str, kernel: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0, mode: str = "max", name: str | None = None,
+               dilation: int | tuple[int, int] = 1) -> str:
+        """Max or average pooling, NCHW; ``kernel=0`` pools globally; pairs allowed as in :meth:`conv2d`."""
         n, c, h, w = self.shape(x)
         if kernel == 0:
-            kernel, stride, padding = h, 1, 0
-        stride = stride or kernel
-        ho, wo = _conv_out(h, kernel, stride, padding), _conv_out(w, kernel, stride, padding)
+            kernel, stride, padding = (h, w), 1, 0
+        kh, kw = _pair(kernel)
+        sh, sw = _pair(stride or (kh, kw))
+        ph, pw = _pair(padding)
+        dh, dw = _pair(dilation)
+        ho, wo = _window_out(h, kh, sh, ph, ph, dh), _window_out(w, kw, sw, pw, pw, dw)
+        if ho < 1 or wo < 1:
+            raise invalid("kernel", "GraphBuilder.pool2d", f"a window that fits the {h}x{w} input", kernel,
+                          cls=GraphError)
         return self.add("pool2d", [x], (n, c, ho, wo), ("sample", "attribute", "attribute", "attribute"),
-                        [(0, 1, 2, 3)], flops=float(n * c * ho * wo * kernel * kernel), name=name,
-                        kernel=kernel, stride=stride, padding=padding, mode=mode)
+                        [(0, 1, 2, 3)], flops=float(n * c * ho * wo * kh * kw), name=name,
+                        kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), mode=mode,
+                        window=((kh, sh, ph, dh), (kw, sw, pw, dw)))
 
     def linear(self, x: str, out_features: int, relu: bool = False, name: str | None = None,
                param_group: str = "") -> str:

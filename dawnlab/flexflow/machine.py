@@ -125,8 +125,13 @@ class Machine:
         return self._routes[i, j] if i != j else ()
 
     def transfer_time(self, i: int, j: int, nbytes: float) -> float:
-        """Time to move ``nbytes`` from device ``i`` to ``j``: per hop, latency + bytes / bandwidth."""
-        return sum(self.links[k].latency + nbytes / self.links[k].bandwidth for k in self.route(i, j))
+        """Time to move ``nbytes`` from device ``i`` to ``j`` on an idle network: cut-through
+        streaming, every hop's latency plus the bytes over the bottleneck link's bandwidth
+        (see :mod:`~dawnlab.flexflow.simulator`)."""
+        route = [self.links[k] for k in self.route(i, j)]
+        if not route:
+            return 0.0
+        return sum(l.latency for l in route) + nbytes / min(l.bandwidth for l in route)
 
     # -- files -----------------------------------------------------------
     def to_dict(self) -> dict:

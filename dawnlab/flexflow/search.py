@@ -178,7 +178,7 @@ class MCMCSearch:
     def __init__(self, graph: Graph, machine: Machine, budget: int = 1000, chains: int = 4, client=None,
                  seconds: float | None = None, temperature: float = 0.05, rounds: int = 10, costs=None,
                  delta: bool = True, processes: int | None = None, seed: int = 0,
-                 init: tuple[str, ...] | None = None, progress: bool = False, sync: str = "ps"):
+                 init: tuple[str, ...] | None = None, progress: bool = False, sync: str = "ring"):
         if not isinstance(budget, int) or budget < 1:
             raise invalid("budget", "search", "a positive int (proposals per chain)", budget)
         if not isinstance(chains, int) or chains < 1:

@@ -1,100 +1,117 @@
 """The execution simulator: task graph, full simulation and delta simulation.
 
 Section 5 of arXiv 1807.05358.  Given an operator graph, a machine and a
-strategy, the simulator builds a *task graph*:
+strategy, the simulator builds a *task graph* and times it.
 
-- a forward and a backward **compute task** per piece of every operator, on the
-  piece's device (Section 5.1);
-- **communication tasks** on link "devices": when a consumer piece reads a
-  region of a producer's output that lives on another device, the bytes of
-  that region travel along the route, one task per link (and the gradient
-  travels back the same way in the backward pass);
-- **synchronization tasks** for replicated weights, in one of two models
-  (``sync=``):
+**Tasks.**
 
-  - ``"ps"`` (the default, the paper's model): parameter-server style, as in
-    FlexFlow's own simulator and Legion runtime.  Each weight slice has an
-    *owner*, one of the devices holding a replica (spread round-robin over the
-    replicas by weight group and slice, like TensorFlow's round-robin placement
-    of variables on sharded parameter servers); every
-    other replica sends its whole gradient slice to the owner, and once all
-    have arrived (and the owner's own backward tasks are done) the owner sends
-    the updated slice back to each replica.  The update itself is free.
-  - ``"ring"``: a ring all-reduce (NCCL/gloo style): each of the ``r``
-    replicas sends ``2 (r - 1) / r`` of the slice to the next along its route.
+- A forward and a backward **compute task** per piece of every operator, on the
+  piece's device (Section 5.1).
+- A **transfer task** wherever a consumer piece reads a region of a producer's
+  output held on another device (one per consumer piece and source device,
+  carrying the bytes of every region it reads there), and the gradient back the
+  same way in the backward pass.  Convolutions and pooling split along the
+  height or width read their window's **halo** (the rows and columns of the
+  neighbouring pieces that the kernel reaches), so spatial splits pay for
+  exchanging it.
+- **Synchronisation tasks** for replicated weights (``sync=``).  A weight
+  group's tensor is cut at every slice boundary of every member's
+  configuration; each segment is synchronised among exactly the devices that
+  computed a gradient for it, however the members are partitioned (steps 0-2
+  of an LSTM layer whole on one device and steps 3-5 split over two others
+  still synchronise).  Segments with the same device set travel together.
+
+  - ``"ring"`` (**the default**): a ring all-reduce: each of the ``r`` devices
+    sends ``2 (r - 1) / r`` of the segment to the next.  It is the default
+    because it is what data-parallel training really runs today (NCCL, gloo,
+    ``DistributedDataParallel``, Horovod; it is what :mod:`~.validate` measures),
+    and because it is the stronger baseline: a parameter server makes data
+    parallelism look slower than it is, so gains over it would be inflated.
+  - ``"ps"``: parameter-server style, as in FlexFlow's own runtime: the
+    segment's *owner* (one of its devices, spread round-robin) receives every
+    other device's gradient, then sends the updated weights back.
 
   Operators that share weights (the steps of an unrolled recurrent layer)
-  synchronise once, after the last backward task of the group on each device.
+  synchronise once, after their last backward task on each device.
 
-The paper's assumptions hold: task times are predictable (a cost model), links
-run at full bandwidth, each device runs its tasks one at a time in FIFO order,
-and there is no runtime overhead.
+**Transfers over routes** are modelled as cut-through (pipelined) streaming, as
+NVLink, PCIe switches and InfiniBand forward data: a message of ``b`` bytes
+over links ``l_1 .. l_h`` takes ``sum(latency(l_k)) + b / min(bandwidth(l_k))``
+(every hop's latency, the bottleneck link's bandwidth), and holds *every* link
+of its route for that whole time, so transfers that share a link contend for
+it (they queue, one at a time).  A single-hop transfer is latency + bytes /
+bandwidth.
 
-**Queue order.**  Each device runs its tasks in a fixed *issue order*, the
-order in which a framework would enqueue them on a stream: forward tasks by
-operator in topological order, then backward tasks in reverse order, each
-operator's incoming transfers just before its compute tasks and its weight
-synchronisation just after its backward tasks.  A task starts when its inputs
-are done and the task before it on its device has finished.  (The paper's full
-simulation orders each device's queue by ready time; a fixed issue order makes
-the timeline the longest path through one DAG, which is what makes delta
-simulation provably exact here.)
+**Queues** (the paper's Section 5.2).  Every device and every link runs its
+tasks one at a time in the order they become *ready* (all inputs done): a
+first-in-first-out queue by ready time, ties broken by a fixed topological
+rank.  The full simulation is the paper's event-driven loop: take the ready
+task with the smallest (ready time, rank); it starts when it is ready and all
+its resources (its device, or every link of its route) are free; its end makes
+successors ready.  Tasks of zero duration (views, inputs) occupy no resource.
+The loop takes tasks in non-decreasing (ready time, rank) order.
 
-**Full simulation** (Section 5.2) builds every task and times them in one pass
-in issue order.  **Delta simulation** (Section 5.3): when one operator's
-configuration changes, only its compute tasks, the transfers on its incoming
-and outgoing edges and its weight group's synchronisation are rebuilt; the
-fresh tasks are merged into the issue order (one list of all tasks by rank),
-which is swept once from the earliest changed task: a task is re-timed only if
-a predecessor or its device predecessor changed, so the propagation stops
-wherever a task's start and end do not change.  Rejected changes are undone
-from a log (old tasks, old times, the old order), not re-simulated.  Because the
-timeline is the unique solution of the same recurrences over the same task
-graph, the result equals a full simulation's exactly (tests check this
-bit-for-bit).
+**Delta simulation** (Section 5.3).  When some operators' configurations change,
+only their compute tasks, the transfers on their edges and their weight
+groups' synchronisation are rebuilt.  Every task whose (ready time, rank) in
+the previous timeline is below a *cut* ``C`` keeps its times: ``C`` is the
+smallest of the old keys of the removed tasks and of the surviving tasks whose
+inputs changed, and of the exact keys of the new tasks whose inputs all lie
+before the cut.  By induction over the event loop, every task of the new task
+graph that is not in that prefix has a key of at least ``C`` (its inputs are
+either in the prefix, unchanged, or themselves at or after the cut), so the
+new event loop first takes exactly the prefix, in the same order and at the
+same times; the simulator then resumes the loop from the cut with the
+resources' state at the cut.  The result is therefore identical to a full
+simulation, bit for bit (tests check thousands of random changes).  Rejected
+changes are undone from a log (old tasks, old times, old order).
 
 Per-device memory counts each piece's output activations (kept for the
-backward pass) and its weights and gradients.
+backward pass) and the weights and gradients of every weight segment the
+device holds.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice
-from operator import attrgetter
 
 import numpy as np
 
 from dawnlab.errors import invalid
 from dawnlab.flexflow.costs import AnalyticCosts, param_degree
-from dawnlab.flexflow.graph import Graph, input_windows
+from dawnlab.flexflow.graph import Graph, input_windows, window_rows
 from dawnlab.flexflow.machine import Machine
 from dawnlab.flexflow.soap import ConfigError, OpConfig, Strategy, piece_regions, validate
 
 __all__ = ["Simulator", "Timeline", "Task", "SYNC_MODES"]
 
-#: Weight synchronisation models: parameter-server owner replica (the paper's), ring all-reduce.
-SYNC_MODES = ("ps", "ring")
+#: Weight synchronisation models: ring all-reduce (the default), parameter-server owner replica.
+SYNC_MODES = ("ring", "ps")
+
+_RADIX = 1 << 20  # per digit of a task's rank (operators, pieces, devices, segments are fewer)
 
 
 class Task:
-    """One task of the task graph; ``dev`` indexes compute devices, then links."""
+    """One task of the task graph.
 
-    __slots__ = ("key", "dev", "dur", "preds", "succs", "start", "end", "dprev", "dnext",
-                 "kind", "op", "nbytes", "rank", "seq", "alive", "queued", "s0", "e0")
+    ``res`` are the resources it holds (indices: compute devices, then links); ``key`` is
+    ``(ready, rank)`` once timed, its place in the event loop's order."""
 
-    def __init__(self, key, dev, dur, kind, op, nbytes=0.0, rank=0, seq=0):
-        self.key, self.dev, self.dur, self.kind, self.op, self.nbytes = key, dev, dur, kind, op, nbytes
-        self.rank, self.seq = rank, seq
+    __slots__ = ("res", "dur", "kind", "op", "nbytes", "rank", "preds", "succs", "start", "end", "ready",
+                 "alive", "npend", "mark")
+
+    def __init__(self, res, dur, kind, op, nbytes, rank):
+        self.res, self.dur, self.kind, self.op, self.nbytes, self.rank = res, dur, kind, op, nbytes, rank
         self.alive = True
-        self.queued = 0
+        self.mark = 0
+        self.npend = 0
         self.preds: list[Task] = []
         self.succs: list[Task] = []
-        self.start = self.end = None
-        self.dprev = self.dnext = None
+        self.start = self.end = self.ready = None
 
 
 @dataclass
@@ -123,9 +140,11 @@ class Timeline:
 
 
 @lru_cache(maxsize=65536)
-def _overlaps(ushape, udeg, vshape, vdeg, imap, window):
+def _overlaps(ushape, udeg, vshape, vdeg, imap, window, halo):
     """For each consumer piece j: list of (producer piece index, elements read).  ``window``
-    gives, per input dimension, the range read where ``imap`` says ``None``."""
+    gives, per input dimension, the range read where ``imap`` says ``None``; ``halo`` (a
+    convolution's or pooling's sliding window on output dimensions 2 and 3, or None) widens the
+    rows read along those dimensions by the kernel's reach."""
     ustrides = [math.prod(udeg[t + 1:]) for t in range(len(udeg))]
     out = []
     for reg in piece_regions(vshape, vdeg):
@@ -134,6 +153,8 @@ def _overlaps(ushape, udeg, vshape, vdeg, imap, window):
             s, k = ushape[t], udeg[t]
             if m is None:
                 lo, hi = window[t]
+            elif halo is not None and m >= 2:
+                lo, hi = window_rows(halo[m - 2], reg[m][0], reg[m][1], s)
             else:
                 a, b = reg[m]
                 lo, hi = a * s // vshape[m], -(-b * s // vshape[m])
@@ -149,9 +170,6 @@ def _overlaps(ushape, udeg, vshape, vdeg, imap, window):
             pairs = [(p + q, v * w) for p, v in pairs for q, w in opts]
         out.append(pairs)
     return out
-
-
-_rank = attrgetter("rank")
 
 
 def _slice_index(dims, degrees, p):
@@ -173,7 +191,14 @@ def _discard(tasks):
     garbage collector (whose full passes over a large live task graph cost more than a step)."""
     for t in tasks:
         t.preds = t.succs = ()
-        t.dprev = t.dnext = None
+
+
+def _rank(key) -> int:
+    """A task key (a tuple of small ints) as one int; keys compare as their ranks do."""
+    r = 0
+    for x in key:
+        r = r * _RADIX + x
+    return r * _RADIX ** (8 - len(key))
 
 
 class Simulator:
@@ -185,9 +210,10 @@ class Simulator:
     machine : Machine
     costs : AnalyticCosts or MeasuredCosts, optional
         Task-time model; the machine's roofline when omitted.
-    sync : {"ps", "ring"}
-        How replicated weights are synchronised: through a parameter-server owner
-        replica (the paper's model) or by a ring all-reduce (see the module docstring).
+    sync : {"ring", "ps"}
+        How replicated weights are synchronised: ring all-reduce (the default: what
+        data-parallel training runs, and the stronger baseline) or through a
+        parameter-server owner replica (FlexFlow's runtime); see the module docstring.
 
     Examples
     --------
@@ -198,28 +224,26 @@ class Simulator:
     >>> new = sim.update("fc6", OpConfig((1, 4), (0, 1, 2, 3)))
     >>> new.iteration_time < full.iteration_time
     True
-    >>> new.iteration_time == sim.simulate(sim.strategy).iteration_time
+    >>> new.iteration_time == Simulator(g, m).simulate(sim.strategy).iteration_time
     True
     """
 
-    #: Changes of more operators than this are simulated in full (see :meth:`propose`).
-    REBUILD_AT = 8
-
-    def __init__(self, graph: Graph, machine: Machine, costs=None, sync: str = "ps"):
+    def __init__(self, graph: Graph, machine: Machine, costs=None, sync: str = "ring"):
         if sync not in SYNC_MODES:
             raise invalid("sync", "Simulator", f"one of {SYNC_MODES}", sync, cls=ConfigError)
         self.graph, self.machine, self.sync = graph, machine, sync
         self.costs = costs if costs is not None else AnalyticCosts(machine)
         self.n = len(graph)
         self.ndev = machine.num_devices
+        self.nres = self.ndev + len(machine.links)
         self.dev_names = [d.name for d in machine.devices] + [l.name for l in machine.links]
+        self.capacity = np.array([d.memory for d in machine.devices], dtype=float)
         self._gid = {g: k for k, g in enumerate(sorted(graph.groups))}
         self._group_first = {g: min(m) for g, m in graph.groups.items()}
+        self._routes: dict[tuple[int, int], tuple] = {}
         self.configs: dict[int, OpConfig] | None = None
         self.tasks_simulated = 0
-        self._seq = 0
-        self._mark = 0
-        self._radix = max(self.n, self.ndev, 16, max((len(o.inputs) for o in graph.ops), default=0)) + 2
+        self._stamp = 0
         self._undo = None
 
     # -- public -----------------------------------------------------------------
@@ -239,7 +263,11 @@ class Simulator:
                           strategy, cls=ConfigError)
         self.configs = {i: strategy.configs[op.name] for i, op in enumerate(self.graph.ops)}
         self._build_all()
-        self._time_all()
+        self._order, self._keys, self._cmax = [], [], []
+        self._rpos: list[list[int]] = [[] for _ in range(self.nres)]
+        fresh, self._fresh = self._fresh, []
+        self._replay(0, fresh)
+        self._mem = self._memory()
         self._undo = None
         return self._timeline(record)
 
@@ -257,6 +285,7 @@ class Simulator:
     def propose(self, changes: dict[int, OpConfig]) -> float:
         """Delta-simulate new configurations ``{op index: config}`` (assumed valid) and return
         the new iteration time; follow with :meth:`undo` to reject them (the search's step)."""
+        self._require()
         self._delta(changes)
         return self.iteration_time
 
@@ -264,24 +293,31 @@ class Simulator:
     def iteration_time(self) -> float:
         """Simulated time of the current strategy."""
         self._require()
-        return max((lst.end for lst in self._last if lst is not None), default=0.0)
+        return self._cmax[-1] if self._cmax else 0.0
 
-    # -- internals ----------------------------------------------------------------
+    @property
+    def memory(self) -> np.ndarray:
+        """Bytes the current strategy uses on each compute device."""
+        self._require()
+        return self._mem.copy()
+
+    def fits_memory(self) -> bool:
+        """Whether the current strategy fits every device's memory (else it is invalid)."""
+        self._require()
+        return bool((self._mem <= self.capacity * (1 + 1e-12)).all())
+
+    def num_tasks(self) -> int:
+        """Tasks in the current task graph."""
+        return len(self._order)
+
+    # -- building the task graph --------------------------------------------------
     def _require(self):
         if self.configs is None:
             raise invalid("strategy", "Simulator", "simulated first", None,
                           "Call simulate(strategy) before update() or strategy.", cls=ConfigError)
 
-    def _new(self, key, dev, dur, kind, op, owner, nbytes=0.0):
-        # rank: the key as one mixed-radix int (keys of one kind have the same length, so this
-        # preserves their lexicographic order); heap comparisons are then int comparisons.
-        r = self._radix
-        rank = 0
-        for x in key:
-            rank = rank * r + x
-        rank *= r ** (8 - len(key))
-        self._seq += 1
-        t = Task(key, dev, dur, kind, op, nbytes, rank, self._seq)
+    def _new(self, key, res, dur, kind, op, owner, nbytes=0.0):
+        t = Task(res, dur, kind, op, nbytes, _rank(key))
         self._owned[owner].append(t)
         self._fresh.append(t)
         return t
@@ -291,46 +327,53 @@ class Simulator:
         a.succs.append(b)
         b.preds.append(a)
 
-    def _chain(self, src, dst, nbytes, key, kind, op, owner, before, after):
-        """Transfer tasks from device src to dst, one per link; ``before`` -> chain -> ``after``.
-        Returns the last transfer task."""
-        prev = None
-        for h, k in enumerate(self.machine.route(src, dst)):
-            link = self.machine.links[k]
-            t = self._new(key + (h,), self.ndev + k, link.latency + nbytes / link.bandwidth, kind, op,
-                          owner, nbytes)
-            if prev is None:
-                for b in before:
-                    self._link(b, t)
-            else:
-                self._link(prev, t)
-            prev = t
+    def _route(self, src, dst):
+        """The links (as resources), summed latency and bottleneck bandwidth from src to dst."""
+        r = self._routes.get((src, dst))
+        if r is None:
+            links = [self.machine.links[k] for k in self.machine.route(src, dst)]
+            r = (tuple(self.ndev + k for k in self.machine.route(src, dst)), sum(l.latency for l in links),
+                 min(l.bandwidth for l in links))
+            self._routes[src, dst] = r
+        return r
+
+    def _transfer(self, src, dst, nbytes, key, kind, op, owner, before, after):
+        """One cut-through transfer task from device src to dst, holding every link of the route;
+        ``before`` -> transfer -> ``after``."""
+        res, lat, bw = self._route(src, dst)
+        t = self._new(key, res, lat + nbytes / bw, kind, op, owner, nbytes)
+        for b in before:
+            self._link(b, t)
         for a in after:
-            self._link(prev, a)
-        return prev
+            self._link(t, a)
+        return t
 
     def _build_op(self, i):
         op, cfg = self.graph.ops[i], self.configs[i]
         owner = ("op", i)
         self._owned[owner] = []
         f, b = [], []
+        mem = np.zeros(self.ndev)
+        act = 4.0 * op.numel / cfg.pieces
         for p, d in enumerate(cfg.devices):
             tf, tb = self.costs.compute(self.graph, i, cfg.degrees, self.machine.devices[d])
-            ft = self._new((0, i, 1, p), d, tf, "forward", i, owner)
-            bt = self._new((1, self.n - 1 - i, 1, p), d, tb, "backward", i, owner)
+            ft = self._new((0, i, 1, p), (d,), tf, "forward", i, owner)
+            bt = self._new((1, self.n - 1 - i, 1, p), (d,), tb, "backward", i, owner)
             self._link(ft, bt)
             f.append(ft)
             b.append(bt)
+            mem[d] += act
         self._fwd[i], self._bwd[i] = f, b
+        self._opmem[i] = mem
 
     def _build_edge(self, u, v, s):
         owner = ("edge", u, v, s)
         self._owned[owner] = []
-        links = []
         gu, gv = self.graph.ops[u], self.graph.ops[v]
         cu, cv = self.configs[u], self.configs[v]
+        halo = gv.attrs.get("window") if gv.kind in ("conv2d", "pool2d") else None
         ov = _overlaps(gu.shape, cu.degrees, gv.shape, cv.degrees, gv.input_maps[s],
-                       input_windows(gv, [gu.shape])[0])
+                       input_windows(gv, [gu.shape])[0], halo)
         grad = gu.kind != "input"
         for j, pairs in enumerate(ov):
             dst = cv.devices[j]
@@ -339,67 +382,86 @@ class Simulator:
                 src = cu.devices[p]
                 if src == dst:
                     self._link(self._fwd[u][p], self._fwd[v][j])
-                    links.append((self._fwd[u][p], self._fwd[v][j]))
                     if grad:
                         self._link(self._bwd[v][j], self._bwd[u][p])
-                        links.append((self._bwd[v][j], self._bwd[u][p]))
                 else:
                     ps, e = by_src.get(src, ([], 0))
                     ps.append(p)
                     by_src[src] = (ps, e + elems)
             for src, (ps, elems) in by_src.items():
                 nbytes = 4.0 * elems
-                self._chain(src, dst, nbytes, (0, v, 0, s, j, src), "transfer", v, owner,
-                            [self._fwd[u][p] for p in ps], [self._fwd[v][j]])
+                self._transfer(src, dst, nbytes, (0, v, 0, s, j, src), "transfer", v, owner,
+                               [self._fwd[u][p] for p in ps], [self._fwd[v][j]])
                 if grad:
-                    self._chain(dst, src, nbytes, (1, self.n - 1 - u, 0, v, s, j, src), "transfer", u,
-                                owner, [self._bwd[v][j]], [self._bwd[u][p] for p in ps])
-        self._links[owner] = links
+                    self._transfer(dst, src, nbytes, (1, self.n - 1 - u, 0, v, s, j, src), "transfer", u,
+                                   owner, [self._bwd[v][j]], [self._bwd[u][p] for p in ps])
+
+    def _segments(self, g):
+        """The weight group's segments: [(fraction of the weights, {device: backward tasks})], one
+        per set of devices holding a gradient of it, cut at every member's slice boundaries."""
+        pieces, kps = [], set()
+        for i in self.graph.groups[g]:
+            op, cfg = self.graph.ops[i], self.configs[i]
+            kp = param_degree(op, cfg.degrees)
+            kps.add(kp)
+            for p, d in enumerate(cfg.devices):
+                pieces.append((kp, _slice_index(op.dims, cfg.degrees, p), d, self._bwd[i][p]))
+        lcm = math.lcm(*kps)
+        bounds = sorted({idx * (lcm // kp) for kp in kps for idx in range(kp + 1)})
+        held: list[dict[int, list]] = [{} for _ in range(len(bounds) - 1)]
+        for kp, idx, d, t in pieces:
+            w = lcm // kp
+            for k in range(bisect_left(bounds, idx * w), bisect_left(bounds, (idx + 1) * w)):
+                held[k].setdefault(d, []).append(t)
+        by_set: dict[tuple, list] = {}
+        for k, hd in enumerate(held):
+            devs = tuple(sorted(hd))
+            entry = by_set.setdefault(devs, [0, {d: {} for d in devs}])
+            entry[0] += bounds[k + 1] - bounds[k]
+            for d, ts in hd.items():
+                entry[1][d].update(dict.fromkeys(ts))
+        return [(n / lcm, {d: list(ts) for d, ts in tasks.items()}) for n, tasks in by_set.values()]
 
     def _build_sync(self, g):
         owner = ("sync", g)
         self._owned[owner] = []
         first = self._group_first[g]
-        members = self.graph.groups[g]
         params = self.graph.ops[first].params
-        slices: dict[tuple[int, int], dict[int, list[Task]]] = {}
-        for i in members:
-            op, cfg = self.graph.ops[i], self.configs[i]
-            kp = param_degree(op, cfg.degrees)
-            for p, d in enumerate(cfg.devices):
-                idx = _slice_index(op.dims, cfg.degrees, p)
-                slices.setdefault((kp, idx), {}).setdefault(d, []).append(self._bwd[i][p])
-        gid = self._gid[g]
-        top = self.n - 1 - first
-        for (kp, idx), bydev in sorted(slices.items()):
+        gid, top = self._gid[g], self.n - 1 - first
+        mem = np.zeros(self.ndev)
+        for si, (frac, bydev) in enumerate(self._segments(g)):
             devs = sorted(bydev)
+            seg_bytes = 4.0 * params * frac
+            for d in devs:
+                mem[d] += 2 * seg_bytes  # weights and their gradients
             r = len(devs)
             if r < 2:
                 continue
             if self.sync == "ring":
-                nbytes = 2.0 * (r - 1) / r * 4.0 * params / kp
+                nbytes = 2.0 * (r - 1) / r * seg_bytes
                 for k, d in enumerate(devs):
-                    self._chain(d, devs[(k + 1) % r], nbytes, (1, top, 2, gid, kp, idx, k), "sync", first,
-                                owner, bydev[d], [])
+                    self._transfer(d, devs[(k + 1) % r], nbytes, (1, top, 2, gid, si, k), "sync", first,
+                                   owner, bydev[d], [])
                 continue
-            # parameter server: gradients to the owner replica (keys (1, top, 2, ...)), then the
-            # updated weights back (keys (1, top, 3, ...), issued after all the gradients)
-            nbytes = 4.0 * params / kp
-            o = devs[(gid + idx) % r]
+            # parameter server: gradients to the owner (keys (1, top, 2, ...)), then the updated
+            # weights back (keys (1, top, 3, ...), after all the gradients have arrived)
+            o = devs[(gid + si) % r]
             arrived = list(bydev[o])
             for k, d in enumerate(devs):
                 if d != o:
-                    arrived.append(self._chain(d, o, nbytes, (1, top, 2, gid, kp, idx, k), "sync", first,
-                                               owner, bydev[d], []))
+                    arrived.append(self._transfer(d, o, seg_bytes, (1, top, 2, gid, si, k), "sync", first,
+                                                  owner, bydev[d], []))
             for k, d in enumerate(devs):
                 if d != o:
-                    self._chain(o, d, nbytes, (1, top, 3, gid, kp, idx, k), "sync", first, owner, arrived, [])
+                    self._transfer(o, d, seg_bytes, (1, top, 3, gid, si, k), "sync", first, owner, arrived, [])
+        self._gmem[g] = mem
 
     def _build_all(self):
         self._owned: dict[tuple, list[Task]] = {}
-        self._links: dict[tuple, list] = {}
         self._fwd: list = [None] * self.n
         self._bwd: list = [None] * self.n
+        self._opmem: list = [None] * self.n
+        self._gmem: dict[str, np.ndarray] = {}
         self._fresh: list[Task] = []
         for i in range(self.n):
             self._build_op(i)
@@ -409,49 +471,85 @@ class Simulator:
         for g in self.graph.groups:
             self._build_sync(g)
 
-    def _time_all(self):
-        tasks = self._fresh
-        self._fresh = []
-        tasks.sort(key=_rank)
-        nd = self.ndev + len(self.machine.links)
-        last: list[Task | None] = [None] * nd
-        self._dkeys: list[list] = [[] for _ in range(nd)]
-        self._dtasks: list[list] = [[] for _ in range(nd)]
-        for t in tasks:
-            prev = last[t.dev]
-            t.dprev, t.dnext = prev, None
-            start = prev.end if prev is not None else 0.0
+    def _memory(self) -> np.ndarray:
+        mem = np.zeros(self.ndev)
+        for m in self._opmem:
+            mem += m
+        for m in self._gmem.values():
+            mem += m
+        return mem
+
+    # -- timing -------------------------------------------------------------------------
+    def _replay(self, cut: int, fresh: list):
+        """The event loop (Section 5.2) from position ``cut`` of the current order: the first
+        ``cut`` tasks keep their times; the surviving rest and the ``fresh`` tasks are timed by
+        taking the ready task of smallest (ready time, rank) until none is left."""
+        order, rpos_old = self._order, self._rpos
+        self._stamp += 1
+        st = self._stamp
+        tail = [t for t in order[cut:] if t.alive]
+        tail += fresh
+        for t in tail:
+            t.mark = st
+        free = [0.0] * self.nres
+        rpos = []
+        for x in range(self.nres):
+            lst = rpos_old[x]
+            k = bisect_left(lst, cut)
+            if k:
+                free[x] = order[lst[k - 1]].end
+            rpos.append(lst[:k])
+        heap = []
+        for t in tail:
+            r, n = 0.0, 0
             for p in t.preds:
-                if p.end > start:
-                    start = p.end
-            if prev is not None:
-                prev.dnext = t
-            t.start, t.end = start, start + t.dur
-            last[t.dev] = t
-            self._dkeys[t.dev].append(t.rank)
-            self._dtasks[t.dev].append(t)
-        self._last = last
-        self._order = tasks
-        self.tasks_simulated += len(tasks)
+                if p.mark == st:
+                    n += 1
+                elif p.end > r:
+                    r = p.end
+            t.ready, t.npend = r, n
+            if not n:
+                heap.append((r, t.rank, t))
+        heapq.heapify(heap)
+        new_order, keys, cmax = order[:cut], self._keys[:cut], self._cmax[:cut]
+        m = cmax[-1] if cmax else 0.0
+        pos = cut
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            r, rk, t = pop(heap)
+            if t.dur > 0:
+                s = r
+                for x in t.res:
+                    if free[x] > s:
+                        s = free[x]
+                e = s + t.dur
+                for x in t.res:
+                    free[x] = e
+                    rpos[x].append(pos)
+            else:
+                s = e = r
+            t.start, t.end = s, e
+            new_order.append(t)
+            keys.append((r, rk))
+            if e > m:
+                m = e
+            cmax.append(m)
+            pos += 1
+            for q in t.succs:
+                if e > q.ready:
+                    q.ready = e
+                q.npend -= 1
+                if not q.npend:
+                    push(heap, (q.ready, q.rank, q))
+        assert pos == cut + len(tail), "the task graph has a cycle"
+        self._order, self._keys, self._cmax, self._rpos = new_order, keys, cmax, rpos
+        self.tasks_simulated += len(tail)
 
     def _delta(self, changes: dict[int, OpConfig]):
-        """Replace some operators' configurations; rebuild their tasks; re-time in issue order.
-
-        Keeps an undo log so that :meth:`undo` restores the previous state exactly.  A change of
-        more than :attr:`REBUILD_AT` operators at once (a whole unrolled recurrent layer) touches
-        most of the task graph, so it is simulated in full instead, keeping the old task graph
-        for :meth:`undo`.
-        """
-        if self._undo is not None and self._undo[0] == "delta":
-            _discard(self._undo[1][4])  # the accepted change's replaced tasks
-        if len(changes) > self.REBUILD_AT:
-            snap = (dict(self.configs), self._owned, self._links, self._fwd, self._bwd, self._dkeys,
-                    self._dtasks, self._last, self._order)
-            self.configs.update(changes)
-            self._build_all()
-            self._time_all()
-            self._undo = ("full", snap)
-            return
+        """Replace some operators' configurations, rebuild their tasks and resume the event loop
+        from the cut (see the module docstring).  Keeps an undo log for :meth:`undo`."""
+        if self._undo is not None:
+            _discard(self._undo[4])  # the accepted change's replaced tasks
         graph = self.graph
         edges, groups = [], []
         for i in changes:
@@ -464,22 +562,24 @@ class Simulator:
         groups = list(dict.fromkeys(groups))
         owners = [("edge",) + e for e in edges] + [("sync", g) for g in groups] + [("op", i) for i in changes]
         dead_owned = {o: self._owned.pop(o) for o in owners}
-        dead_links = {o: self._links.pop(o, []) for o in owners}
         dead = [t for o in owners for t in dead_owned[o]]
         for t in dead:
             t.alive = False
-        dirty: list[Task] = []
-        changed: list[Task] = []  # re-timed tasks; their old times are in s0, e0
+        cut = None
+        touched = []  # surviving tasks whose inputs change
         for t in dead:
-            self._unlist(t, dirty)
+            k = (t.ready, t.rank)
+            if cut is None or k < cut:
+                cut = k
             for q in t.succs:
                 if q.alive:
                     q.preds.remove(t)
-                    dirty.append(q)
+                    touched.append(q)
             for q in t.preds:
                 if q.alive:
                     q.succs.remove(t)
-        old = {i: (self.configs[i], self._fwd[i], self._bwd[i]) for i in changes}
+        old = {i: (self.configs[i], self._fwd[i], self._bwd[i], self._opmem[i]) for i in changes}
+        old_gmem = {g: self._gmem[g] for g in groups}
         self.configs.update(changes)
         self._fresh = []
         for i in changes:
@@ -488,107 +588,48 @@ class Simulator:
             self._build_edge(*e)
         for g in groups:
             self._build_sync(g)
-        fresh = self._fresh
-        self._fresh = []
+        fresh, self._fresh = self._fresh, []
+        self._stamp += 1
+        st = self._stamp
         for t in fresh:
-            self._enlist(t)
-            dirty.append(t)
-        # the new issue order: the surviving tasks and the fresh ones, merged by rank
-        order = self._order
-        kept = [t for t in order if t.alive]
-        kept += fresh
-        kept.sort(key=_rank)
-        self._order = kept
-        self._undo = ("delta", (old, owners, dead_owned, dead_links, dead, fresh, changed, order))
-        self._propagate(dirty, changed)
-
-    def _unlist(self, t, dirty):
-        keys, lst = self._dkeys[t.dev], self._dtasks[t.dev]
-        pos = bisect_left(keys, t.rank)
-        del keys[pos]
-        del lst[pos]
-        if t.dprev is not None:
-            t.dprev.dnext = t.dnext
-        if t.dnext is not None:
-            t.dnext.dprev = t.dprev
-            dirty.append(t.dnext)
-        else:
-            self._last[t.dev] = t.dprev
-
-    def _enlist(self, t):
-        keys, lst = self._dkeys[t.dev], self._dtasks[t.dev]
-        pos = bisect_left(keys, t.rank)
-        keys.insert(pos, t.rank)
-        lst.insert(pos, t)
-        t.dprev = lst[pos - 1] if pos > 0 else None
-        t.dnext = lst[pos + 1] if pos + 1 < len(lst) else None
-        if t.dprev is not None:
-            t.dprev.dnext = t
-        if t.dnext is not None:
-            t.dnext.dprev = t
-        else:
-            self._last[t.dev] = t
-
-    def _propagate(self, dirty, changed):
-        """Re-time the dirty tasks, and whatever they delay, in issue order.
-
-        One sweep over :attr:`_order` (all tasks by rank, a topological order) from the
-        earliest dirty task: a task is re-timed only if it is marked, and marks its successors
-        and the next task on its device only if its start or end changed, so the propagation
-        stops wherever a task's times do not change.  Old times go to ``s0``/``e0`` and the
-        task to ``changed``, for :meth:`undo`."""
-        mark = self._mark = self._mark + 1
-        lo = None
-        for t in dirty:
-            if t.alive:
-                t.queued = mark
-                if lo is None or t.rank < lo:
-                    lo = t.rank
-        if lo is None:
-            return
-        order = self._order
-        count = 0
-        for t in islice(order, bisect_left(order, lo, key=_rank), None):
-            if t.queued != mark:
-                continue
-            count += 1
-            prev = t.dprev
-            start = prev.end if prev is not None else 0.0
+            t.mark = st
+        for t in fresh:
+            touched += [q for q in t.succs if q.mark != st]
+        for q in touched:
+            k = (q.ready, q.rank)
+            if k < cut:
+                cut = k
+        for t in fresh + touched:  # exact keys of those whose inputs all predate the change
+            r = 0.0
             for p in t.preds:
-                if p.end > start:
-                    start = p.end
-            end = start + t.dur
-            if start == t.start and end == t.end:
-                continue
-            if t.start is not None:
-                t.s0 = t.start
-                t.e0 = t.end
-                changed.append(t)
-            t.start = start
-            t.end = end
-            for q in t.succs:
-                q.queued = mark
-            q = t.dnext
-            if q is not None:
-                q.queued = mark
-        self.tasks_simulated += count
+                if p.mark == st:
+                    break
+                if p.end > r:
+                    r = p.end
+            else:
+                if (r, t.rank) < cut:
+                    cut = (r, t.rank)
+        pos = bisect_left(self._keys, cut)
+        times = [(t, t.start, t.end, t.ready) for t in self._order[pos:] if t.alive]
+        self._undo = (old, old_gmem, owners, dead_owned, dead, fresh, times,
+                      (self._order, self._keys, self._cmax, self._rpos, self._mem))
+        self._replay(pos, fresh)
+        mem = self._mem.copy()
+        for i in changes:
+            mem += self._opmem[i] - old[i][3]
+        for g in groups:
+            mem += self._gmem[g] - old_gmem[g]
+        self._mem = mem
 
     def undo(self) -> None:
-        """Revert the last :meth:`update` exactly (used by the search for rejected proposals)."""
+        """Revert the last :meth:`update` or :meth:`propose` exactly (a rejected proposal)."""
         if self._undo is None:
             raise invalid("undo", "Simulator.undo", "called once after update()", None, cls=ConfigError)
-        how, log = self._undo
+        old, old_gmem, owners, dead_owned, dead, fresh, times, lists = self._undo
         self._undo = None
-        if how == "full":
-            (self.configs, self._owned, self._links, self._fwd, self._bwd, self._dkeys, self._dtasks,
-             self._last, self._order) = log
-            return
-        old, owners, dead_owned, dead_links, dead, fresh, changed, order = log
         for t in fresh:
             t.alive = False
-        sink: list = []
         for t in fresh:
-            self._unlist(t, sink)
             for q in t.succs:
                 if q.alive:
                     q.preds.remove(t)
@@ -598,8 +639,6 @@ class Simulator:
         _discard(fresh)
         for t in dead:
             t.alive = True
-        for t in dead:
-            self._enlist(t)
         dead_set = set(map(id, dead))
         for t in dead:
             for q in t.succs:
@@ -608,46 +647,21 @@ class Simulator:
             for q in t.preds:
                 if id(q) not in dead_set:
                     q.succs.append(t)
-        for t in changed:
-            t.start, t.end = t.s0, t.e0
-        self._order = order
+        for t, s, e, r in times:
+            t.start, t.end, t.ready = s, e, r
+        self._order, self._keys, self._cmax, self._rpos, self._mem = lists
         for o in owners:
             self._owned[o] = dead_owned[o]
-            if dead_links[o]:
-                self._links[o] = dead_links[o]
-            elif o in self._links:
-                del self._links[o]
-        for i, (cfg, f, b) in old.items():
-            self.configs[i], self._fwd[i], self._bwd[i] = cfg, f, b
-
-    def _memory(self) -> np.ndarray:
-        mem = np.zeros(self.ndev)
-        seen = set()
-        for i, op in enumerate(self.graph.ops):
-            cfg = self.configs[i]
-            n = cfg.pieces
-            kp = param_degree(op, cfg.degrees)
-            g = self.graph.group_of(i)
-            for p, d in enumerate(cfg.devices):
-                mem[d] += 4.0 * op.numel / n
-                if g:
-                    key = (g, kp, d, _slice_index(op.dims, cfg.degrees, p))
-                    if key not in seen:
-                        seen.add(key)
-                        mem[d] += 2 * 4.0 * self.graph.ops[self._group_first[g]].params / kp
-        return mem
+        for i, (cfg, f, b, mem) in old.items():
+            self.configs[i], self._fwd[i], self._bwd[i], self._opmem[i] = cfg, f, b, mem
+        self._gmem.update(old_gmem)
 
     def _timeline(self, record: bool) -> Timeline:
-        table = None
-        if record:
-            import pandas as pd
+        if not record:
+            return Timeline(self.iteration_time, None, None)
+        import pandas as pd
 
-            rows = [(t.kind, self.graph.ops[t.op].name, self.dev_names[t.dev], t.start, t.end, t.nbytes)
-                    for lst in self._dtasks for t in lst]
-            table = pd.DataFrame(rows, columns=["kind", "op", "device", "start", "end", "bytes"])
-            return Timeline(self.iteration_time, self._memory(), table)
-        return Timeline(self.iteration_time, None, None)
-
-    def num_tasks(self) -> int:
-        """Tasks in the current task graph."""
-        return sum(len(lst) for lst in self._dtasks)
+        names, ops = self.dev_names, self.graph.ops
+        rows = [(t.kind, ops[t.op].name, names[x], t.start, t.end, t.nbytes) for t in self._order for x in t.res]
+        table = pd.DataFrame(rows, columns=["kind", "op", "device", "start", "end", "bytes"])
+        return Timeline(self.iteration_time, self._memory(), table)

@@ -19,12 +19,14 @@ def test_presets_follow_the_papers_clusters():
     assert h.num_devices == 8 and len(h.route(0, 7)) == 2
 
 
-def test_transfer_time_is_latency_plus_bytes_over_bandwidth_per_hop():
+def test_transfer_time_is_cut_through_over_the_bottleneck_link():
+    # gpu2 -> nic0 -> switch -> nic2 -> gpu9: four hops' latencies (2 + 5 + 5 + 2 us) and
+    # the bytes once over the slowest link (12.5 GB/s InfiniBand), not once per hop
     p = Machine.preset("p100x16")
     nbytes = 1e8
-    expect = sum(p.links[k].latency + nbytes / p.links[k].bandwidth for k in p.route(2, 9))
-    assert p.transfer_time(2, 9, nbytes) == pytest.approx(expect)
-    assert p.transfer_time(2, 9, nbytes) == pytest.approx(2 * (2e-6 + 5e-3) + 2 * (5e-6 + 8e-3))
+    assert len(p.route(2, 9)) == 4
+    assert p.transfer_time(2, 9, nbytes) == pytest.approx(2 * 2e-6 + 2 * 5e-6 + nbytes / 12.5e9)
+    assert p.transfer_time(2, 3, nbytes) == pytest.approx(2e-6 + nbytes / 20e9)
     assert p.transfer_time(3, 3, nbytes) == 0
 
 
