@@ -19,8 +19,9 @@ from dawnlab.iobounds.closedform import (bound_from_spectrum, fft_spectral_bound
 from dawnlab.iobounds.eigen import EigenResult, smallest_eigenvalues
 from dawnlab.iobounds.ilp import ILPBound, PartResult, butterfly_parts, ilp_bound, partition
 from dawnlab.iobounds.mincut import MinCutBound, convex_mincut_bound, min_convex_cut
-from dawnlab.iobounds.model import GraphError, compulsory_io, min_memory
-from dawnlab.iobounds.schedule import Schedule, schedule_io, simulate
+from dawnlab.iobounds.model import GraphError, UnsoundBoundError, compulsory_io, min_memory
+from dawnlab.iobounds.schedule import Schedule, belady_best, schedule_io, simulate
+from dawnlab.iobounds.search import SearchResult, optimal_io, order_io
 from dawnlab.iobounds.spectral import SpectralBound, laplacian, spectral_bound
 from dawnlab.iobounds.trace import trace_function, trace_module
 
@@ -30,4 +31,5 @@ __all__ = ["graphs", "spectral_bound", "ilp_bound", "convex_mincut_bound", "sche
            "hypercube_spectral_bound", "bound_from_spectrum", "hong_kung_fft",
            "hong_kung_matmul", "trace_function", "trace_module", "compulsory_io",
            "min_memory", "SpectralBound", "ILPBound", "PartResult", "MinCutBound",
-           "Schedule", "EigenResult", "GraphError"]
+           "Schedule", "EigenResult", "GraphError", "UnsoundBoundError",
+           "optimal_io", "order_io", "SearchResult", "belady_best"]

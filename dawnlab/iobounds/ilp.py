@@ -1,5 +1,6 @@
 """The ILP lower bound: the optimal evaluation order as a 0/1 program
-(Jain and Zaharia, arXiv 1909.09791, Section 6), in cvxpy, solved by HiGHS.
+(Jain and Zaharia, arXiv 1909.09791, Section 6), in cvxpy, solved by HiGHS,
+with every value it reports certified.
 
 With ``T = n`` steps (one vertex computed per step, no recomputation), the
 binary variables are
@@ -16,38 +17,72 @@ earlier and stored (``l[v, t] <= s[v]``; storing right after computing is
 always possible and costs the same).  Objective: ``sum s + sum l``.  The
 optimum is the exact non-compulsory I/O of the model on small graphs.
 
+**Certified values.**  HiGHS with presolve on returned "optimal" values above
+the true optimum on some 8-vertex graphs, and "infeasible" on a feasible one,
+so the MIP is solved with presolve off, and a value is reported as exact only
+when a proof stands behind it:
+
+* the exact search of :mod:`dawnlab.iobounds.search` (a second, independent
+  solver) completed, or
+* HiGHS proved optimality and the optimal evaluation order it returned, given
+  its best loads and evictions (:func:`~dawnlab.iobounds.search.order_io`),
+  costs exactly the objective.
+
+An ILP value above the I/O of a real schedule of the same graph (its own order,
+or the best Belady schedule) is rejected.  A part whose MIP is infeasible,
+fails, or is rejected contributes its best proven bound from the other
+solvers (0 at worst) with its status recorded; it never raises.  A part that
+runs out of time contributes the best proven bound: HiGHS's dual bound (rounded
+up, the objective being integral), the cost level the search had completed,
+and the sum of exact optima (by the search) of a partition of the part into
+pieces of at most 12 vertices, whichever is largest, whatever the solver.
+
 **Partitioned bound.**  For large graphs the vertices are split into parts of
 at most ``part_size`` (METIS through ``pymetis`` on the undirected graph,
-over-full parts split again along a topological order).  Each induced sub-DAG
-``G[P]`` is solved alone and the optima are summed.  This is sound because
-there is no recomputation: take an optimal schedule of ``G`` and keep only the
-steps that compute vertices of ``P`` and the I/O of values of ``P``.  Fast
-memory then holds a subset of its values (at most ``M``), each ``P`` vertex is
-computed once with its ``P`` predecessors present, and a ``P`` value evicted
-while ``G[P]`` still needs it must have been stored -- so this is a legal
-schedule of ``G[P]`` whose I/O is at most the I/O that the schedule of ``G``
-spends on values of ``P``.  The parts are disjoint, so the sum of the parts'
-optima is at most the optimum of ``G``.  (With recomputation a vertex could be
-computed twice and the restriction would not be a schedule of ``G[P]``.)  A
-part that hits its time limit contributes HiGHS's proven dual bound (rounded
-up, the objective being integral), which is still a lower bound on its
-optimum; isomorphic parts are solved once.
+contiguous parts as in the paper, over-full parts split again along a
+topological order).  Each induced sub-DAG ``G[P]`` is solved alone and the
+optima are summed.  This is sound because there is no recomputation: take an
+optimal schedule of ``G`` and keep only the steps that compute vertices of
+``P`` and the I/O of values of ``P``.  Fast memory then holds a subset of its
+values (at most ``M``), each ``P`` vertex is computed once with its ``P``
+predecessors present, and a ``P`` value evicted while ``G[P]`` still needs it
+must have been stored -- so this is a legal schedule of ``G[P]`` whose I/O is
+at most the I/O that the schedule of ``G`` spends on values of ``P``.  The
+parts are disjoint, so the sum of the parts' lower bounds is at most the
+optimum of ``G``.  (With recomputation a vertex could be computed twice and the
+restriction would not be a schedule of ``G[P]``.)  Isomorphic parts are solved
+once, and distinct parts run in parallel through :mod:`dawnlab.parallel`.  At
+the end the sum is checked against the best Belady schedule of ``G``
+(:class:`~dawnlab.iobounds.model.UnsoundBoundError` if it were above).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import networkx as nx
 import numpy as np
 
-from dawnlab.errors import SolverError, invalid
-from dawnlab.iobounds.model import check_graph, check_memory, compulsory_io
+from dawnlab.errors import invalid
+from dawnlab.iobounds.model import UnsoundBoundError, check_graph, check_memory, compulsory_io
+from dawnlab.iobounds.search import search_io
 
-__all__ = ["ILPBound", "PartResult", "ilp_bound", "solve_exact", "partition", "butterfly_parts"]
+__all__ = ["ILPBound", "PartResult", "ilp_bound", "solve_exact", "partition", "butterfly_parts",
+           "SOLVERS"]
+
+#: The part solvers: ``"auto"`` (exact search within a state budget, then the
+#: MIP), ``"ilp"`` (the MIP alone, certified), ``"search"`` (the search alone).
+SOLVERS = ("auto", "ilp", "search")
+
+#: States the ``"auto"`` solver lets the exact search expand before the MIP.
+SEARCH_STATES = 200_000
+
+#: Parts of a time-limited part, for its fallback bound.
+SUB_PART = 12
 
 
 @dataclass
@@ -59,15 +94,29 @@ class PartResult:
     size : int
         Vertices in the part.
     value : int
-        Its optimum, or HiGHS's proven dual bound if not ``exact``.
+        Its optimum if ``exact``, else its best proven lower bound (0 at worst).
     exact : bool
-        Whether the part was solved to optimality.
+        Whether the value is a certified optimum.
     status : str
-        cvxpy's status (``"optimal"``, ``"user_limit"``...) or ``"cached"``.
+        ``"optimal"``; ``"time_limit"`` (a proven bound, not the optimum);
+        ``"infeasible"`` or ``"solver_error"`` (HiGHS's answer, which is
+        wrong: the problem is always feasible); ``"rejected"`` (HiGHS's value
+        failed a check, see :mod:`dawnlab.iobounds.ilp`); ``"unverified"``
+        (HiGHS's optimum is below the I/O of its own order, kept as a bound);
+        ``"cached"`` (an isomorphic copy of an earlier part); or
+        ``"interrupted"``.
     seconds : float
         Solve time.
     order : list
         The part's best evaluation order found (empty if none).
+    solver : str
+        What supplied ``value``: ``"search"``, ``"ilp"``, ``"subparts"``,
+        ``"trivial"`` (no edges) or ``"none"`` (0).
+    upper : int or None
+        I/O of the best real schedule of the part found, which ``value`` never
+        exceeds.
+    ilp_status : str
+        HiGHS's own status (``""`` if the MIP was not run).
     """
 
     size: int
@@ -76,6 +125,9 @@ class PartResult:
     status: str
     seconds: float
     order: list = field(default_factory=list, repr=False)
+    solver: str = "ilp"
+    upper: int | None = None
+    ilp_status: str = ""
 
 
 @dataclass
@@ -88,15 +140,19 @@ class ILPBound:
         Lower bound on non-compulsory I/O (the exact optimum if ``exact`` and
         there is one part).
     exact : bool
-        Every part solved to optimality.
+        Every part solved to a certified optimum.
     parts : list of PartResult
-        Per-part results.
+        Per-part results, in the order of the partition.
     compulsory : int
         ``#sources + #sinks``.
     order : list
-        The optimal order when the whole graph was one part, else ``[]``.
+        When the whole graph was one part: its optimal order if ``exact``,
+        else the best order found; ``[]`` when partitioned.
     seconds : float
         Wall time.
+    upper : int or None
+        I/O of the best Belady schedule of the whole graph, checked to be at
+        least ``value`` (``None`` if ``check=False``).
     """
 
     value: int
@@ -105,25 +161,23 @@ class ILPBound:
     compulsory: int
     order: list = field(default_factory=list, repr=False)
     seconds: float = 0.0
+    upper: int | None = None
+
+    @property
+    def statuses(self) -> dict:
+        """How many parts ended with each status."""
+        out: dict = {}
+        for p in self.parts:
+            out[p.status] = out.get(p.status, 0) + 1
+        return out
 
 
-def solve_exact(G, M: int, time_limit: float | None = None) -> PartResult:
-    """Solve the evaluation-order ILP of ``G`` (no validation, any size).
-
-    Examples
-    --------
-    >>> from dawnlab.iobounds.graphs import fft
-    >>> [solve_exact(fft(2), M).value for M in (3, 4, 5)]
-    [6, 4, 2]
-    """
+def _milp(G, nodes, M: int, time_limit: float | None):
+    """Solve the MIP with HiGHS, presolve off. Returns (status, value, dual, order)."""
     import cvxpy as cp
 
-    nodes = list(nx.topological_sort(G))
     n = len(nodes)
     idx = {v: i for i, v in enumerate(nodes)}
-    start = time.perf_counter()
-    if G.number_of_edges() == 0:
-        return PartResult(n, 0, True, "optimal", 0.0, nodes)
     # earliest/latest possible step of each vertex (ancestors before, descendants after)
     anc = [len(nx.ancestors(G, v)) for v in nodes]
     desc = [len(nx.descendants(G, v)) for v in nodes]
@@ -143,8 +197,7 @@ def solve_exact(G, M: int, time_limit: float | None = None) -> PartResult:
              ld <= done, f <= done + c, c <= f]
     for u, v in G.edges:
         cons.append(c[idx[v], :] <= f[idx[u], :])
-    # later[i, t] = sum_{t' >= t} c[i, t']  (computed at t or later)
-    later = 1 - done
+    later = 1 - done  # computed at t or later
     for i, v in enumerate(nodes):
         succ = [idx[w] for w in G.successors(v)]
         if not succ:
@@ -156,33 +209,161 @@ def solve_exact(G, M: int, time_limit: float | None = None) -> PartResult:
             cons.append(f[i, :] <= sum(later[j, :] for j in succ))
             cons.append(ld[i, :] <= sum(c[j, :] for j in succ))
     prob = cp.Problem(cp.Minimize(cp.sum(s) + cp.sum(ld)), cons)
-    opts = {} if time_limit is None else {"time_limit": float(time_limit)}
+    # presolve off: with it on, HiGHS 1.16 returned wrong optima and "infeasible"
+    opts = {"presolve": "off"}
+    if time_limit is not None:
+        opts["time_limit"] = float(time_limit)
     try:
-        prob.solve(solver=cp.HIGHS, **opts)
-    except cp.error.SolverError:
-        prob_status = "solver_error"
-    else:
-        prob_status = prob.status
-    seconds = time.perf_counter() - start
-    info = (prob.solver_stats.extra_stats if prob.solver_stats is not None else None)
+        with warnings.catch_warnings():  # "solution may be inaccurate": the status says it
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=cp.HIGHS, **opts)
+    except Exception:  # noqa: BLE001 - any solver failure leaves the part at its other bounds
+        return "solver_error", None, None, []
+    info = prob.solver_stats.extra_stats if prob.solver_stats is not None else None
     dual = getattr(info, "mip_dual_bound", None)
     order = []
     if c.value is not None:
         order = [nodes[i] for i in np.argmax(c.value, axis=0)]
-    if prob_status == "optimal":
-        return PartResult(n, int(round(prob.value)), True, prob_status, seconds, order)
-    if dual is not None and np.isfinite(dual):
-        return PartResult(n, max(0, math.ceil(dual - 1e-6)), False, prob_status, seconds, order)
-    if prob_status in ("user_limit", "optimal_inaccurate", "solver_error", "infeasible_inaccurate"):
-        # no usable dual bound: 0 is always valid
-        return PartResult(n, 0, False, prob_status, seconds, order)
-    raise SolverError(f"HiGHS returned status {prob_status!r} on a part of {n} vertices; "
-                      "the evaluation-order ILP is always feasible, so this is a solver failure.")
+    value = None if prob.value is None or not np.isfinite(prob.value) else float(prob.value)
+    return prob.status, value, dual, order
 
 
-def partition(G, part_size: int, seed: int = 0) -> list[list]:
-    """Split ``G`` into parts of at most ``part_size`` vertices (METIS, then
-    over-full parts cut along a topological order).
+def _is_order(G, order) -> bool:
+    pos = {v: i for i, v in enumerate(order)}
+    return (len(order) == len(pos) == G.number_of_nodes() and set(pos) == set(G.nodes)
+            and all(pos[u] < pos[v] for u, v in G.edges))
+
+
+def _subparts_bound(G, M: int, deadline: float | None) -> int:
+    """Sum of exact (or searched) bounds of a partition into pieces of <= SUB_PART."""
+    total = 0
+    for part in partition(G, SUB_PART):
+        H = G.subgraph(part)
+        if H.number_of_edges() == 0:
+            continue
+        left = None if deadline is None else max(0.05, deadline - time.perf_counter())
+        total += search_io(H, M, max_states=SEARCH_STATES // 4, time_limit=left).value
+    return total
+
+
+def solve_exact(G, M: int, time_limit: float | None = None, *, solver: str = "auto",
+                max_states: int | None = None) -> PartResult:
+    """The certified optimum of the I/O of ``G``, or its best proven lower bound
+    (no validation of ``G`` and ``M``; see :func:`ilp_bound`).
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+    M : int
+    time_limit : float, optional
+        Seconds for the search and the MIP together (the fallback bound of a
+        part that runs out of time takes a little more).
+    solver : {"auto", "ilp", "search"}
+        See :data:`SOLVERS`.
+    max_states : int, optional
+        States the search may expand (default :data:`SEARCH_STATES` for
+        ``"auto"``, unlimited for ``"search"``).
+
+    Returns
+    -------
+    PartResult
+        Never raises on a solver failure: the status says what happened.
+
+    Examples
+    --------
+    >>> from dawnlab.iobounds.graphs import fft
+    >>> [solve_exact(fft(2), M).value for M in (3, 4, 5)]
+    [6, 4, 2]
+    >>> r = solve_exact(fft(1), 3, solver="ilp")  # the MIP alone, certified
+    >>> r.value, r.exact, r.solver, r.ilp_status
+    (0, True, 'ilp', 'optimal')
+    """
+    from dawnlab.iobounds.schedule import belady_best
+
+    if solver not in SOLVERS:
+        raise invalid("solver", "solve_exact", f"one of {SOLVERS}", solver)
+    start = time.perf_counter()
+    deadline = None if time_limit is None else start + float(time_limit)
+    nodes = list(nx.topological_sort(G))
+    n = len(nodes)
+    if G.number_of_edges() == 0:
+        return PartResult(n, 0, True, "optimal", 0.0, nodes, "trivial", 0)
+    upper, best_order = belady_best(G, M)
+    lower, exact, status, used, order, ilp_status = 0, False, "time_limit", "none", [], ""
+    if solver in ("auto", "search"):
+        budget = max_states if max_states is not None else (
+            SEARCH_STATES if solver == "auto" else None)
+        share = None if time_limit is None else (
+            float(time_limit) / 2 if solver == "auto" else float(time_limit))
+        r = search_io(G, M, time_limit=share, max_states=budget)
+        if r.value > 0 or r.exact:
+            lower, used = r.value, "search"
+        if r.exact:
+            exact, status, order = True, "optimal", r.order
+    if not exact and solver in ("auto", "ilp"):
+        left = None if deadline is None else max(0.5, deadline - time.perf_counter())
+        ilp_status, value, dual, found = _milp(G, nodes, M, left)
+        if ilp_status == "optimal" and value is not None and _is_order(G, found):
+            value = int(round(value))
+            own = search_io(G, M, order=found, max_states=SEARCH_STATES)
+            own_cost = own.value if own.exact else None
+            if value > upper or (own_cost is not None and value > own_cost) or value < lower:
+                status = "rejected"  # a real schedule is cheaper, or the search proves more
+            elif own_cost == value:
+                lower, exact, status, used, order = value, True, "optimal", "ilp", found
+            else:  # its own order costs more than it claims: a bound, not an optimum
+                status = "unverified"
+                if value > lower:
+                    lower, used = value, "ilp"
+        elif ilp_status == "optimal":
+            status = "rejected"
+        elif ilp_status in ("infeasible", "infeasible_inaccurate", "solver_error",
+                            "unbounded", "infeasible_or_unbounded"):
+            status = "infeasible" if ilp_status.startswith("infeasible") else "solver_error"
+        elif dual is not None and np.isfinite(dual):
+            bound = max(0, math.ceil(dual - 1e-6))
+            if bound > upper:
+                status = "rejected"
+            else:
+                status = "time_limit"
+                if bound > lower:
+                    lower, used = bound, "ilp"
+    if not exact and n > SUB_PART:
+        sub = _subparts_bound(G, M, None if deadline is None else time.perf_counter() + 5.0)
+        if sub > lower:
+            lower, used = sub, "subparts"
+    if not exact and status == "optimal":  # pragma: no cover - set only with exact
+        status = "time_limit"
+    if lower > upper:  # every bound above is proven; this would be a bug
+        raise UnsoundBoundError(f"solve_exact: lower bound {lower} ({used}) above the I/O "
+                                f"{upper} of a real schedule of a {n}-vertex part")
+    if exact:
+        upper = min(upper, lower)
+    return PartResult(n, int(lower), exact, status, time.perf_counter() - start,
+                      order or best_order, used, upper, ilp_status)
+
+
+def _metis(G, nodes, nparts: int, seed: int, contiguous: bool) -> list:
+    import pymetis
+
+    idx = {v: i for i, v in enumerate(nodes)}
+    adj = [[] for _ in nodes]
+    for u, v in G.edges:
+        adj[idx[u]].append(idx[v])
+        adj[idx[v]].append(idx[u])
+    opts = pymetis.Options(seed=seed, contig=bool(contiguous))
+    _, membership = pymetis.part_graph(nparts, adjacency=adj, options=opts)
+    return list(membership)
+
+
+def partition(G, part_size: int, seed: int = 0, *, contiguous: bool = True) -> list[list]:
+    """Split ``G`` into parts of at most ``part_size`` vertices.
+
+    METIS (``pymetis``) on each weakly connected component of the undirected
+    graph, with contiguous parts by default (each part connected, as in the
+    paper; it matters: on the FFT ``l=11`` at ``M=4``, parts of 16 sum to 4263
+    contiguous against 2410 not); over-full parts are then cut along a
+    topological order.  Without ``pymetis``, chunks of a topological order.
 
     Examples
     --------
@@ -191,27 +372,29 @@ def partition(G, part_size: int, seed: int = 0) -> list[list]:
     >>> sorted(len(p) for p in parts)[-1] <= 8, sum(map(len, parts))
     (True, 32)
     """
-    nodes = list(nx.topological_sort(G))
-    n = len(nodes)
-    if n <= part_size:
-        return [nodes]
-    idx = {v: i for i, v in enumerate(nodes)}
-    nparts = math.ceil(n / part_size)
-    try:
-        import pymetis
-        adj = [[] for _ in range(n)]
-        for u, v in G.edges:
-            adj[idx[u]].append(idx[v])
-            adj[idx[v]].append(idx[u])
-        opts = pymetis.Options(seed=seed, contig=False)
-        _, membership = pymetis.part_graph(nparts, adjacency=adj, options=opts)
-    except ImportError:  # documented fallback: chunks of a topological order
-        membership = [i // part_size for i in range(n)]
-    groups: dict = {}
-    for i, p in enumerate(membership):
-        groups.setdefault(p, []).append(nodes[i])  # kept in topological order
+    order = {v: i for i, v in enumerate(nx.topological_sort(G))}
+    if len(order) <= part_size:
+        return [sorted(G.nodes, key=order.get)]
+    groups: list = []
+    for comp in nx.weakly_connected_components(G):
+        comp = sorted(comp, key=order.get)
+        if len(comp) <= part_size:
+            groups.append(comp)
+            continue
+        nparts = math.ceil(len(comp) / part_size)
+        H = G.subgraph(comp)
+        try:
+            membership = _metis(H, comp, nparts, seed, contiguous)
+        except ImportError:  # documented fallback: chunks of a topological order
+            membership = [i // part_size for i in range(len(comp))]
+        except Exception:  # noqa: BLE001 - METIS refused the contiguity request
+            membership = _metis(H, comp, nparts, seed, False)
+        byid: dict = {}
+        for v, p in zip(comp, membership):
+            byid.setdefault(p, []).append(v)  # kept in topological order
+        groups.extend(byid.values())
     parts = []
-    for g in groups.values():
+    for g in groups:
         for a in range(0, len(g), part_size):
             parts.append(g[a:a + part_size])
     return parts
@@ -254,13 +437,25 @@ def butterfly_parts(l: int, levels: int = 3) -> list[list[int]]:
 
 
 def _key(H):
-    return (H.number_of_nodes(), H.number_of_edges(),
-            nx.weisfeiler_lehman_graph_hash(H, iterations=3))
+    with warnings.catch_warnings():  # networkx 3.5 notes that its hashes changed
+        warnings.simplefilter("ignore", UserWarning)
+        return (H.number_of_nodes(), H.number_of_edges(),
+                nx.weisfeiler_lehman_graph_hash(H, iterations=3))
+
+
+def _solve_task(task):
+    """Worker of :func:`ilp_bound`: one distinct part, as plain data."""
+    n, edges, M, time_limit, solver = task
+    H = nx.DiGraph()
+    H.add_nodes_from(range(n))
+    H.add_edges_from(edges)
+    return solve_exact(H, M, time_limit, solver=solver)
 
 
 def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None = None,
-              *, parts: list | None = None, seed: int = 0,
-              callback: Callable | None = None) -> ILPBound:
+              *, parts: list | None = None, seed: int = 0, solver: str = "auto",
+              processes: int | None = None, client=None, progress: bool = False,
+              check: bool = True, callback: Callable | None = None) -> ILPBound:
     """ILP lower bound on the non-compulsory I/O of ``G`` (exact when unpartitioned).
 
     Parameters
@@ -273,31 +468,49 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
         Solve parts of at most this many vertices and sum them (default: the
         whole graph as one part).
     time_limit : float, optional
-        Seconds per part; a part that hits it contributes its dual bound.
+        Seconds per part; a part that hits it contributes its best proven bound.
     parts : list of lists, optional
         An explicit partition of the vertices (e.g. :func:`butterfly_parts`),
         used instead of METIS; any partition gives a valid bound.
     seed : int
         METIS seed.
+    solver : {"auto", "ilp", "search"}
+        How each part is solved (:data:`SOLVERS`); every one is certified.
+    processes : int, optional
+        Worker processes for the distinct parts (default: 1 when fewer than
+        32 distinct parts, else the usable cores).
+    client : dask.distributed.Client, optional
+        Solve the parts on this cluster instead.
+    progress : bool
+        Show a ``tqdm`` bar over the distinct parts.
+    check : bool
+        Check the result against the best Belady schedule of ``G`` and raise
+        :class:`~dawnlab.iobounds.model.UnsoundBoundError` if it were above.
     callback : callable, optional
-        ``callback(done, total, value_so_far)`` after each part.
+        ``callback(done, total, value_so_far)`` as parts finish (isomorphic
+        copies count with their representative).
 
     Returns
     -------
     ILPBound
+        On ``KeyboardInterrupt`` the parts not finished contribute 0 (status
+        ``"interrupted"``) and the finished ones are kept: still a lower bound.
 
     Raises
     ------
     GraphError, InvalidArgument
-        On a bad graph, ``M``, ``part_size``, ``time_limit`` or ``parts``
-        (which must cover every vertex exactly once).
+        On a bad graph, ``M``, ``part_size``, ``time_limit``, ``solver`` or
+        ``parts`` (which must cover every vertex exactly once).
 
     Examples
     --------
     >>> from dawnlab.iobounds.graphs import fft
     >>> r = ilp_bound(fft(2), 3)
-    >>> r.value, r.exact, r.compulsory
-    (6, True, 8)
+    >>> r.value, r.exact, r.compulsory, r.value <= r.upper
+    (6, True, 8, True)
+    >>> r = ilp_bound(fft(3), 4, part_size=12)
+    >>> r.value <= r.upper, r.statuses
+    (True, {'optimal': 3})
     """
     G = check_graph(G, "ilp_bound")
     M = check_memory(G, M, "ilp_bound")
@@ -305,8 +518,11 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
     if part_size is not None and (isinstance(part_size, bool)
                                   or not isinstance(part_size, (int, np.integer)) or part_size < 1):
         raise invalid("part_size", "ilp_bound", "a positive int or None", part_size)
-    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+    if time_limit is not None and (isinstance(time_limit, bool)
+                                   or not isinstance(time_limit, (int, float)) or time_limit <= 0):
         raise invalid("time_limit", "ilp_bound", "a positive number of seconds or None", time_limit)
+    if solver not in SOLVERS:
+        raise invalid("solver", "ilp_bound", f"one of {SOLVERS}", solver)
     start = time.perf_counter()
     if parts is not None:
         parts = [list(p) for p in parts]
@@ -319,29 +535,66 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
         parts = [list(nx.topological_sort(G))]
     else:
         parts = partition(G, int(part_size), seed)
-    cache: dict = {}
-    results = []
-    total = 0
-    for j, part in enumerate(parts):
-        H = nx.convert_node_labels_to_integers(G.subgraph(part), ordering="sorted") \
-            if len(parts) > 1 else G
-        key = _key(H) if len(parts) > 1 else None
-        hit = None
-        for rep, res in cache.get(key, []):
-            if res.exact and nx.is_isomorphic(rep, H):
-                hit = res
-                break
-        if hit is not None:
-            res = PartResult(hit.size, hit.value, True, "cached", 0.0)
+    # group isomorphic parts: each distinct one is solved once
+    whole = len(parts) == 1
+    reps: dict = {}
+    tasks, task_of = [], []
+    for part in parts:
+        H = G if whole else nx.convert_node_labels_to_integers(G.subgraph(part), ordering="sorted")
+        key = _key(H)
+        hit = next((t for t, rep in reps.get(key, []) if nx.is_isomorphic(rep, H)), None)
+        if hit is None:
+            hit = len(tasks)
+            reps.setdefault(key, []).append((hit, H))
+            tasks.append(H)
+        task_of.append(hit)
+    copies = [0] * len(tasks)
+    for t in task_of:
+        copies[t] += 1
+    if processes is None:
+        processes = 1 if len(tasks) < 32 else None
+    solved: dict = {}
+    done, total = 0, 0
+    try:
+        if whole:
+            solved[0] = solve_exact(G, M, time_limit, solver=solver)
+            done, total = 1, solved[0].value
+            if callback is not None:
+                callback(done, 1, total)
         else:
-            res = solve_exact(H, M, time_limit)
-            if key is not None:
-                cache.setdefault(key, []).append((H, res))
+            from dawnlab.parallel import imap
+            items = [(H.number_of_nodes(), list(H.edges), M, time_limit, solver) for H in tasks]
+            for t, res in imap(_solve_task, items, client=client, processes=processes,
+                               progress=progress, desc="ILP parts"):
+                solved[t] = res
+                done += copies[t]
+                total += res.value * copies[t]
+                if callback is not None:
+                    callback(done, len(parts), total)
+    except KeyboardInterrupt:
+        pass  # keep what finished: the other parts contribute 0
+    results, seen = [], set()
+    for part, t in zip(parts, task_of):
+        res = solved.get(t)
+        if res is None:
+            res = PartResult(len(part), 0, False, "interrupted", 0.0, [], "none")
+        elif t in seen:
+            res = PartResult(res.size, res.value, res.exact, "cached", 0.0, [], res.solver,
+                             res.upper, res.ilp_status)
+        seen.add(t)
         results.append(res)
-        total += res.value
-        if callback is not None:
-            callback(j + 1, len(parts), total)
+    value = int(sum(r.value for r in results))
     exact = all(r.exact for r in results)
-    order = results[0].order if len(parts) == 1 else []
-    return ILPBound(value=int(total), exact=exact, parts=results, compulsory=compulsory_io(G),
-                    order=order, seconds=time.perf_counter() - start)
+    order = results[0].order if whole else []
+    upper = None
+    if check:
+        from dawnlab.iobounds.schedule import belady_best
+        upper = belady_best(G, M)[0]
+        if whole and results[0].upper is not None:
+            upper = min(upper, results[0].upper)
+        if value > upper:
+            raise UnsoundBoundError(f"ilp_bound: the lower bound {value} is above the I/O {upper} "
+                                    f"of a real schedule of the same {n}-vertex graph at M={M}; "
+                                    f"part statuses {ILPBound(0, False, results, 0).statuses}")
+    return ILPBound(value=value, exact=exact, parts=results, compulsory=compulsory_io(G),
+                    order=order, seconds=time.perf_counter() - start, upper=upper)

@@ -17,13 +17,21 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from dawnlab.errors import InvalidArgument, invalid
+from dawnlab.errors import InvalidArgument, SolverError, invalid
 
-__all__ = ["GraphError", "check_graph", "check_memory", "compulsory_io", "min_memory"]
+__all__ = ["GraphError", "UnsoundBoundError", "check_graph", "check_memory", "compulsory_io", "min_memory"]
 
 
 class GraphError(InvalidArgument):
     """A computation graph breaks the model: empty, cyclic or with a self-loop."""
+
+
+class UnsoundBoundError(SolverError, AssertionError):
+    """A lower bound came out above the I/O of a real schedule of the same graph.
+
+    Raised by the run-time check of :func:`dawnlab.iobounds.ilp_bound`; it means
+    a solver or a bound is wrong, never that the input is.
+    """
 
 
 def check_graph(G, owner: str) -> nx.DiGraph:

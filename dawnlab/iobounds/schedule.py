@@ -21,7 +21,7 @@ import networkx as nx
 from dawnlab.errors import invalid
 from dawnlab.iobounds.model import check_graph, check_memory, compulsory_io
 
-__all__ = ["Schedule", "simulate", "schedule_io", "candidate_orders"]
+__all__ = ["Schedule", "simulate", "schedule_io", "candidate_orders", "belady_best"]
 
 
 @dataclass
@@ -141,7 +141,29 @@ def candidate_orders(G) -> dict:
             "dfs": _dfs_order(G)}
 
 
-def schedule_io(G, M: int, order=None, *, ilp_order: bool | None = None) -> Schedule:
+def belady_best(G, M: int) -> tuple[int, list]:
+    """The least Belady I/O over :func:`candidate_orders` and that order (no validation).
+
+    Examples
+    --------
+    >>> from dawnlab.iobounds.graphs import fft
+    >>> belady_best(fft(2), 4)[0]
+    6
+    """
+    best = None
+    for o in candidate_orders(G).values():
+        io = simulate(G, o, M)
+        if best is None or io < best[0]:
+            best = (io, o)
+    return best
+
+
+#: Largest graph on which :func:`schedule_io` also tries an optimal order.
+EXACT_ORDER_MAX = 16
+
+
+def schedule_io(G, M: int, order=None, *, exact_order: bool | None = None,
+                ilp_order: bool | None = None) -> Schedule:
     """The best schedule found for ``G`` with fast memory ``M`` (or ``order``'s).
 
     Parameters
@@ -152,9 +174,13 @@ def schedule_io(G, M: int, order=None, *, ilp_order: bool | None = None) -> Sche
         Fast memory size, at least the largest in-degree + 1.
     order : sequence, optional
         Evaluate this order only; else try :func:`candidate_orders`.
+    exact_order : bool, optional
+        Also try an optimal order from the exact search of
+        :mod:`dawnlab.iobounds.search` (default: when ``G`` has at most
+        :data:`EXACT_ORDER_MAX` vertices; the search is given a state budget,
+        and a search that runs out adds nothing).
     ilp_order : bool, optional
-        Also try the optimal order of the exact ILP (default: when ``G`` has at
-        most 10 vertices; 5 s time limit).
+        Former name of ``exact_order``.
 
     Returns
     -------
@@ -164,18 +190,22 @@ def schedule_io(G, M: int, order=None, *, ilp_order: bool | None = None) -> Sche
     --------
     >>> from dawnlab.iobounds.graphs import fft
     >>> s = schedule_io(fft(2), 4)
-    >>> s.io, s.compulsory
-    (6, 8)
+    >>> s.io, s.compulsory, s.name
+    (4, 8, 'optimal')
+    >>> schedule_io(fft(2), 4, exact_order=False).io
+    6
     """
     G = check_graph(G, "schedule_io")
     M = check_memory(G, M, "schedule_io")
+    if exact_order is None:
+        exact_order = ilp_order
     orders = {"given": list(order)} if order is not None else candidate_orders(G)
-    if order is None and (ilp_order if ilp_order is not None else G.number_of_nodes() <= 10):
-        from dawnlab.iobounds.ilp import solve_exact
-        found = solve_exact(G, M, time_limit=5.0).order
-        pos = {v: i for i, v in enumerate(found)}
-        if len(pos) == G.number_of_nodes() and all(pos[u] < pos[v] for u, v in G.edges):
-            orders["ilp"] = found
+    if order is None and (exact_order if exact_order is not None
+                          else G.number_of_nodes() <= EXACT_ORDER_MAX):
+        from dawnlab.iobounds.search import search_io
+        found = search_io(G, M, max_states=200_000)
+        if found.exact and len(found.order) == G.number_of_nodes():
+            orders["optimal"] = found.order
     tried = {name: simulate(G, o, M) for name, o in orders.items()}
     best = min(tried, key=tried.get)
     return Schedule(io=tried[best], order=orders[best], name=best,

@@ -3,6 +3,8 @@ and the whole-graph ILP equals the optimum."""
 
 import heapq
 
+import networkx as nx
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,151 @@ def test_time_limit_returns_dual_bound():
     assert not r.exact
     assert r.parts[0].status != "optimal"
     assert 0 <= r.value <= schedule_io(G, 4).io
+
+
+# ---------------------------------------------------------------- certified ILP values
+
+#: Graphs on which HiGHS with presolve on gave wrong answers (issue 12):
+#: (edges, vertices, M).  The first read 4 (optimum 0) and was not monotone in M,
+#: the second 4 (optimum 3), the third "infeasible".
+ISSUE_GRAPHS = [
+    ([(0, 5), (1, 2), (2, 3), (3, 4), (4, 5), (5, 7), (6, 7)], 8, 4),
+    ([(0, 5), (1, 2), (2, 3), (3, 4), (4, 5), (5, 7), (6, 7)], 8, 3),
+    ([(0, 5), (1, 2), (2, 3), (3, 4), (4, 5), (5, 7), (6, 7)], 8, 5),
+    ([(0, 3), (0, 4), (0, 6), (1, 5), (2, 3), (2, 5), (2, 7), (3, 4), (3, 7), (5, 6)], 8, 3),
+    ([(0, 2), (0, 3), (1, 2), (1, 3), (1, 4), (2, 5), (3, 4), (3, 5)], 6, 4),
+]
+
+
+def _graph(edges, n):
+    G = nx.DiGraph()
+    G.add_nodes_from(range(n))
+    G.add_edges_from(edges)
+    return G
+
+
+def check_certified(G, M, r, opt):
+    """The contract of a part result against the exhaustive optimum."""
+    sched = schedule_io(G, M)
+    assert r.value <= opt <= sched.io, (r, opt, sched.io)
+    if r.exact:
+        assert r.value == opt, (r, opt)
+        assert simulate(G, r.order, M) >= opt
+    assert r.upper is None or r.value <= r.upper
+
+
+@pytest.mark.parametrize("edges, n, M", ISSUE_GRAPHS)
+@pytest.mark.parametrize("solver", ["auto", "ilp", "search"])
+def test_issue_graphs_are_certified(edges, n, M, solver):
+    G = _graph(edges, n)
+    opt = exhaustive_optimum(G, M)
+    r = ilp_bound(G, M, solver=solver)
+    check_certified(G, M, r, opt)
+    assert r.exact and r.value == opt  # presolve off solves all of them
+    assert r.value <= r.upper
+    if solver == "ilp":
+        assert r.parts[0].solver == "ilp" and r.parts[0].ilp_status == "optimal"
+
+
+def test_issue_graph_is_monotone_in_memory():
+    G = _graph(*ISSUE_GRAPHS[0][:2])
+    values = [ilp_bound(G, M, solver="ilp").value for M in (3, 4, 5, 6)]
+    assert values == sorted(values, reverse=True) == [exhaustive_optimum(G, M) for M in (3, 4, 5, 6)]
+
+
+def test_schedule_io_never_runs_the_mip():
+    G = _graph(*ISSUE_GRAPHS[4][:2])
+    s = schedule_io(G, 4)
+    assert s.io == exhaustive_optimum(G, 4) == 0 and s.tried["optimal"] == 0
+
+
+@pytest.mark.parametrize("answer", [("infeasible", None, None), ("solver_error", None, None),
+                                    ("user_limit", None, float("nan")),
+                                    ("user_limit", None, 99.0)])
+def test_solver_failures_contribute_zero_with_status(monkeypatch, answer):
+    """HiGHS's failures (and a dual bound above a real schedule) never crash and never count."""
+    from dawnlab.iobounds import ilp as ilp_module
+    monkeypatch.setattr(ilp_module, "_milp", lambda G, nodes, M, limit: (*answer, []))
+    G = _graph(*ISSUE_GRAPHS[4][:2])
+    r = ilp_bound(G, 4, solver="ilp")
+    p = r.parts[0]
+    assert r.value == 0 and not r.exact and p.solver == "none"
+    assert p.status == {"infeasible": "infeasible", "solver_error": "solver_error"}.get(
+        answer[0], "time_limit" if answer[2] != 99.0 else "rejected")
+    assert p.ilp_status == answer[0]
+    # the exhaustive search still solves it under the default solver
+    assert ilp_bound(G, 4).exact
+
+
+def test_wrong_optimum_is_rejected(monkeypatch):
+    """An "optimal" value above a real schedule (what presolve produced) is rejected."""
+    from dawnlab.iobounds import ilp as ilp_module
+    G = _graph(*ISSUE_GRAPHS[0][:2])
+    order = list(nx.topological_sort(G))
+    monkeypatch.setattr(ilp_module, "_milp", lambda G, nodes, M, limit: ("optimal", 4.0, 4.0, order))
+    r = ilp_bound(G, 4, solver="ilp")
+    assert r.value == 0 and not r.exact and r.parts[0].status == "rejected"
+    # an optimum below what its own order costs is kept as a bound only
+    G2 = graphs.fft(2)
+    order2 = list(nx.topological_sort(G2))
+    monkeypatch.setattr(ilp_module, "_milp", lambda G, nodes, M, limit: ("optimal", 1.0, 1.0, order2))
+    r2 = ilp_bound(G2, 4, solver="ilp")
+    assert not r2.exact and r2.parts[0].status == "unverified" and r2.value == 1
+
+
+def test_run_time_check_raises_loudly(monkeypatch):
+    """A lower bound above a real schedule raises (the check every ilp_bound runs)."""
+    from dawnlab.iobounds import UnsoundBoundError
+    from dawnlab.iobounds import ilp as ilp_module
+    real = ilp_module.solve_exact
+
+    def inflated(G, M, time_limit=None, **kw):
+        r = real(G, M, time_limit, **kw)
+        r.value += 1000
+        return r
+    monkeypatch.setattr(ilp_module, "solve_exact", inflated)
+    with pytest.raises(UnsoundBoundError, match="above the I/O"):
+        ilp_bound(graphs.fft(2), 4)
+    with pytest.raises(UnsoundBoundError):
+        ilp_bound(graphs.fft(3), 4, part_size=12, processes=1)
+
+
+def test_time_limited_fft4_is_a_positive_proven_bound():
+    G = graphs.fft(4)
+    r = ilp_bound(G, 4, time_limit=3)
+    p = r.parts[0]
+    assert not r.exact and p.status == "time_limit"
+    assert 0 < r.value <= schedule_io(G, 4).io
+    # the fallback alone: contiguous pieces of <= 12, each solved exactly
+    assert r.value >= ilp_bound(G, 4, part_size=12).value
+
+
+def random_dags(count, seed, lo=6, hi=9):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        n = int(rng.integers(lo, hi + 1))
+        p = float(rng.uniform(0.15, 0.6))
+        G = graphs.erdos_renyi_dag(n, p, seed=int(rng.integers(1 << 30)))
+        yield G, min_memory(G) + int(rng.integers(0, 3))
+
+
+def _soundness(count, seed):
+    exact = 0
+    for j, (G, M) in enumerate(random_dags(count, seed)):
+        opt = exhaustive_optimum(G, M)
+        for solver in ("ilp", "search"):
+            r = ilp_bound(G, M, solver=solver)
+            check_certified(G, M, r.parts[0], opt)
+            assert r.value <= opt, (j, solver, list(G.edges), M, r.value, opt)
+            exact += r.exact
+    return exact
+
+
+def test_ilp_soundness_quick():
+    assert _soundness(25, seed=12) == 50
+
+
+@pytest.mark.slow
+def test_ilp_soundness_500_random_dags():
+    """The issue's check: 500 random DAGs of 6-9 vertices, MIP and search vs the optimum."""
+    assert _soundness(500, seed=2026) == 1000
