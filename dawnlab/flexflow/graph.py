@@ -171,6 +171,25 @@ class Graph:
     def __iter__(self):
         return iter(self.ops)
 
+    def fingerprint(self) -> str:
+        """A short hash of the graph's structure (operators, shapes, maps, flops, weights), which
+        strategy files and search checkpoints name so that they refuse a different graph.
+
+        Examples
+        --------
+        >>> b = GraphBuilder("a"); x = b.input((8, 4)); _ = b.linear(x, 16)
+        >>> c = GraphBuilder("a"); y = c.input((8, 4)); _ = c.linear(y, 32)
+        >>> b.build().fingerprint() == c.build().fingerprint(), len(b.build().fingerprint())
+        (False, 16)
+        """
+        import hashlib
+
+        h = hashlib.sha256()
+        for op in self.ops:
+            h.update(repr((op.name, op.kind, op.inputs, op.shape, op.dims, op.input_maps, op.flops, op.params,
+                           op.param_group)).encode())
+        return h.hexdigest()[:16]
+
     def group_of(self, i: int) -> str:
         """Weight-sharing group of operator ``i`` ('' when it has no weights)."""
         op = self.ops[i]

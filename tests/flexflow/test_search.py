@@ -5,20 +5,132 @@ import json
 import pytest
 
 from dawnlab.errors import InvalidArgument
-from dawnlab.flexflow import MCMCSearch, Machine, MeasuredCosts, Simulator, Strategy, benchmarks, search
+from dawnlab.flexflow import (ConfigError, GraphBuilder, MCMCSearch, Machine, MeasuredCosts, Simulator, Strategy,
+                              benchmarks, search)
 from dawnlab.flexflow.costs import AnalyticCosts
 
 
-def test_search_yields_improving_best_strategies_and_beats_data_parallelism_on_alexnet():
+def test_search_yields_new_improving_states_and_beats_data_parallelism_on_alexnet():
+    # the paper's setting: 16 P100s, parameter-server synchronisation
     g, m = benchmarks.alexnet(64 * 16), Machine.preset("p100x16")
-    states = list(search(g, m, budget=120, chains=2, processes=1, rounds=3, seed=0))
+    states = list(search(g, m, budget=120, chains=2, processes=1, rounds=3, seed=0, sync="ps", progress=False))
+    assert len({id(s) for s in states}) == len(states) == 4  # a new object per round, and the last
     bests = [s.best_time for s in states]
-    assert bests == sorted(bests, reverse=True) and states[-1].done
+    steps = [s.steps for s in states]
+    assert bests == sorted(bests, reverse=True) and steps == sorted(steps) and steps[0] < steps[-1]
+    assert [s.done for s in states] == [False, False, False, True]
     final = states[-1]
     # the best strategy's time is what the simulator says about it
-    assert Simulator(g, m).simulate(final.best, record=False).iteration_time == pytest.approx(final.best_time)
+    assert Simulator(g, m, sync="ps").simulate(final.best, record=False).iteration_time == pytest.approx(
+        final.best_time)
     assert final.best_time < final.initial_times["data_parallel"]
     assert {r["start"] for r in final.trace} == {"data_parallel", "expert"}
+
+
+def test_search_returns_at_once_on_one_device():
+    g, m = benchmarks.mlp(8, (16, 16)), Machine.preset("cpu1")
+    states = list(search(g, m, budget=10_000, chains=2, processes=1, progress=False))
+    assert len(states) == 1 and states[0].done and states[0].steps == 0
+    assert states[0].best == Strategy.data_parallel(g, m)
+
+
+def _tiny_problem():
+    from tests.flexflow.test_simulator import two_devices
+
+    b = GraphBuilder("tiny")
+    x = b.input((2, 1), name="x")
+    b.linear(x, 1, name="fc")
+    return b.build(), two_devices(latency=0.002, bandwidth=1e4)
+
+
+def test_chain_samples_the_papers_distribution_exp_minus_beta_cost():
+    # 2 operators x 4 configurations on 2 devices = 16 strategies: enumerate them, and check
+    # that a long chain visits each in proportion to exp(-beta cost) (Metropolis-Hastings with
+    # the correction for the proposal's asymmetry: aligned blocks are likelier than others)
+    import itertools
+    import math
+
+    import numpy as np
+
+    from dawnlab.flexflow.search import _pack, propose_config, proposal_probability, run_chain
+    from dawnlab.flexflow.soap import valid_degrees
+
+    g, m = _tiny_problem()
+    configs = {op.name: sorted({propose_config(op, m, np.random.default_rng(k)) for k in range(200)},
+                               key=repr) for op in g}
+    assert all(len(c) == 4 for c in configs.values())
+    for op in g:  # the proposal's probabilities sum to one over what it draws
+        assert sum(proposal_probability(op, c, m) for c in configs[op.name]) == pytest.approx(1.0)
+        assert len(valid_degrees(op, m)) == 2
+    cost = {}
+    for combo in itertools.product(*configs.values()):
+        s = Strategy(g, m, dict(zip(configs, combo)))
+        cost[combo] = Simulator(g, m).simulate(s, record=False).iteration_time
+    spread = max(cost.values()) - min(cost.values())
+    assert spread > 0 and len(set(cost.values())) > 3
+    beta = 2.0 / spread
+    weights = {k: math.exp(-beta * v) for k, v in cost.items()}
+    z = sum(weights.values())
+    start = Strategy.data_parallel(g, m)
+    visits = {}
+    job = {"graph": g, "machine": m, "costs": None, "sync": "ring", "current": _pack(start.configs),
+           "best": _pack(start.configs), "best_time": math.inf, "beta": beta, "patience": 10 ** 9,
+           "deadline": math.inf, "stale": 0, "delta": True, "done_steps": 0, "accepted": 0, "steps": 40_000,
+           "rng": np.random.default_rng(3).bit_generator.state, "visits": visits}
+    run_chain(job)
+    n = sum(visits.values())
+    tv = 0.5 * sum(abs(visits.get(k, 0) / n - w / z) for k, w in weights.items())
+    assert n == 40_000 and set(visits) <= set(cost)
+    assert tv < 0.04, tv  # the chain's own error at 40k correlated steps is about 0.01
+    # without the Hastings correction the chain would favour the likelier proposals: the
+    # uncorrected law exp(-beta cost) q(state) is measurably farther from what was visited
+    q = {k: math.prod(proposal_probability(op, c, m) for op, c in zip(g, k)) for k in cost}
+    wq = {k: weights[k] * q[k] for k in cost}
+    zq = sum(wq.values())
+    tv_wrong = 0.5 * sum(abs(visits.get(k, 0) / n - w / zq) for k, w in wq.items())
+    assert tv_wrong > 2 * tv
+
+
+def test_strategies_that_exceed_device_memory_are_never_the_best():
+    # 1000 x 1000 weights (8 MB with gradients) on 6 MB devices: data parallelism replicates them
+    # and does not fit; splitting the layer's parameters over both devices does
+    import dataclasses
+
+    from tests.flexflow.test_simulator import two_devices
+
+    m = two_devices(latency=1e-5, bandwidth=1e9)
+    m.devices[:] = [dataclasses.replace(d, memory=6e6) for d in m.devices]
+    g = benchmarks.mlp(8, (1000, 1000))
+    sim = Simulator(g, m)
+    sim.simulate(Strategy.data_parallel(g, m), record=False)
+    assert not sim.fits_memory()
+    final = list(search(g, m, budget=200, chains=2, processes=1, rounds=2, progress=False))[-1]
+    sim.simulate(final.best, record=False)
+    assert sim.fits_memory() and final.best_time == sim.iteration_time
+    assert all(r["best"] == float("inf") or r["best"] >= final.best_time for r in final.trace)
+
+
+def test_search_checkpoint_resumes_the_same_chains(tmp_path):
+    g, m = benchmarks.alexnet(64), Machine.preset("p100x4")
+    kw = dict(budget=80, chains=2, processes=1, rounds=4, seed=3, progress=False)
+    whole = list(search(g, m, **kw))[-1]
+    path = tmp_path / "search.pkl"
+    it = search(g, m, checkpoint=path, **kw)
+    first = [next(it), next(it)]  # interrupted after two rounds
+    it.close()
+    assert path.exists() and first[-1].steps < whole.steps
+    resumed = list(search(g, m, checkpoint=path, **kw))
+    assert resumed[0].steps > first[-1].steps  # the first yielded state is after round 3
+    assert resumed[-1].best == whole.best and resumed[-1].best_time == whole.best_time
+    assert resumed[-1].steps == whole.steps
+    with pytest.raises(ConfigError, match="checkpoint"):
+        next(search(g, m, checkpoint=path, **{**kw, "seed": 4}))
+
+
+def test_search_shows_progress(capsys):
+    g, m = benchmarks.mlp(8, (8, 8)), Machine.preset("p100x4")
+    list(search(g, m, budget=10, chains=1, processes=1, rounds=2))
+    assert "MCMC rounds" in capsys.readouterr().err
 
 
 def test_delta_and_full_search_walk_the_same_chain():
@@ -49,6 +161,8 @@ def test_search_argument_errors():
         MCMCSearch(g, m, chains=2, init=("data_parallel", "magic"))
     with pytest.raises(InvalidArgument, match="'temperature'"):
         MCMCSearch(g, m, temperature=0)
+    with pytest.raises(InvalidArgument, match="'beta'"):
+        MCMCSearch(g, m, beta=float("nan"))
     with pytest.raises(InvalidArgument, match="'sync'"):
         MCMCSearch(g, m, sync="nccl")
 
