@@ -54,12 +54,27 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 300.0) -
 
 
 def stop(process: subprocess.Popen) -> None:
+    """Stop a server and everything it started (JupyterLab's proxied ``panel serve``, kernels)."""
+    import psutil
+
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=5)
+    for child in alive:
+        child.kill()
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +142,32 @@ def lab(tmp_path_factory):
          f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
          "--LabApp.collaborative=False"] + (["--allow-root"] if os.geteuid() == 0 else []),
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/lab", process)
+        yield base
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def make_lab(tmp_path_factory):
+    """JupyterLab started by ``make lab``, as the README says, from a PATH without ``.venv/bin``.
+
+    Returns its base URL.  ``-o .venv/.installed`` keeps make from reinstalling the
+    environment; Jupyter's runtime and config folders go to a temporary folder.
+    """
+    root = tmp_path_factory.mktemp("make_lab")
+    port = free_port()
+    venv_bin = str(ROOT / ".venv" / "bin")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and Path(p).resolve() != Path(venv_bin).resolve())
+    env = {**os.environ, "PATH": path, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "TQDM_DISABLE": "1",
+           "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "VIRTUAL_ENV": ""}
+    args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.token= --ServerApp.password= "
+            "--LabApp.news_url=None")
+    process = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab", f"LAB_ARGS={args}"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/lab", process)

@@ -1,0 +1,26 @@
+"""The README's ``<server>/panel/<name>``: JupyterLab from ``make lab`` serves every widget app."""
+
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = sorted(p.stem for p in (ROOT / "widgets").glob("[a-z]*.py"))
+
+
+def fetch(url: str, timeout: float = 240) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read().decode(errors="replace")
+
+
+def test_panel_proxy_serves_every_app_under_make_lab(make_lab):
+    # the first request starts `panel serve` behind jupyter-server-proxy (by name, from PATH)
+    status, body = fetch(f"{make_lab}/panel/data_browser")
+    assert status == 200 and "<title>dawnlab data browser</title>" in body
+    for name in APPS:
+        status, body = fetch(f"{make_lab}/panel/{name}")
+        assert status == 200, f"/panel/{name} answered {status}"
+        assert "Bokeh.embed" in body or "embed_items" in body, f"/panel/{name} is not a Panel page"
