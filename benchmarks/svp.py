@@ -1,43 +1,52 @@
-"""Benchmark: Selection via Proxy against target-driven and random selection.
+"""Benchmark: Selection via Proxy against target-driven and random selection, paired over seeds.
 
 Runs, side by side and for several seeds, on a real offline data set
-(``dawnlab.data``; the OpenCV digits by default, 5000 images of 20x20):
+(``dawnlab.data``; the OpenCV digits by default, 5000 images of 20x20; the
+same 5000 digits as ``mnist``, so ``--data letters`` (20,000 rows of 16
+features, MLPs) or ``--data mnist1d`` is the second, independent benchmark):
 
 1. Active learning from a random 2% to 50% of the pool (the paper's schedule,
    arXiv 1906.11829 Section 4.1), least-confidence sampling, with the selector
    being (a) the proxy (SVP), (b) the target itself, (c) random.  The target is
    then trained on each final selection.  Reported: the data-selection time
-   ratio target / proxy and the final target accuracies.
-2. Core-set selection with forgetting events counted by the proxy, keeping
-   several fractions of the pool; the target trained on all of the pool is the
-   reference.  Reported: the largest fraction removed whose mean accuracy stays
-   within 0.5 points of the reference, its accuracy drop, and the selection cost
-   ratio (the target's own forgetting-event pass = training it on everything,
-   over the proxy's).
+   ratio target / proxy, the final target accuracies, and the paired
+   differences SVP - target and SVP - random with 95% t intervals.
+2. Core-set selection as the paper measures it (Section 4.3): the proxy is
+   trained once on the whole pool while forgetting events are counted at every
+   presentation; for each kept fraction (0.3 to 0.9) the target is trained on
+   the subset chosen by each proxy score (forgetting events, ties broken by
+   misclassified presentations; entropy; greedy k-centers on the proxy's
+   embedding) *and* on a random subset of the same size, with the same split,
+   proxy and target seeds, in the same run.  The target on all of the pool is
+   the reference.  Reported per kept fraction and score: the paired accuracy
+   difference to random and to the full-data target (mean over seeds and 95%
+   interval), and how many distinct forgetting counts the proxy produced.
 3. Spearman correlation between the proxy's and the target's least-confidence
    rankings of the unlabelled pool, both trained on the same random 10%.
 
-Data: all 5000 images, split per seed into a pool of 4000 and 1000 test images
-(``--n`` takes a seeded subset); ``--quick`` uses 1000 images and tiny budgets.
+Each seed draws its own random train/test split (80/20), so a mean over seeds
+averages over ``seeds x test size`` test predictions (5 x 1000 digits by
+default: a 0.5-point paired difference is 25 test images, not 5).
 
-Target and proxy (CPU-sized stand-ins for the paper's ResNet-164 / ResNet-20,
-the proxy made by the paper's two scaling-down routes of Section 3.2 at once):
-the target is a pre-activation ResNet-20 of width 16 trained for 5 epochs; the
-proxy a ResNet-8 of width 8 trained for 2 epochs.  Data-selection time = proxy
-training + scoring + selection summed over rounds; target training is timed
-separately.  An earlier default (2500 images, a ResNet-8 w16 target and a
-ResNet-8 w4 proxy) left the proxy too weak: its selections fell below random.
+Models (CPU-sized stand-ins for the paper's ResNet-164 / ResNet-20):
+active learning uses a pre-activation ResNet-20 (width 16, 5 epochs, at least
+20 minibatches per epoch) as target and a ResNet-8 of width 8 trained for 2
+epochs (at least 50 minibatches each) as proxy; core-set selection trains its
+target to convergence instead (a ResNet-8 of width 8 for 12 epochs: a subset
+is only judged fairly against a target that has learnt what the data can teach
+it; 16 subsets per seed on 2 shared cores rule out a deeper one) and its proxy
+a ResNet-8 of width 4 for 10 epochs, long enough that forgetting events take
+several values.  Letters uses MLPs of the same roles.
 
-Full mode gives every target epoch at least 20 minibatches and every proxy
-epoch at least 50 (``Learner.min_batches``), so that the first rounds' small
-labelled sets (80 images) still get enough SGD steps to leave the random
-initialisation: with 20, the 2-epoch proxy took 40 steps there and, trained on
-10% of the pool, reached 15% accuracy and ranked the pool like chance (Spearman
-0.05 with the target; 100 steps gave 82% and 0.61, two runs of the target
-itself agree at 0.71).  ``--min-batches N`` sets both; ``--target-depth``, ``--proxy-width`` / ``--proxy-epochs`` /
-``--proxy-stop-after`` try other pairs.
+Each seed runs as two parallel parts (active learning with rank agreement;
+core-set selection).  Resumable: with ``--out`` every finished seed is written
+as ``seed_<s>.json`` and, while a part runs, each finished unit (an
+active-learning method, the full-data target, a core-set score) is added to
+``seed_<s>.<part>.partial.json``; a rerun with the same recipe skips finished
+seeds, and inside an unfinished seed skips the units its partial files already
+hold (core-set rounds resume from their own checkpoints under ``work_seed_<s>``).
 
-Usage: ``python benchmarks/svp.py [--quick] [--seeds 3] [--processes 2] [--out DIR] [--n N]``.
+Usage: ``python benchmarks/svp.py [--quick] [--seeds 5] [--processes 2] [--out DIR] [--data NAME]``.
 The last line printed is one JSON object with the headline figures.
 """
 
@@ -53,35 +62,43 @@ from pathlib import Path
 import numpy as np
 
 from dawnlab import results
-from dawnlab.parallel import pmap
-from dawnlab.svp import ActiveLearning, CoreSet, Learner, pool_scores, rank_agreement
+from dawnlab.parallel import imap
+from dawnlab.svp import ActiveLearning, CoreSet, Learner, paired_difference, pool_scores, rank_agreement
+
+CS_SCORES = ("forgetting", "entropy", "kcenters")
+TABULAR = ("letters",)
 
 
-def settings(quick: bool, proxy_width: int | None = None, proxy_epochs: int | None = None,
-             min_batches: int | None = None, target_depth: int | None = None, proxy_stop_after: int | None = None,
-             n: int | None = None) -> dict:
-    cfg = _settings(quick)
-    if proxy_width or proxy_epochs or proxy_stop_after:
-        cfg["proxy"] = dataclasses.replace(cfg["proxy"], width=proxy_width or cfg["proxy"].width,
-                                           epochs=proxy_epochs or cfg["proxy"].epochs, stop_after=proxy_stop_after)
-    if target_depth:
-        cfg["target"] = dataclasses.replace(cfg["target"], depth=target_depth)
+def settings(quick: bool, data: str = "opencv_digits", n: int | None = None) -> dict:
+    """The comparison's recipe: data size, budgets, kept fractions and the four learners."""
+    arch = "mlp" if data in TABULAR else "resnet"
+    if quick:
+        if arch == "mlp":
+            cfg = {"n": 1500, "target": Learner("mlp", 2, 64, 5, name="target"),
+                   "proxy": Learner("mlp", 1, 16, 2, name="proxy"),
+                   "cs_target": Learner("mlp", 2, 64, 5, name="cs_target"),
+                   "cs_proxy": Learner("mlp", 1, 16, 3, name="cs_proxy")}
+        else:
+            cfg = {"n": 600, "target": Learner("resnet", 8, 8, 3, name="target"),
+                   "proxy": Learner("resnet", 8, 4, 1, name="proxy"),
+                   "cs_target": Learner("resnet", 8, 8, 3, name="cs_target"),
+                   "cs_proxy": Learner("resnet", 8, 4, 2, name="cs_proxy")}
+        cfg.update(budgets=[0.05, 0.2, 0.5], keep=[0.5, 0.9])
+    elif arch == "mlp":
+        cfg = {"n": None, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.3, 0.5, 0.7, 0.9],
+               "target": Learner("mlp", 3, 256, 20, min_batches=20, name="target"),
+               "proxy": Learner("mlp", 1, 64, 5, min_batches=20, name="proxy"),
+               "cs_target": Learner("mlp", 3, 256, 30, name="cs_target"),
+               "cs_proxy": Learner("mlp", 1, 64, 15, name="cs_proxy")}
+    else:
+        cfg = {"n": None, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.3, 0.5, 0.7, 0.9],
+               "target": Learner("resnet", 20, 16, 5, min_batches=20, name="target"),
+               "proxy": Learner("resnet", 8, 8, 2, min_batches=50, name="proxy"),
+               "cs_target": Learner("resnet", 8, 8, 12, name="cs_target"),
+               "cs_proxy": Learner("resnet", 8, 4, 10, name="cs_proxy")}
     if n:
         cfg["n"] = n
-    if min_batches is not None:
-        for role in ("target", "proxy"):
-            cfg[role] = dataclasses.replace(cfg[role], min_batches=min_batches)
     return cfg
-
-
-def _settings(quick: bool) -> dict:
-    if quick:
-        return {"n": 1000, "budgets": [0.05, 0.2, 0.5], "keep": [0.5, 0.8],
-                "target": Learner("resnet", 8, 8, 5, name="target"),
-                "proxy": Learner("resnet", 8, 4, 2, name="proxy")}
-    return {"n": None, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.5, 0.6, 0.7, 0.8],
-            "target": Learner("resnet", 20, 16, 5, min_batches=20, name="target"),
-            "proxy": Learner("resnet", 8, 8, 2, min_batches=50, name="proxy")}
 
 
 def load(name: str, n: int | None):
@@ -93,156 +110,275 @@ def load(name: str, n: int | None):
     return ds
 
 
+PARTS = ("al", "cs")
+PART_SETTINGS = {"al": ("target", "proxy", "budgets"), "cs": ("cs_target", "cs_proxy", "keep")}
+
+
+def part_recipe(recipe: dict, part: str) -> dict:
+    """What a part's figures depend on: the data and that part's own learners and fractions."""
+    return {"part": part, "data": recipe["data"], "n": recipe["n"], "quick": recipe["quick"],
+            "version": recipe["version"], **{k: recipe["settings"][k] for k in PART_SETTINGS[part]}}
+
+
+def _partial_path(task: dict) -> Path | None:
+    if not task.get("out"):
+        return None
+    suffix = "_quick" if task["quick"] else ""
+    return Path(task["out"]) / f"seed_{task['seed']}{suffix}.{task['part']}.partial.json"
+
+
 def run_seed(task: dict) -> dict:
-    """All comparisons for one seed (a picklable task for dawnlab.parallel)."""
+    """One part ("al": active learning and rank agreement, "cs": core-set) for one seed.
+
+    A picklable task for :mod:`dawnlab.parallel`; the two parts of a seed run
+    in parallel.  Resumes from the part's partial file when it holds the same
+    recipe: a unit whose figures are there is not run again.
+    """
     import torch
 
     torch.set_num_threads(1)
     from dawnlab.svp.learner import warm_up
 
     warm_up()
-    seed, quick, data_name = task["seed"], task["quick"], task["data"]
-    cfg = settings(quick, task.get("proxy_width"), task.get("proxy_epochs"), task.get("min_batches"),
-                   task.get("target_depth"), task.get("proxy_stop_after"), task.get("n"))
-    ds = load(data_name, cfg["n"])
+    seed, recipe = task["seed"], part_recipe(task["recipe"], task["part"])
+    cfg = settings(task["quick"], task["data"], task.get("n"))
+    ds = load(task["data"], cfg["n"])
     T, P = cfg["target"], cfg["proxy"]
-    out = {"seed": seed}
-    # 1. active learning
-    al = {}
+    part = _partial_path(task)
+    out = {"seed": seed, "recipe": recipe, "done": []}
+    if part is not None and part.is_file():
+        old = results.load(part)
+        if old.get("recipe") == recipe:
+            out = old
+    work = (Path(task["out"]) / f"work_seed_{seed}{'_quick' if task['quick'] else ''}"
+            if task.get("out") else None)
+
+    def unit(name, fn):
+        if name in out["done"]:
+            return
+        out.update(fn())
+        out["done"].append(name)
+        if part is not None:
+            results.save(part, out)
+
+    if task["part"] == "cs":
+        _coreset_part(cfg, ds, seed, work, unit, out["done"])
+        return out
+    # 1. active learning: the three selectors on one split, one initial set
+    al_scores = {}
+
+    def al(name, kw):
+        def fn():
+            res = ActiveLearning(T, budgets=cfg["budgets"], seed=seed, **kw).fit(ds)
+            got = {f"al_{name}_acc": res.final_accuracy, f"al_{name}_selection_s": res.selection_seconds,
+                   f"al_{name}_target_s": res.target_seconds}
+            if name != "random":
+                got[f"al_{name}_round1_scores"] = res.records[1].scores.tolist()
+            return got
+        return fn
+
     for name, kw in [("svp", {"proxy": P, "method": "least_confidence"}),
                      ("target", {"method": "least_confidence"}),
                      ("random", {"method": "random"})]:
-        res = ActiveLearning(T, budgets=cfg["budgets"], seed=seed, **kw).fit(ds)
-        al[name] = res
-        out[f"al_{name}_acc"] = res.final_accuracy
-        out[f"al_{name}_selection_s"] = res.selection_seconds
-        out[f"al_{name}_target_s"] = res.target_seconds
-    r1 = {k: al[k].records[1].scores for k in ("svp", "target")}
-    mask = np.isfinite(r1["svp"]) & np.isfinite(r1["target"])
-    out["al_round1_spearman"] = rank_agreement(r1["svp"][mask], r1["target"][mask]).spearman
-    if task.get("out"):
-        results.save(Path(task["out"]) / f"seed_{seed}.partial.json", out)
-    # 2. core-set selection
-    from dawnlab.svp.pool import as_tensors, split_pool
-    from dawnlab.svp.scores import forgetting_events
+        unit(f"al_{name}", al(name, kw))
+    for k in ("svp", "target"):
+        al_scores[k] = np.array(out[f"al_{k}_round1_scores"], dtype=float)
+    mask = np.isfinite(al_scores["svp"]) & np.isfinite(al_scores["target"])
+    out["al_round1_spearman"] = rank_agreement(al_scores["svp"][mask], al_scores["target"][mask]).spearman
 
-    X, y = as_tensors(ds, "benchmark")
-    pool, test = split_pool(len(X), 0.2, seed)
-    t0 = time.perf_counter()
-    full = T.fit(X[pool], y[pool], int(y.max()) + 1, seed, track=True)
-    forgetting_events(full.history)
-    out["cs_target_selection_s"] = time.perf_counter() - t0  # the target's own forgetting pass
-    out["cs_full_acc"] = full.accuracy(X[test], y[test])
-    cs = CoreSet(T, P, "forgetting", keep=cfg["keep"], seed=seed).fit(ds)
-    for rec in cs.records:
-        out[f"cs_keep{rec.keep:.2f}_acc"] = rec.target_accuracy
-        out[f"cs_keep{rec.keep:.2f}_selection_s"] = rec.selection_seconds
-    if task.get("out"):
-        results.save(Path(task["out"]) / f"seed_{seed}.partial.json", out)
-    if task.get("random_coreset"):
-        csr = CoreSet(T, None, "random", keep=cfg["keep"], seed=seed).fit(ds)
-        for rec in csr.records:
-            out[f"cs_random_keep{rec.keep:.2f}_acc"] = rec.target_accuracy
     # 3. rank agreement on a common 10% labelled set
-    ps = pool_scores({"target": T, "proxy": P}, ds, "least_confidence", labelled=0.1, seed=seed)
-    ra = rank_agreement(ps["scores"]["proxy"], ps["scores"]["target"])
-    out.update(spearman=ra.spearman, kendall=ra.kendall, top10_overlap=ra.top_k_overlap,
-               proxy_acc10=ps["accuracy"]["proxy"], target_acc10=ps["accuracy"]["target"])
+    def agreement():
+        ps = pool_scores({"target": T, "proxy": P}, ds, "least_confidence", labelled=0.1, seed=seed)
+        ra = rank_agreement(ps["scores"]["proxy"], ps["scores"]["target"])
+        return {"spearman": ra.spearman, "kendall": ra.kendall, "top10_overlap": ra.top_k_overlap,
+                "proxy_acc10": ps["accuracy"]["proxy"], "target_acc10": ps["accuracy"]["target"]}
+
+    unit("agreement", agreement)
+    for k in ("svp", "target"):
+        out.pop(f"al_{k}_round1_scores", None)
     return out
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one seed, 1000 images, tiny budgets (CI)")
-    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, quick 1)")
-    ap.add_argument("--data", default="opencv_digits", help="dawnlab.data set name (default opencv_digits)")
-    ap.add_argument("--processes", type=int, default=None, help="parallel seeds (default 1 quick, 2 full)")
-    ap.add_argument("--proxy-width", type=int, default=None, help="override the proxy's width")
-    ap.add_argument("--proxy-epochs", type=int, default=None, help="override the proxy's epochs")
-    ap.add_argument("--proxy-stop-after", type=int, default=None, help="early-stop the proxy after N epochs")
-    ap.add_argument("--target-depth", type=int, default=None, help="override the target's ResNet depth")
-    ap.add_argument("--n", type=int, default=None, help="use a seeded subset of N images")
-    ap.add_argument("--min-batches", type=int, default=None,
-                    help="minibatches per epoch at least, for target and proxy (Learner.min_batches)")
-    ap.add_argument("--random-coreset", action="store_true", help="also train the target on random subsets")
-    ap.add_argument("--out", default=None, help="folder for per-seed result files (resumable)")
-    args = ap.parse_args(argv)
-    seeds = args.seeds or (1 if args.quick else 3)
-    procs = args.processes or (1 if args.quick else 2)
-    cfg = settings(args.quick, args.proxy_width, args.proxy_epochs, args.min_batches, args.target_depth,
-                   args.proxy_stop_after, args.n)
-    out_dir = Path(args.out) if args.out else None
-    rows: dict[int, dict] = {}
-    todo = []
-    recipe = {"settings": json.loads(json.dumps({k: v.to_dict() if isinstance(v, Learner) else v
-                                                 for k, v in cfg.items()})),
-              "quick": args.quick, "data": args.data, "random_coreset": args.random_coreset,
-              "proxy_width": args.proxy_width, "proxy_epochs": args.proxy_epochs, "min_batches": args.min_batches,
-              "target_depth": args.target_depth, "proxy_stop_after": args.proxy_stop_after, "n": args.n}
-    for s in range(seeds):
-        f = out_dir / f"seed_{s}{'_quick' if args.quick else ''}.json" if out_dir else None
-        old = results.load(f) if f is not None and f.is_file() else None
-        if old is not None and old.get("recipe") == recipe:  # a finished seed of the same comparison
-            rows[s] = old
-        else:
-            todo.append({"seed": s, "out": args.out, **recipe})
-    for task, row in zip(todo, pmap(run_seed, todo, processes=procs, progress=False)):
-        rows[task["seed"]] = {**row, "recipe": recipe}
-        if out_dir is not None:
-            results.save(out_dir / f"seed_{task['seed']}{'_quick' if args.quick else ''}.json", rows[task["seed"]])
-    table = [rows[s] for s in sorted(rows)]
+def _coreset_part(cfg, ds, seed, work, unit, done) -> None:
+    """Core-set selection for one seed: the full-data target, then each score and the random control."""
+    from dawnlab.svp.pool import as_tensors, split_pool
+
+    CT, CP = cfg["cs_target"], cfg["cs_proxy"]
+    X, y = as_tensors(ds, "benchmark")
+    pool, test = split_pool(len(X), 0.2, seed)
+
+    def full():
+        t0 = time.perf_counter()
+        fitted = CT.fit(X[pool], y[pool], int(y.max()) + 1, seed, track=True)
+        # the target's own forgetting pass: training on everything, counting as it goes
+        return {"cs_target_selection_s": time.perf_counter() - t0, "cs_full_acc": fitted.accuracy(X[test], y[test])}
+
+    unit("cs_full", full)
+    scored = {}
+
+    def coreset(method):
+        def fn():
+            ckpt = work / f"coreset_{method}" if work is not None else None
+            cs = CoreSet(CT, None if method == "random" else CP, method, keep=cfg["keep"], seed=seed,
+                         checkpoint_dir=ckpt)
+            res = cs.fit(ds, scored=None if method == "random" else scored.get("pass"))
+            got = {}
+            if method != "random":
+                scored["pass"] = cs.scored_
+                got["cs_proxy_acc"] = cs.scored_["proxy_accuracy"]
+            if method == "forgetting":
+                f, m = cs.scored_["forgetting"], cs.scored_["misclassified"]
+                got["cs_forgetting_distinct"] = int(len(np.unique(f)))
+                got["cs_forgetting_distinct_with_tiebreak"] = int(len({(a, b) for a, b in zip(f, m)}))
+                got["cs_never_learned"] = int(np.isinf(f).sum())
+            for rec in res.records:
+                got[f"cs_{method}_keep{rec.keep:.2f}_acc"] = rec.target_accuracy
+                got[f"cs_{method}_keep{rec.keep:.2f}_selection_s"] = rec.selection_seconds
+            return got
+        return fn
+
+    for method in CS_SCORES + ("random",):
+        if method != "random" and f"cs_{method}" not in done and work is not None and "pass" not in scored:
+            done_pass = work / "coreset_forgetting" / "scores.pkl"
+            if done_pass.is_file():  # a resumed seed: reuse the proxy pass already written
+                scored["pass"] = results.load(done_pass)
+        unit(f"cs_{method}", coreset(method))
+
+
+
+def summarise(table: list[dict], cfg: dict) -> dict:
+    """Print the tables and return the headline figures (means and paired intervals)."""
+    def col(key):
+        return np.array([r[key] for r in table], dtype=float)
 
     def stat(key):
-        v = np.array([r[key] for r in table], dtype=float)
+        v = col(key)
         return float(v.mean()), float(v.std())
 
-    t, p = (dataclasses.replace(cfg[r], name=None) for r in ("target", "proxy"))
-    print(f"data={args.data}  seeds={seeds}  target={t.label}  proxy={p.label}  min_batches={t.min_batches}  "
-          f"budgets={cfg['budgets']}")
+    def ci(a, b):
+        return paired_difference(col(a), col(b)).to_dict()
+
     print(f"{'active learning (to 50%)':28s} {'target acc':>16s} {'selection s':>16s} {'target train s':>16s}")
     for name in ("svp", "target", "random"):
         a, sa = stat(f"al_{name}_acc")
         t, st = stat(f"al_{name}_selection_s")
         g, sg = stat(f"al_{name}_target_s")
         print(f"{name:28s} {a:8.4f} ± {sa:5.4f} {t:9.1f} ± {st:4.1f} {g:9.1f} ± {sg:4.1f}")
-    speed = np.array([r["al_target_selection_s"] / r["al_svp_selection_s"] for r in table])
-    print(f"selection speedup target/proxy: {speed.mean():.2f} ± {speed.std():.2f}")
+    speed = col("al_target_selection_s") / col("al_svp_selection_s")
+    al_t, al_r = ci("al_svp_acc", "al_target_acc"), ci("al_svp_acc", "al_random_acc")
+    print(f"selection speed-up target/proxy: {speed.mean():.2f} ± {speed.std():.2f}")
+    print(f"paired SVP - target: {al_t['mean']:+.4f} [{al_t['low']:+.4f}, {al_t['high']:+.4f}];  "
+          f"SVP - random: {al_r['mean']:+.4f} [{al_r['low']:+.4f}, {al_r['high']:+.4f}]  (95% t, n={al_t['n']})")
+
     full, sfull = stat("cs_full_acc")
-    print(f"\n{'core-set (forgetting)':28s} {'kept':>6s} {'proxy-selected acc':>20s} {'random acc':>18s}"
-          f" {'selection s':>14s}")
-    print(f"{'all data':28s} {1.0:6.2f} {full:11.4f} ± {sfull:5.4f} {'':>18s} {stat('cs_target_selection_s')[0]:9.1f}"
-          " (target's own pass)")
-    best_keep, best_drop = None, None
+    print(f"\ncore-set: target on all of the pool {full:.4f} ± {sfull:.4f}; proxy accuracy "
+          f"{stat('cs_proxy_acc')[0]:.4f}; distinct forgetting counts {stat('cs_forgetting_distinct')[0]:.1f} "
+          f"({stat('cs_forgetting_distinct_with_tiebreak')[0]:.1f} with the tie-break), never learned "
+          f"{stat('cs_never_learned')[0]:.1f}")
+    print(f"{'score':12s} {'kept':>5s} {'target acc':>16s} {'minus random [95%]':>28s} {'minus full [95%]':>28s}")
+    vs_random, vs_full, met = {}, {}, []
     for k in sorted(cfg["keep"]):
-        a, sa = stat(f"cs_keep{k:.2f}_acc")
-        ra_, sra = stat(f"cs_random_keep{k:.2f}_acc") if f"cs_random_keep{k:.2f}_acc" in table[0] else (np.nan, 0)
-        t, _ = stat(f"cs_keep{k:.2f}_selection_s")
-        print(f"{'proxy forgetting':28s} {k:6.2f} {a:11.4f} ± {sa:5.4f} {ra_:9.4f} ± {sra:5.4f} {t:11.1f}")
-        if best_keep is None and full - a <= 0.005:
-            best_keep, best_drop = k, full - a
-    if best_keep is None:  # nothing within 0.5 points: report the largest kept fraction
-        best_keep = max(cfg["keep"])
-        best_drop = full - stat(f"cs_keep{best_keep:.2f}_acc")[0]
-        removed = 0.0
+        key = f"{k:.2f}"
+        vs_random[key], vs_full[key] = {}, {}
+        a, sa = stat(f"cs_random_keep{key}_acc")
+        dfull = ci(f"cs_random_keep{key}_acc", "cs_full_acc")
+        vs_full[key]["random"] = dfull
+        print(f"{'random':12s} {k:5.2f} {a:8.4f} ± {sa:5.4f} {'':>28s} "
+              f"{dfull['mean']:+.4f} [{dfull['low']:+.4f}, {dfull['high']:+.4f}]")
+        for m in CS_SCORES:
+            a, sa = stat(f"cs_{m}_keep{key}_acc")
+            drand = ci(f"cs_{m}_keep{key}_acc", f"cs_random_keep{key}_acc")
+            dfull = ci(f"cs_{m}_keep{key}_acc", "cs_full_acc")
+            vs_random[key][m], vs_full[key][m] = drand, dfull
+            print(f"{m:12s} {k:5.2f} {a:8.4f} ± {sa:5.4f} {drand['mean']:+.4f} [{drand['low']:+.4f}, "
+                  f"{drand['high']:+.4f}]   {dfull['mean']:+.4f} [{dfull['low']:+.4f}, {dfull['high']:+.4f}]")
+            if k <= 0.7 and drand["low"] > 0 and dfull["mean"] >= -0.005:
+                met.append({"keep": k, "score": m, "minus_random": drand, "minus_full": dfull})
+    # largest fraction removed: the smallest kept fraction at which some proxy score's mean paired drop
+    # against the full-data target is at most 0.5 points
+    best = None
+    for k in sorted(cfg["keep"]):
+        drops = {m: vs_full[f"{k:.2f}"][m]["mean"] for m in CS_SCORES}
+        m = max(drops, key=drops.get)
+        if drops[m] >= -0.005:
+            best = (k, m, drops[m])
+            break
+    if best is None:
+        k = max(cfg["keep"])
+        m = max(CS_SCORES, key=lambda s: vs_full[f"{k:.2f}"][s]["mean"])
+        best, removed = (k, m, vs_full[f"{k:.2f}"][m]["mean"]), 0.0
     else:
-        removed = 1.0 - best_keep
-    cost = np.array([r["cs_target_selection_s"] / r[f"cs_keep{best_keep:.2f}_selection_s"] for r in table])
+        removed = 1.0 - best[0]
+    cost = col("cs_target_selection_s") / col(f"cs_forgetting_keep{best[0]:.2f}_selection_s")
+    print(f"removed within 0.5 points (paired mean): {removed:.2f} ({best[1]} at keep {best[0]:.2f}, "
+          f"{best[2]:+.4f}); forgetting selection cost ratio target/proxy {cost.mean():.2f} ± {cost.std():.2f}")
+    print("core-set target (keep <= 0.7, a score above random with its 95% interval, within 0.5 points of full): "
+          + (", ".join(f"{x['score']} at {x['keep']:.2f}" for x in met) if met else "not met on this data"))
     rho, srho = stat("spearman")
-    tau, _ = stat("kendall")
-    top, _ = stat("top10_overlap")
     r1, sr1 = stat("al_round1_spearman")
-    print(f"removed within 0.5 points: {removed:.2f} (drop {best_drop:+.4f} at keep {best_keep:.2f}); "
-          f"selection cost ratio {cost.mean():.2f} ± {cost.std():.2f}")
     print(f"\nproxy vs target least-confidence ranking (10% labelled): Spearman {rho:.3f} ± {srho:.3f}, "
-          f"Kendall {tau:.3f}, top-10% overlap {top:.3f}; AL round-1 Spearman {r1:.3f} ± {sr1:.3f}")
-    head = {"al_selection_speedup": round(float(speed.mean()), 3),
+          f"Kendall {stat('kendall')[0]:.3f}, top-10% overlap {stat('top10_overlap')[0]:.3f}; "
+          f"AL round-1 Spearman {r1:.3f} ± {sr1:.3f}")
+    return {"al_selection_speedup": round(float(speed.mean()), 3),
             "al_acc_svp": round(stat("al_svp_acc")[0], 4),
             "al_acc_target": round(stat("al_target_acc")[0], 4),
             "al_acc_random": round(stat("al_random_acc")[0], 4),
+            "al_svp_minus_target_ci": al_t, "al_svp_minus_random_ci": al_r,
             "coreset_fraction_removed": round(removed, 3),
-            "coreset_acc_drop": round(float(best_drop), 4),
+            "coreset_acc_drop": round(float(-best[2]), 4),
             "coreset_cost_ratio": round(float(cost.mean()), 3),
-            "proxy_target_spearman": round(rho, 4)}
+            "coreset_vs_random": vs_random, "coreset_vs_full": vs_full,
+            "coreset_target_met": met,
+            "coreset_forgetting_distinct": round(stat("cs_forgetting_distinct")[0], 1),
+            "proxy_target_spearman": round(rho, 4),
+            "seeds": len(table)}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="two seeds, 600 images, tiny models and budgets (CI)")
+    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, quick 2)")
+    ap.add_argument("--data", default="opencv_digits",
+                    help="dawnlab.data set name: opencv_digits (default), letters, mnist1d, sklearn_digits")
+    ap.add_argument("--processes", type=int, default=None, help="parallel seeds (default 1 quick, 2 full)")
+    ap.add_argument("--n", type=int, default=None, help="use a seeded subset of N examples")
+    ap.add_argument("--out", default=None, help="folder for per-seed result files (resumable)")
+    args = ap.parse_args(argv)
+    seeds = args.seeds or (2 if args.quick else 5)
+    if seeds < 2:
+        ap.error("--seeds must be at least 2: a paired interval needs two pairs")
+    procs = args.processes or (1 if args.quick else 2)
+    cfg = settings(args.quick, args.data, args.n)
+    out_dir = Path(args.out) if args.out else None
+    recipe = {"settings": json.loads(json.dumps({k: v.to_dict() if isinstance(v, Learner) else v
+                                                 for k, v in cfg.items()})),
+              "quick": args.quick, "data": args.data, "n": args.n, "version": 2}
+    rows: dict[int, dict] = {}
+    todo = []
+    suffix = "_quick" if args.quick else ""
+    for s in range(seeds):
+        f = out_dir / f"seed_{s}{suffix}.json" if out_dir else None
+        old = results.load(f) if f is not None and f.is_file() else None
+        if old is not None and old.get("recipe") == recipe:  # a finished seed of the same comparison
+            rows[s] = old
+        else:
+            todo += [{"seed": s, "part": part, "out": args.out, "quick": args.quick, "data": args.data,
+                      "n": args.n, "recipe": recipe} for part in PARTS]
+    parts: dict[int, dict] = {}
+    for i, row in imap(run_seed, todo, processes=procs, progress=True, desc="seed parts"):
+        s = todo[i]["seed"]
+        parts.setdefault(s, {})[todo[i]["part"]] = row
+        if len(parts[s]) == len(PARTS):  # both parts of the seed: written as it finishes
+            rows[s] = {k: v for p in PARTS for k, v in parts[s][p].items() if k not in ("recipe", "done")}
+            rows[s]["recipe"] = recipe
+            if out_dir is not None:
+                results.save(out_dir / f"seed_{s}{suffix}.json", rows[s])
+    table = [rows[s] for s in sorted(rows)]
+    t, p = (dataclasses.replace(cfg[r], name=None) for r in ("target", "proxy"))
+    ct, cp = (dataclasses.replace(cfg[r], name=None) for r in ("cs_target", "cs_proxy"))
+    print(f"data={args.data}  seeds={seeds}  AL target={t.label} proxy={p.label}  core-set target={ct.label} "
+          f"proxy={cp.label}  budgets={cfg['budgets']}  keep={cfg['keep']}")
+    head = summarise(table, cfg)
     print(json.dumps(head))
     return head
 

@@ -18,6 +18,8 @@ Public names
 :func:`least_confidence`, :func:`entropy`, :func:`margin`, :func:`forgetting_events`,
 :func:`k_center_greedy`, :func:`covering_radius`, :func:`rank_order`
     The selection scores themselves, and the ranking with documented tie-breaks.
+:func:`paired_difference`
+    Paired mean difference of two methods over seeds, with its t interval.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dawnlab.svp.coreset import CORESET_METHODS, CoreSet, CoreSetRecord, CoreSet
 from dawnlab.svp.learner import Fitted, Learner
 from dawnlab.svp.models import MLP, ResNet, count_parameters
 from dawnlab.svp.pool import PHASES, SVPError
+from dawnlab.svp.stats import PairedDifference, paired_difference
 from dawnlab.svp.scores import (covering_radius, entropy, forgetting_events, k_center_greedy,
                                 least_confidence, margin, priority, rank_order)
 
@@ -36,4 +39,4 @@ __all__ = ["ResNet", "MLP", "count_parameters", "Learner", "Fitted", "ActiveLear
            "RoundRecord", "AL_METHODS", "DEFAULT_BUDGETS", "CoreSet", "CoreSetResult", "CoreSetRecord",
            "CORESET_METHODS", "RankAgreement", "rank_agreement", "top_k_overlap", "pool_scores",
            "agreement_matrix", "least_confidence", "entropy", "margin", "priority", "forgetting_events", "rank_order",
-           "k_center_greedy", "covering_radius", "SVPError", "PHASES"]
+           "k_center_greedy", "covering_radius", "SVPError", "PHASES", "PairedDifference", "paired_difference"]

@@ -133,7 +133,63 @@ def test_runs_on_a_torch_dataset_and_real_digits():
     ds = ds.subset(np.random.default_rng(0).permutation(len(ds))[:200])
     tiny = Learner("resnet", 8, 4, epochs=1)
     res = ActiveLearning(tiny, method="margin", budgets=[20, 40], seed=0).fit(ds.torch())
-    assert len(res.labelled) == 40 and 0 <= res.final_accuracy <= 1
+    assert len(res.labelled) == 40
+    # the reported accuracy is the target's, retrained on the final labelled set, on the held-out images
+    from dawnlab.svp.pool import derive_seed
+
+    X, y = ds.torch().tensors
+    lab = res.labelled
+    refit = tiny.fit(X[lab], y[lab], 10, derive_seed(0, 1, "target"))
+    assert res.final_accuracy == refit.accuracy(X[res.test], y[res.test])
+    assert len(res.test) == 40 and res.final_accuracy * 40 == round(res.final_accuracy * 40)
+
+
+def test_progress_bars_inside_a_round(monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:  # records what a tqdm bar is told (the test suite disables real bars)
+        def __init__(self, total, desc, **kw):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    X, y = blobs()
+    ActiveLearning(BIG, SMALL, "entropy", budgets=[10, 30], seed=0, progress=True).fit((X, y))
+    assert [b.desc for b in bars] == ["round 1: selector", "round 1: target"]
+    assert all(b.closed and b.n == b.total > 0 for b in bars)
+    # SMALL: 2 epochs of ceil(10 / 32) = 1 batch; BIG: 3 epochs of ceil(30 / 32) = 1 batch
+    assert [b.total for b in bars] == [2, 3]
+    bars.clear()
+    ActiveLearning(BIG, SMALL, "entropy", budgets=[10, 30], seed=0).fit((X, y))
+    assert bars == []  # off by default
+
+
+def test_string_labels_and_one_dimensional_features_get_clear_errors():
+    X, y = blobs()
+    with pytest.raises(SVPError, match="integer class labels.*<U1.*np.unique"):
+        ActiveLearning(BIG, budgets=[10, 20], seed=0).fit((X, np.array(list("abc"))[y]))
+    with pytest.raises(SVPError, match=r"at least 2-d.*\(120,\).*reshape"):
+        ActiveLearning(BIG, budgets=[10, 20], seed=0).fit((X[:, 0], y))
+    with pytest.raises(SVPError, match=r"labels of shape \(examples,\).*argmax"):
+        ActiveLearning(BIG, budgets=[10, 20], seed=0).fit((X, np.eye(3)[y]))
+
+    class Named(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return np.zeros(3, np.float32), "cat"
+
+    with pytest.raises(SVPError, match="integer class labels.*'cat'"):
+        ActiveLearning(BIG, budgets=[2], seed=0).fit(Named())
 
 
 def test_checkpoint_of_other_data_is_refused(tmp_path):

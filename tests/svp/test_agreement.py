@@ -50,3 +50,15 @@ def test_agreement_matrix_is_symmetric_with_unit_diagonal():
     np.testing.assert_allclose(m.values, m.values.T)
     np.testing.assert_allclose(np.diag(m.values), 1.0)
     assert m.loc["a", "c"] == pytest.approx(stats.kendalltau(s["a"], s["c"]).statistic)
+
+
+def test_constant_scores_and_bad_k_are_refused():
+    with pytest.raises(SVPError, match="'scores_b'.*not all equal.*all 4 scores equal to 0.5"):
+        rank_agreement([1, 2, 3, 4], [0.5] * 4)
+    with pytest.raises(SVPError, match="'scores_a'.*not all equal"):
+        agreement_matrix({"a": [1, 1, 1], "b": [1, 2, 3]})
+    for k in (0.0, -0.1, 1.5, True, "5"):
+        with pytest.raises(SVPError, match="'k'"):
+            rank_agreement([1, 2, 3, 4], [1, 3, 2, 4], k=k)
+    assert rank_agreement([1, 2, 3, 4], [1, 3, 2, 4], k=1.0).k == 4
+    assert rank_agreement([1, 2, 3, 4], [1, 3, 2, 4], k=2).k == 2

@@ -83,3 +83,57 @@ def test_bad_input_gets_clear_errors():
     Xn[0, 0] = np.inf
     with pytest.raises(SVPError, match="finite"):
         CoreSet(BIG, keep=0.5).fit((Xn, y))
+
+
+def test_forgetting_ties_at_the_cut_are_broken_by_misclassified_presentations():
+    X, y = blobs(200)
+    res = CoreSet(BIG, SMALL, "forgetting", keep=[0.3, 0.6], seed=5).fit((X, y))
+    f, m = res.scores, res.secondary
+    assert res.distinct_scores == len(np.unique(f)) >= 2
+    for rec in res.records:
+        kept = np.isin(res.pool, rec.selected)
+        cut = f[kept].min()
+        assert cut >= f[~kept].max()
+        tied = f == cut
+        if (tied & ~kept).any():  # the documented secondary score decides among the tied ones
+            assert m[tied & kept].min() >= m[tied & ~kept].max()
+
+
+def test_forgetting_counts_every_presentation_of_the_proxy_under_min_batches():
+    X, y = blobs(60)
+    proxy = Learner("mlp", 1, 8, epochs=3, batch_size=16, min_batches=10)
+    res = CoreSet(BIG, proxy, "forgetting", keep=0.5, seed=0).fit((X, y))
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    fitted = proxy.fit(Xt[res.pool], yt[res.pool], 3, derive_seed(0, "proxy"), track=True)
+    np.testing.assert_array_equal(res.scores, fitted.forgetting)
+    assert fitted.presentations.sum() == 3 * 10 * 16  # every presentation was followed, not one an epoch
+
+
+def test_one_proxy_pass_serves_every_score():
+    X, y = blobs()
+    first = CoreSet(BIG, SMALL, "forgetting", keep=[0.4], seed=1)
+    first.fit((X, y))
+    for method in ("entropy", "kcenters"):
+        alone = CoreSet(BIG, SMALL, method, keep=[0.4], seed=1).fit((X, y))
+        shared = CoreSet(BIG, SMALL, method, keep=[0.4], seed=1).fit((X, y), scored=first.scored_)
+        assert shared.records[0].selected.tolist() == alone.records[0].selected.tolist()
+        assert shared.records[0].target_accuracy == alone.records[0].target_accuracy
+        assert shared.records[0].seconds["proxy_training"] == first.result_.records[0].seconds["proxy_training"]
+    with pytest.raises(SVPError, match="'scored'"):
+        CoreSet(BIG, SMALL, "entropy", keep=[0.4], seed=2).fit((X, y), scored=first.scored_)
+    with pytest.raises(SVPError, match="'scored'"):
+        CoreSet(BIG, SMALL, "entropy", keep=[0.4], seed=1).fit((X + 1, y), scored=first.scored_)
+
+
+def test_random_control_shares_split_sizes_and_target_seeds():
+    X, y = blobs()
+    keep = [0.3, 0.7]
+    scored = CoreSet(BIG, SMALL, "entropy", keep=keep, seed=3).fit((X, y))
+    rand = CoreSet(BIG, None, "random", keep=keep, seed=3).fit((X, y))
+    assert rand.pool.tolist() == scored.pool.tolist() and rand.test.tolist() == scored.test.tolist()
+    assert [r.n_kept for r in rand.records] == [r.n_kept for r in scored.records]
+    # the target on the same subset with the same seed gives the same accuracy: pairing is by seed, not luck
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    for r, rec in enumerate(rand.records):
+        fitted = BIG.fit(Xt[rec.selected], yt[rec.selected], 3, derive_seed(3, r, "target"))
+        assert fitted.accuracy(Xt[rand.test], yt[rand.test]) == rec.target_accuracy

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dawnlab.svp import MLP, Learner, ResNet, SVPError, count_parameters
+from dawnlab.svp import MLP, Learner, ResNet, SVPError, count_parameters, forgetting_events
 from dawnlab.errors import InvalidArgument
 
 
@@ -124,3 +124,53 @@ def test_early_stopped_proxy_follows_the_full_schedule_then_stops():
     assert Learner("mlp", 1, 8, epochs=6, stop_after=2).cost((5,), 2) * 3 == Learner("mlp", 1, 8, epochs=6).cost((5,), 2)
     with pytest.raises(InvalidArgument, match="'stop_after'"):
         Learner("mlp", 1, 8, epochs=6, stop_after=7)
+
+
+def test_forgetting_is_counted_at_every_presentation_under_min_batches(monkeypatch):
+    """Brute force: log every training forward pass, replay each example's presentations in order."""
+    from dawnlab.svp.learner import warm_up
+
+    warm_up()
+    n = 10
+    X = torch.arange(n, dtype=torch.float32)[:, None] * torch.ones(1, 3)  # row i is all i: forward inputs name examples
+    X = X + torch.tensor([0.0, 0.5, -0.5])
+    y = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
+    log = []
+    build = Learner.build
+
+    def logged_build(self, *a, **k):
+        model = build(self, *a, **k)
+        model.register_forward_hook(lambda m, inp, out: log.append((inp[0][:, 0].round().long().tolist(),
+                                                                   out.argmax(1).tolist())) if m.training else None)
+        return model
+
+    monkeypatch.setattr(Learner, "build", logged_build)
+    L = Learner("mlp", 1, 6, epochs=5, batch_size=4, lr=0.5, min_batches=7)
+    fitted = L.fit(X, y, 2, seed=1, track=True)
+    seq = {i: [] for i in range(n)}
+    for idx, pred in log:
+        for i, p in zip(idx, pred):
+            seq[i].append(p == int(y[i]))
+    events = [sum(a and not b for a, b in zip(s, s[1:])) if any(s) else np.inf for s in seq.values()]
+    wrong = [sum(not c for c in s) for s in seq.values()]
+    assert len(log) == 5 * 7 and sum(len(s) for s in seq.values()) == 5 * 7 * 4  # 28 presentations per epoch
+    np.testing.assert_array_equal(fitted.presentations, [len(s) for s in seq.values()])
+    np.testing.assert_array_equal(fitted.forgetting, events)
+    np.testing.assert_array_equal(fitted.misclassified, wrong)
+    # the case exercises what the per-epoch snapshot would miss: several presentations per epoch, real events
+    assert fitted.history.shape == (5, n) and min(len(s) for s in seq.values()) > 5
+    assert (np.isfinite(fitted.forgetting) & (fitted.forgetting > 0)).any()
+    per_epoch = forgetting_events(fitted.history)
+    assert not np.array_equal(per_epoch, fitted.forgetting)
+
+
+def test_forgetting_counts_a_repeat_inside_one_batch_in_order():
+    from dawnlab.svp.learner import _Tracker
+
+    t = _Tracker(3)
+    t.update(np.array([0, 1, 0, 0]), np.array([True, False, False, True]))  # example 0: right, wrong, right
+    t.update(np.array([0, 2]), np.array([False, True]))
+    forgetting, wrong, seen = t.result()
+    np.testing.assert_array_equal(forgetting, [2, np.inf, 0])
+    np.testing.assert_array_equal(wrong, [2, 1, 0])
+    np.testing.assert_array_equal(seen, [4, 1, 1])

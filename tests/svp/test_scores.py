@@ -7,7 +7,7 @@ import pytest
 
 from dawnlab.errors import InvalidArgument
 from dawnlab.svp import (covering_radius, entropy, forgetting_events, k_center_greedy, least_confidence,
-                         margin, priority)
+                         margin, priority, rank_order)
 
 PROBS = np.array([[0.7, 0.2, 0.1], [1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0], [0.45, 0.45, 0.1]])
 
@@ -118,3 +118,21 @@ def test_k_center_greedy_bad_input():
     with pytest.raises(InvalidArgument, match="non-empty"):
         k_center_greedy(np.zeros((0, 2)), 0)
     assert k_center_greedy(x, 0).size == 0
+
+
+def test_rank_order_breaks_ties_by_the_secondary_score_then_a_seeded_shuffle():
+    rng = np.random.default_rng(0)
+    primary = rng.integers(0, 3, 200).astype(float)
+    primary[:7] = np.inf
+    secondary = rng.integers(0, 5, 200).astype(float)
+    order = rank_order(primary, secondary, seed=3)
+    assert sorted(order.tolist()) == list(range(200))
+    keys = [(-primary[i], -secondary[i]) for i in order]
+    assert keys == sorted(keys)  # brute force: lexicographic by (primary, secondary), both descending
+    assert set(order[:7].tolist()) == set(range(7))  # never learned (inf) first
+    assert order.tolist() == rank_order(primary, secondary, seed=3).tolist()
+    assert order.tolist() != rank_order(primary, secondary, seed=4).tolist()  # full ties fall to the shuffle
+    with pytest.raises(InvalidArgument, match="'secondary'"):
+        rank_order([1.0, 2.0], [1.0])
+    with pytest.raises(InvalidArgument, match="'primary'"):
+        rank_order([1.0, np.nan])

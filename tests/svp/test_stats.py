@@ -1,0 +1,45 @@
+"""Paired differences: the t interval against scipy and its coverage by simulation."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dawnlab.svp import SVPError, paired_difference
+
+
+def test_matches_scipys_paired_t_interval():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.9, 0.01, 7)
+    b = a - rng.normal(0.003, 0.004, 7)
+    d = paired_difference(a, b)
+    ref = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert d.mean == pytest.approx(np.mean(a - b))
+    assert (d.low, d.high) == (pytest.approx(ref.low), pytest.approx(ref.high))
+    assert d.n == 7 and d.to_dict()["n"] == 7
+
+
+@pytest.mark.parametrize("n,dist", [(5, "normal"), (10, "normal"), (30, "uniform")])
+def test_interval_covers_the_true_mean_at_its_level(n, dist):
+    # the interval's assumption is roughly normal per-seed differences; with flat (uniform) noise it reaches
+    # its level only with more seeds (at n = 5 it covered 93.8% of 4000 runs)
+    rng = np.random.default_rng(n)
+    reps, truth, hits = 4000, 0.004, 0
+    for _ in range(reps):
+        noise = rng.normal(0, 0.01, n) if dist == "normal" else rng.uniform(-0.02, 0.02, n)
+        base = rng.uniform(0.8, 0.95, n)  # per-seed accuracy varies a lot; the pairing removes it
+        d = paired_difference(base + truth + noise, base)
+        hits += d.low <= truth <= d.high
+    se = np.sqrt(0.95 * 0.05 / reps)
+    assert hits / reps >= 0.95 - 3 * se
+
+
+def test_one_pair_gives_an_infinite_interval_and_bad_input_is_refused():
+    d = paired_difference([0.9], [0.8])
+    assert d.low == -np.inf and d.high == np.inf and not d.excludes_zero
+    assert paired_difference([0.9, 0.92, 0.91], [0.8, 0.81, 0.79]).excludes_zero
+    with pytest.raises(SVPError, match="shaped like a"):
+        paired_difference([1, 2], [1])
+    with pytest.raises(SVPError, match="NaN"):
+        paired_difference([1, np.nan], [1, 2])
+    with pytest.raises(SVPError, match="'confidence'"):
+        paired_difference([1, 2], [1, 2], confidence=95)
