@@ -33,7 +33,7 @@ from dawnlab.flexflow.machine import Device, Machine
 __all__ = ["AnalyticCosts", "MeasuredCosts", "piece_input_shapes", "param_degree", "FREE_KINDS"]
 
 #: Operators that move no data in a real framework (views) or are given (inputs).
-FREE_KINDS = frozenset({"input", "flatten", "view"})
+FREE_KINDS = frozenset({"input", "flatten", "view", "parameter", "constant"})
 
 
 def param_degree(op: Op, degrees: tuple[int, ...]) -> int:

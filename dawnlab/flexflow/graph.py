@@ -90,7 +90,10 @@ class Op:
     param_group : str
         Operators with the same group share their weights.
     attrs : dict
-        Operator settings (kernel size, stride, ...) used to measure its cost.
+        Operator settings (kernel size, stride, ...) used to measure its cost; ``window``
+        (a convolution's or pooling's sliding window on output dimensions 2 and 3, for halos)
+        and ``split_limits`` (per output dimension, a number every degree must also divide,
+        such as an attention's heads) constrain its configurations.
     """
 
     name: str
@@ -323,7 +326,7 @@ class GraphBuilder:
 
     def conv2d(self, x: str, out_channels: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
                padding=0, relu: bool = True, name: str | None = None, groups: int = 1,
-               dilation: int | tuple[int, int] = 1) -> str:
+               dilation: int | tuple[int, int] = 1, bias: bool = True) -> str:
         """2-D convolution (+ ReLU when ``relu``), NCHW.
 
         ``kernel``, ``stride`` and ``dilation`` may be (h, w) pairs; ``padding`` an int, an (h, w)
@@ -349,7 +352,7 @@ class GraphBuilder:
         cmap = 1 if groups == c and groups > 1 else None
         return self.add("conv2d", [x], (n, out_channels, ho, wo),
                         ("sample", "parameter", "attribute", "attribute"), [(0, cmap, 2, 3)],
-                        flops=flops, params=out_channels * (c // groups * kh * kw + 1), name=name,
+                        flops=flops, params=out_channels * (c // groups * kh * kw + int(bias)), name=name,
                         kernel=(kh, kw), stride=(sh, sw), padding=((pht, phb), (pwl, pwr)),
                         dilation=(dh, dw), groups=groups, relu=relu, in_channels=c,
                         window=((kh, sh, pht, dh), (kw, sw, pwl, dw)))
@@ -375,7 +378,7 @@ class GraphBuilder:
                         window=((kh, sh, ph, dh), (kw, sw, pw, dw)))
 
     def linear(self, x: str, out_features: int, relu: bool = False, name: str | None = None,
-               param_group: str = "") -> str:
+               param_group: str = "", bias: bool = True) -> str:
         """Fully connected layer on the last dimension."""
         shape = self.shape(x)
         k = shape[-1]
@@ -383,7 +386,7 @@ class GraphBuilder:
         dims = ("sample",) + ("attribute",) * (len(shape) - 2) + ("parameter",)
         imap = tuple(range(len(shape) - 1)) + (None,)
         return self.add("linear", [x], out, dims, [imap], flops=2.0 * math.prod(out) * k,
-                        params=out_features * (k + 1), name=name, param_group=param_group,
+                        params=out_features * (k + int(bias)), name=name, param_group=param_group,
                         in_features=k, relu=relu)
 
     def flatten(self, x: str, name: str | None = None) -> str:
@@ -501,16 +504,17 @@ class GraphBuilder:
                         in_features=k)
 
     def matmul(self, a: str, b: str, name: str | None = None) -> str:
-        """Batched matrix product ``(..., m, k) @ (..., k, n)``."""
+        """Matrix product ``(..., m, k) @ (..., k, n)``: 2-D, batched, or batched by a 2-D right
+        operand (``(N, T, k) @ (k, n)``, a linear map without bias)."""
         sa, sb = self.shape(a), self.shape(b)
-        if sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
+        if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2] or (len(sb) > 2 and sa[:-2] != sb[:-2]):
             raise invalid("b", "GraphBuilder.matmul", f"a tensor of shape (..., {sa[-1]}, n) "
                           f"matching {sa}", sb, cls=GraphError)
         out = sa[:-1] + (sb[-1],)
         nd = len(out)
-        dims = ("sample",) + ("attribute",) * (nd - 3) + ("attribute", "parameter")
+        dims = ("sample",) + ("attribute",) * (nd - 2) + ("parameter",)
         ma = tuple(range(nd - 1)) + (None,)
-        mb = tuple(range(nd - 2)) + (None, nd - 1)
+        mb = ((None, nd - 1) if len(sb) == 2 else tuple(range(nd - 2)) + (None, nd - 1))
         return self.add("matmul", [a, b], out, dims, [ma, mb], flops=2.0 * math.prod(out) * sa[-1],
                         name=name)
 
@@ -523,5 +527,10 @@ class GraphBuilder:
         n, t, e = self.shape(q)
         tk = self.shape(k)[1]
         flops = 4.0 * n * t * tk * e + 5.0 * n * heads * t * tk
+        if not isinstance(heads, int) or heads < 1 or e % heads:
+            raise invalid("heads", "GraphBuilder.attention", f"a positive int dividing the width {e}", heads,
+                          cls=GraphError)
+        # a split of E must not cut through a head: its degree must divide the number of heads
         return self.add("attention", [q, k, v], (n, t, e), ("sample", "attribute", "parameter"),
-                        [(0, 1, 2), (0, None, 2), (0, None, 2)], flops=flops, name=name, heads=heads)
+                        [(0, 1, 2), (0, None, 2), (0, None, 2)], flops=flops, name=name, heads=heads,
+                        split_limits=(n, t, heads))

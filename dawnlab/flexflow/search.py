@@ -54,7 +54,7 @@ from dawnlab.errors import invalid
 from dawnlab.flexflow.graph import Graph
 from dawnlab.flexflow.machine import Machine
 from dawnlab.flexflow.simulator import SYNC_MODES, Simulator
-from dawnlab.flexflow.soap import ConfigError, OpConfig, Strategy, _degree_tuples
+from dawnlab.flexflow.soap import ConfigError, OpConfig, Strategy, degree_options
 from dawnlab.parallel import imap
 
 __all__ = ["SearchState", "MCMCSearch", "search", "run_chain", "propose_config", "proposal_probability", "MIX"]
@@ -106,7 +106,7 @@ MIX = 0.1
 
 def propose_config(op, machine: Machine, rng: np.random.Generator) -> OpConfig:
     """Draw a configuration of ``op`` from the search's proposal (see the module docstring)."""
-    options = _degree_tuples(op.shape, op.dims, machine.num_devices)
+    options = degree_options(op, machine.num_devices)
     deg = options[int(rng.integers(len(options)))]
     n, d = math.prod(deg), machine.num_devices
     if rng.random() < MIX or d % n:
@@ -130,7 +130,7 @@ def proposal_probability(op, cfg: OpConfig, machine: Machine) -> float:
     >>> abs(draws.count(c) / len(draws) - proposal_probability(op, c, m)) < 0.01
     True
     """
-    options = _degree_tuples(op.shape, op.dims, machine.num_devices)
+    options = degree_options(op, machine.num_devices)
     if cfg.degrees not in options:
         return 0.0
     n, d = cfg.pieces, machine.num_devices

@@ -32,7 +32,7 @@ from dawnlab.errors import DataError, InvalidArgument, invalid
 from dawnlab.flexflow.graph import Graph, Op
 from dawnlab.flexflow.machine import Machine
 
-__all__ = ["OpConfig", "ConfigError", "validate", "valid_degrees", "random_config", "piece_regions",
+__all__ = ["OpConfig", "ConfigError", "validate", "valid_degrees", "degree_options", "random_config", "piece_regions",
            "Strategy"]
 
 
@@ -105,6 +105,11 @@ def validate(op: Op, config: OpConfig, machine: Machine, owner: str = "validate"
         if s % k:
             raise invalid("config", owner, f"degrees that divide the output shape {op.shape} of "
                           f"operator {op.name!r}", deg, "Use a divisor of each dimension.", cls=ConfigError)
+    limits = op.attrs.get("split_limits")
+    if limits is not None and any(lim % k for lim, k in zip(limits, deg)):
+        raise invalid("config", owner, f"degrees that divide {tuple(limits)} for operator {op.name!r} "
+                      f"(a split must not cut through one of its {op.attrs.get('heads', '')} heads)", deg,
+                      cls=ConfigError)
     n = math.prod(deg)
     if n > machine.num_devices:
         raise invalid("config", owner, f"at most {machine.num_devices} pieces (the devices of "
@@ -125,6 +130,14 @@ def _degree_tuples(shape: tuple[int, ...], dims: tuple[str, ...], max_pieces: in
     return tuple(t for t in itertools.product(*options) if math.prod(t) <= max_pieces)
 
 
+def degree_options(op: Op, num_devices: int) -> tuple:
+    """Every valid degree tuple of ``op`` with at most ``num_devices`` pieces (its shape's
+    divisors, also dividing its ``split_limits`` where it has them)."""
+    limits = op.attrs.get("split_limits")
+    shape = op.shape if limits is None else tuple(math.gcd(s, lim) for s, lim in zip(op.shape, limits))
+    return _degree_tuples(shape, op.dims, num_devices)
+
+
 def valid_degrees(op: Op, machine: Machine) -> list[tuple[int, ...]]:
     """Every valid degree tuple of ``op`` on ``machine``.
 
@@ -135,7 +148,7 @@ def valid_degrees(op: Op, machine: Machine) -> list[tuple[int, ...]]:
     >>> valid_degrees(b.build()["s"], Machine.preset("p100x4"))
     [(1, 1), (2, 1), (4, 1)]
     """
-    return list(_degree_tuples(op.shape, op.dims, machine.num_devices))
+    return list(degree_options(op, machine.num_devices))
 
 
 def random_config(op: Op, machine: Machine, rng: np.random.Generator) -> OpConfig:
@@ -151,7 +164,7 @@ def random_config(op: Op, machine: Machine, rng: np.random.Generator) -> OpConfi
     >>> validate(b.build()["fc"], c, m) == c
     True
     """
-    options = _degree_tuples(op.shape, op.dims, machine.num_devices)
+    options = degree_options(op, machine.num_devices)
     deg = options[int(rng.integers(len(options)))]
     n = math.prod(deg)
     d = machine.num_devices

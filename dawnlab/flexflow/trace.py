@@ -73,9 +73,17 @@ class _Tracer:
             def is_leaf_module(self, m, qualname):
                 return type(m) in RULES or super().is_leaf_module(m, qualname)
 
+        if type(module).__module__.startswith("torch.nn.") and not isinstance(
+                module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
+            module = torch.nn.Sequential(module)  # a single torch layer: trace it as a leaf with its rule
         self.module = module
         tracer = Leafy()
-        graph = tracer.trace(module)
+        try:
+            graph = tracer.trace(module)
+        except Exception as e:  # data-dependent control flow, unsupported python
+            raise GraphError(f"torch.fx cannot trace {type(module).__name__} symbolically ({type(e).__name__}: "
+                             f"{e}). Make the offending submodule a leaf by registering a rule for it "
+                             f"(dawnlab.flexflow.trace.register_rule).") from e
         self.gm = torch.fx.GraphModule(tracer.root, graph)
         self.b = GraphBuilder(name)
 
@@ -83,13 +91,27 @@ class _Tracer:
         import torch
         from torch.fx.passes.shape_prop import ShapeProp
 
-        ShapeProp(self.gm).propagate(*example_inputs)
+        try:
+            ShapeProp(self.gm).propagate(*example_inputs)
+        except Exception as e:  # the module does not run on these inputs
+            raise GraphError(f"Running the traced module on the example inputs failed ({type(e).__name__}: "
+                             f"{e}); check example_inputs.") from e
         env = {}
         for node in self.gm.graph.nodes:
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
-            env[node] = self.visit(node, args, kwargs)
+            env[node] = out = self.visit(node, args, kwargs)
+            self.check(node, out)
         return self.b.build()
+
+    def check(self, node, out):
+        """The operator built for ``node`` must have the shape torch computed (ShapeProp)."""
+        want = _shape(node)
+        if isinstance(out, str) and want is not None and self.b.shape(out) != want:
+            raise GraphError(f"The tracer built operator {out!r} of shape {self.b.shape(out)} for fx node "
+                             f"{node.name!r} ({node.op} {getattr(node.target, '__name__', node.target)!s}), "
+                             f"but torch gives it shape {want}: the rule for it does not cover these "
+                             f"settings. Register a correct one with dawnlab.flexflow.trace.register_rule.")
 
     # -- dispatch -------------------------------------------------------------
     def visit(self, node, args, kwargs):
@@ -100,8 +122,15 @@ class _Tracer:
             return b.input(shape, name=node.name) if shape else None
         if node.op == "output":
             return None
-        if node.op == "get_attr":
-            raise self.unknown(node, f"parameter access {node.target!r}")
+        if node.op == "get_attr":  # an nn.Parameter (a weight of its own) or a buffer
+            t = self.gm
+            for part in str(node.target).split("."):
+                t = getattr(t, part)
+            if not isinstance(t, torch.Tensor) or shape is None:
+                raise self.unknown(node, f"attribute {node.target!r}")
+            weight = isinstance(t, torch.nn.Parameter) and t.requires_grad
+            return b.add("parameter" if weight else "constant", [], shape, ("none",) * len(shape), [],
+                         params=t.numel() if weight else 0, name=node.name)
         if node.op == "call_module":
             mod = self.gm.get_submodule(node.target)
             return self.module_rule(node, mod, args, kwargs, shape)
@@ -203,10 +232,17 @@ class _Tracer:
         if type(mod) in RULES:
             return RULES[type(mod)](b, node, args, shape)
         if isinstance(mod, nn.Conv2d):
-            return b.conv2d(x, mod.out_channels, mod.kernel_size, mod.stride[0],
-                            0 if isinstance(mod.padding, str) else mod.padding, relu=False)
+            if mod.padding == "same":  # torch pads total d (k - 1), the extra row after
+                pad = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                            for k, d in zip(mod.kernel_size, mod.dilation))
+            elif mod.padding == "valid":
+                pad = 0
+            else:
+                pad = tuple(mod.padding)
+            return b.conv2d(x, mod.out_channels, tuple(mod.kernel_size), tuple(mod.stride), pad, relu=False,
+                            groups=mod.groups, dilation=tuple(mod.dilation), bias=mod.bias is not None)
         if isinstance(mod, nn.Linear):
-            return b.linear(x, mod.out_features)
+            return b.linear(x, mod.out_features, bias=mod.bias is not None)
         if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
             return b.batchnorm(x)
         if isinstance(mod, nn.LayerNorm):
@@ -216,10 +252,11 @@ class _Tracer:
             if isinstance(mod, cls):
                 return b.elementwise(name, [x])
         if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
-            s = mod.stride if isinstance(mod.stride, int) else (mod.stride or (k,))[0]
-            p = mod.padding if isinstance(mod.padding, int) else mod.padding[0]
-            return b.pool2d(x, k, s, p, "max" if isinstance(mod, nn.MaxPool2d) else "avg")
+            if mod.ceil_mode:
+                raise self.unknown(node, f"{type(mod).__name__} with ceil_mode=True")
+            dil = getattr(mod, "dilation", 1)
+            return b.pool2d(x, mod.kernel_size, mod.stride or mod.kernel_size, mod.padding,
+                            "max" if isinstance(mod, nn.MaxPool2d) else "avg", dilation=dil)
         if isinstance(mod, nn.AdaptiveAvgPool2d):
             if tuple(shape[2:]) != (1, 1):
                 raise self.unknown(node, "AdaptiveAvgPool2d to a size other than 1x1")
@@ -232,6 +269,8 @@ class _Tracer:
             return b.embedding(x, mod.num_embeddings, mod.embedding_dim)
         if isinstance(mod, (nn.LSTM, nn.GRU, nn.RNN)):
             return self.recurrent(node, mod, x)
+        if isinstance(mod, nn.TransformerEncoderLayer):
+            return self.encoder_layer(node, mod, x)
         if isinstance(mod, nn.MultiheadAttention):
             q, k, v = args[:3]
             e = mod.embed_dim
@@ -239,6 +278,29 @@ class _Tracer:
             a = b.attention(*qs, mod.num_heads)
             return (b.linear(a, e), None)
         raise self.unknown(node, type(mod).__name__)
+
+    def encoder_layer(self, node, mod, x):
+        """``nn.TransformerEncoderLayer``: self-attention (q, k, v projections, attention, output
+        projection), feed-forward, residuals and layer norms, in its norm-first or norm-last order."""
+        b = self.b
+        att = mod.self_attn
+        if not att.batch_first:
+            raise self.unknown(node, "TransformerEncoderLayer with batch_first=False (use batch_first=True)")
+        e, heads, ff = att.embed_dim, att.num_heads, mod.linear1.out_features
+        act = mod.activation
+        act = getattr(act, "__name__", type(act).__name__).lower()
+
+        def attention(z):
+            return b.linear(b.attention(*[b.linear(z, e) for _ in range(3)], heads), e)
+
+        def feed_forward(z):
+            return b.linear(b.elementwise(act, [b.linear(z, ff)]), e)
+
+        if mod.norm_first:
+            x = b.add_(x, attention(b.layernorm(x)))
+            return b.add_(x, feed_forward(b.layernorm(x)))
+        x = b.layernorm(b.add_(x, attention(x)))
+        return b.layernorm(b.add_(x, feed_forward(x)))
 
     def recurrent(self, node, mod, x):
         b = self.b
@@ -270,7 +332,10 @@ class _Tracer:
             steps = out
             h_last.append(h)
         y = b.stack(steps)
-        return (y, (h_last[-1], h_last[-1]))
+        # h_n (and c_n, which travels with it): the last step of every layer, (layers, N, hidden)
+        n, hid = b.shape(h_last[-1])
+        hn = b.add("stack", h_last, (len(h_last), n, hid), ("none", "sample", "parameter"), [(1, 2)] * len(h_last))
+        return (y, (hn, hn))
 
 
 def graph_from_module(module, example_inputs: tuple, name: str | None = None) -> Graph:
