@@ -9,7 +9,8 @@ costing a store (1 I/O) the first time a still-needed value leaves.  Values
 with no later use leave for free.  Every simulated schedule is a legal one, so
 its I/O is an upper bound on the optimum; :func:`schedule_io` tries several
 orders (topological, level-by-level, depth-first post-order from the outputs,
-and a given one such as the ILP's) and keeps the best.
+the locality orders of :mod:`dawnlab.iobounds.orders`, an optimal order of the
+exact search on small graphs, or a given one) and keeps the best.
 """
 
 from __future__ import annotations
@@ -128,17 +129,28 @@ def _dfs_order(G):
     return order
 
 
-def candidate_orders(G) -> dict:
+def candidate_orders(G, M: int | None = None) -> dict:
     """Evaluation orders tried by :func:`schedule_io`, by name.
+
+    The topological, level-by-level and depth-first orders, the blocked orders
+    of the graph's family and, given ``M``, the locality-greedy order
+    (:mod:`dawnlab.iobounds.orders`).
 
     Examples
     --------
     >>> sorted(candidate_orders(nx.DiGraph([(0, 1)])))
     ['dfs', 'levels', 'topological']
+    >>> from dawnlab.iobounds.graphs import fft
+    >>> "band3" in candidate_orders(fft(3)), "greedy" in candidate_orders(fft(3), 4)
+    (True, True)
     """
-    return {"topological": list(nx.topological_sort(G)),
-            "levels": [v for gen in nx.topological_generations(G) for v in gen],
-            "dfs": _dfs_order(G)}
+    from dawnlab.iobounds.orders import family_orders
+
+    out = {"topological": list(nx.topological_sort(G)),
+           "levels": [v for gen in nx.topological_generations(G) for v in gen],
+           "dfs": _dfs_order(G)}
+    out.update(family_orders(G, M))
+    return out
 
 
 def belady_best(G, M: int) -> tuple[int, list]:
@@ -148,10 +160,10 @@ def belady_best(G, M: int) -> tuple[int, list]:
     --------
     >>> from dawnlab.iobounds.graphs import fft
     >>> belady_best(fft(2), 4)[0]
-    6
+    4
     """
     best = None
-    for o in candidate_orders(G).values():
+    for o in candidate_orders(G, M).values():
         io = simulate(G, o, M)
         if best is None or io < best[0]:
             best = (io, o)
@@ -163,6 +175,7 @@ EXACT_ORDER_MAX = 16
 
 
 def schedule_io(G, M: int, order=None, *, exact_order: bool | None = None,
+                improve: float = 0.0, seed: int = 0,
                 ilp_order: bool | None = None) -> Schedule:
     """The best schedule found for ``G`` with fast memory ``M`` (or ``order``'s).
 
@@ -179,6 +192,11 @@ def schedule_io(G, M: int, order=None, *, exact_order: bool | None = None,
         :mod:`dawnlab.iobounds.search` (default: when ``G`` has at most
         :data:`EXACT_ORDER_MAX` vertices; the search is given a state budget,
         and a search that runs out adds nothing).
+    improve : float
+        Seconds of :func:`~dawnlab.iobounds.orders.local_search` from the best
+        order found (``"local"`` in ``tried``; default none).
+    seed : int
+        Seed of the local search.
     ilp_order : bool, optional
         Former name of ``exact_order``.
 
@@ -190,16 +208,16 @@ def schedule_io(G, M: int, order=None, *, exact_order: bool | None = None,
     --------
     >>> from dawnlab.iobounds.graphs import fft
     >>> s = schedule_io(fft(2), 4)
-    >>> s.io, s.compulsory, s.name
-    (4, 8, 'optimal')
-    >>> schedule_io(fft(2), 4, exact_order=False).io
-    6
+    >>> s.io, s.compulsory, s.tried["optimal"], s.tried["topological"]
+    (4, 8, 4, 6)
     """
     G = check_graph(G, "schedule_io")
     M = check_memory(G, M, "schedule_io")
     if exact_order is None:
         exact_order = ilp_order
-    orders = {"given": list(order)} if order is not None else candidate_orders(G)
+    if not (isinstance(improve, (int, float)) and not isinstance(improve, bool) and improve >= 0):
+        raise invalid("improve", "schedule_io", "a number of seconds >= 0", improve)
+    orders = {"given": list(order)} if order is not None else candidate_orders(G, M)
     if order is None and (exact_order if exact_order is not None
                           else G.number_of_nodes() <= EXACT_ORDER_MAX):
         from dawnlab.iobounds.search import search_io
@@ -208,5 +226,10 @@ def schedule_io(G, M: int, order=None, *, exact_order: bool | None = None,
             orders["optimal"] = found.order
     tried = {name: simulate(G, o, M) for name, o in orders.items()}
     best = min(tried, key=tried.get)
+    if improve > 0 and order is None and tried[best] > 0:
+        from dawnlab.iobounds.orders import local_search
+        tried["local"], orders["local"] = local_search(G, orders[best], M, improve, seed=seed)
+        if tried["local"] < tried[best]:
+            best = "local"
     return Schedule(io=tried[best], order=orders[best], name=best,
                     compulsory=compulsory_io(G), tried=tried)
