@@ -174,6 +174,36 @@ class Graph:
     def __iter__(self):
         return iter(self.ops)
 
+    def to_dict(self) -> dict:
+        """The graph as plain data (JSON-ready); :meth:`from_dict` rebuilds it."""
+        return {"name": self.name, "ops": [
+            {"name": o.name, "kind": o.kind, "inputs": list(o.inputs), "shape": list(o.shape), "dims": list(o.dims),
+             "input_maps": [list(m) for m in o.input_maps], "flops": o.flops, "params": o.params,
+             "param_group": o.param_group, "attrs": o.attrs} for o in self.ops]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Graph":
+        """Rebuild a graph written by :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> b = GraphBuilder("cnn"); x = b.input((2, 3, 8, 8)); _ = b.conv2d(x, 4, 3, padding=1)
+        >>> g = b.build()
+        >>> Graph.from_dict(g.to_dict()).fingerprint() == g.fingerprint()
+        True
+        """
+        def tup(v):
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+        try:
+            ops = [Op(o["name"], o["kind"], tuple(o["inputs"]), tuple(o["shape"]), tuple(o["dims"]),
+                      tuple(tuple(m) for m in o["input_maps"]), float(o["flops"]), int(o["params"]),
+                      o["param_group"], {k: tup(v) for k, v in o["attrs"].items()}) for o in data["ops"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise invalid("data", "Graph.from_dict", "the output of Graph.to_dict()", type(data).__name__,
+                          f"({e})", cls=GraphError) from None
+        return cls(ops, data.get("name", "graph"))
+
     def fingerprint(self) -> str:
         """A short hash of the graph's structure (operators, shapes, maps, flops, weights), which
         strategy files and search checkpoints name so that they refuse a different graph.

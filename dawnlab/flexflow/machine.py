@@ -23,6 +23,7 @@ Presets reproduce the paper's two clusters (Section 8.1) and a modern node.
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 from dataclasses import dataclass
 
@@ -60,15 +61,23 @@ class Link:
     latency: float
 
 
-def _positive(value, name, owner):
+def _number(value, name, owner, allow_zero=False):
+    """A finite number > 0 (>= 0 with ``allow_zero``), else a MachineError naming the field."""
     if isinstance(value, str):  # YAML 1.1 reads 1.0e13 (no sign in the exponent) as a string
         try:
             value = float(value)
         except ValueError:
             pass
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise invalid(name, owner, "a positive number", value, cls=MachineError)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+        value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise invalid(name, owner, "a finite number >= 0" if allow_zero else "a finite positive number", value,
+                      cls=MachineError)
     return float(value)
+
+
+def _positive(value, name, owner):
+    return _number(value, name, owner)
 
 
 class Machine:
@@ -163,17 +172,17 @@ class Machine:
                 raise invalid("devices", owner, f"devices whose type is one of {sorted(types)}", d,
                               cls=MachineError)
             tt = types[t]
-            devices.append(Device(str(d["name"]), t, _positive(tt.get("flops"), "flops", owner),
-                                  _positive(tt.get("mem_bandwidth"), "mem_bandwidth", owner),
-                                  _positive(tt.get("memory"), "memory", owner),
-                                  float(tt.get("kernel_latency", 5e-6))))
+            f = f"device_types.{t}."
+            devices.append(Device(str(d["name"]), t, _positive(tt.get("flops"), f + "flops", owner),
+                                  _positive(tt.get("mem_bandwidth"), f + "mem_bandwidth", owner),
+                                  _positive(tt.get("memory"), f + "memory", owner),
+                                  _number(tt.get("kernel_latency", 5e-6), f + "kernel_latency", owner, True)))
         links = []
         for l in spec["links"]:
             a, b = str(l["a"]), str(l["b"])
-            bw = _positive(l.get("bandwidth"), "bandwidth", owner)
-            lat = float(l.get("latency", 0.0))
-            if lat < 0:
-                raise invalid("latency", owner, "a number >= 0", lat, cls=MachineError)
+            f = f"links[{a}-{b}]."
+            bw = _positive(l.get("bandwidth"), f + "bandwidth", owner)
+            lat = _number(l.get("latency", 0.0), f + "latency", owner, True)
             links.append(Link(f"{a}->{b}", a, b, bw, lat))
             if l.get("duplex", True):
                 links.append(Link(f"{b}->{a}", b, a, bw, lat))

@@ -291,29 +291,68 @@ class Strategy:
 
     # -- files and tables ------------------------------------------------
     def to_json(self) -> dict:
-        """Plain data: graph and machine names, and each operator's degrees and devices."""
-        return {"graph": self.graph.name, "machine": self.machine.name,
-                "ops": {n: c.to_json() for n, c in self.configs.items()}}
+        """Plain data, self-contained: each operator's degrees and devices, the graph's name and
+        fingerprint, the machine's name, and the graph and machine themselves."""
+        return {"graph": self.graph.name, "fingerprint": self.graph.fingerprint(), "machine": self.machine.name,
+                "ops": {n: c.to_json() for n, c in self.configs.items()},
+                "graph_spec": self.graph.to_dict(), "machine_spec": self.machine.to_dict()}
 
     def save(self, path: str | pathlib.Path) -> None:
-        """Write the strategy as JSON."""
-        pathlib.Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        """Write the strategy as self-contained JSON (see :meth:`to_json`), atomically."""
+        from dawnlab.results import atomic_write_bytes
+
+        atomic_write_bytes(path, json.dumps(self.to_json(), indent=1).encode())
 
     @classmethod
-    def from_json(cls, data: dict, graph: Graph, machine: Machine) -> Strategy:
-        """Rebuild from :meth:`to_json` output, validating against ``graph`` and ``machine``."""
+    def from_json(cls, data: dict, graph: Graph | None = None, machine: Machine | None = None) -> Strategy:
+        """Rebuild from :meth:`to_json` output.
+
+        Without ``graph``/``machine`` the file's own are used.  A given graph must have the
+        fingerprint the file names, and a given machine its number of devices; otherwise a
+        :class:`ConfigError` says which.
+        """
+        owner = "Strategy.from_json"
+        if not isinstance(data, dict):
+            raise invalid("data", owner, "a dict written by Strategy.to_json", type(data).__name__, cls=ConfigError)
+        if graph is None:
+            if "graph_spec" not in data:
+                raise invalid("graph", owner, "a Graph (this file does not contain its graph)", None,
+                              cls=ConfigError)
+            graph = Graph.from_dict(data["graph_spec"])
+        elif data.get("fingerprint") not in (None, graph.fingerprint()):
+            raise invalid("graph", owner, f"the graph this strategy was made for ({data.get('graph')!r}, "
+                          f"fingerprint {data['fingerprint']})", f"{graph.name!r} with fingerprint "
+                          f"{graph.fingerprint()}", cls=ConfigError)
+        if machine is None:
+            if "machine_spec" not in data:
+                raise invalid("machine", owner, "a Machine (this file does not contain its machine)", None,
+                              cls=ConfigError)
+            machine = Machine.from_dict(data["machine_spec"])
+        elif "machine_spec" in data and len(data["machine_spec"]["devices"]) != machine.num_devices:
+            raise invalid("machine", owner, f"a machine of {len(data['machine_spec']['devices'])} devices like "
+                          f"{data.get('machine')!r}", f"{machine.name!r} with {machine.num_devices}",
+                          cls=ConfigError)
         try:
             ops = data["ops"]
             configs = {n: OpConfig(tuple(int(k) for k in c["degrees"]), tuple(int(v) for v in c["devices"]))
                        for n, c in ops.items()}
-        except (KeyError, TypeError, ValueError) as e:
-            raise invalid("data", "Strategy.from_json", "a dict with 'ops': {name: {'degrees', 'devices'}}",
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise invalid("data", owner, "a dict with 'ops': {name: {'degrees', 'devices'}}",
                           type(data).__name__, f"({e})", cls=ConfigError) from None
         return cls(graph, machine, configs)
 
     @classmethod
-    def load(cls, path: str | pathlib.Path, graph: Graph, machine: Machine) -> Strategy:
-        """Read a strategy written by :meth:`save`.
+    def load(cls, path: str | pathlib.Path, graph: Graph | None = None, machine: Machine | None = None) -> Strategy:
+        """Read a strategy written by :meth:`save`: on its own (the file holds its graph and
+        machine), or checked against a ``graph`` and ``machine`` you give.
+
+        Raises
+        ------
+        DataError
+            The file is missing or not JSON.
+        ConfigError
+            The given graph is not the one the strategy was made for (its fingerprint differs),
+            or the machine has another number of devices.
 
         Examples
         --------
@@ -324,6 +363,13 @@ class Strategy:
         >>> Strategy.expert(g, m).save(p)
         >>> Strategy.load(p, g, m) == Strategy.expert(g, m)
         True
+        >>> s = Strategy.load(p)
+        >>> s == Strategy.expert(g, m), s.graph.fingerprint() == g.fingerprint(), s.machine.name
+        (True, True, 'p100x4')
+        >>> Strategy.load(p, benchmarks.alexnet(16), m)
+        Traceback (most recent call last):
+        ...
+        dawnlab.flexflow.soap.ConfigError: The 'graph' argument of Strategy.from_json must be the graph this strategy was made for ('alexnet', fingerprint ...
         """
         path = pathlib.Path(path)
         try:

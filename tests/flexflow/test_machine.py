@@ -58,3 +58,25 @@ def test_topology_errors(tmp_path):
         Machine.preset("tpu-pod")
     with pytest.raises(DataError):
         Machine.from_file(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("where, field, value", [
+    ("type", "flops", float("nan")), ("type", "flops", float("inf")), ("type", "memory", -1.0),
+    ("type", "mem_bandwidth", 0.0), ("type", "kernel_latency", float("nan")), ("type", "kernel_latency", -1e-6),
+    ("link", "latency", float("nan")), ("link", "latency", float("inf")), ("link", "latency", -1.0),
+    ("link", "bandwidth", float("inf")), ("link", "bandwidth", "fast"),
+])
+def test_machine_files_reject_nan_infinite_and_negative_values_naming_the_field(tmp_path, where, field, value):
+    spec = Machine.preset("p100x4").to_dict()
+    if where == "type":
+        spec["device_types"]["P100"][field] = value
+    else:
+        spec["links"][0][field] = value
+    with pytest.raises(MachineError, match=field) as err:
+        Machine.from_dict(spec)
+    assert ("P100" in str(err.value)) == (where == "type")
+    # the same through a file (JSON writes NaN and Infinity, which json reads back)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(MachineError, match=field):
+        Machine.from_file(path)

@@ -238,3 +238,26 @@ def test_simulator_against_measured_cpu_runs():
     assert r.single_measured > 0 and r.ddp_measured > 0 and r.rounds == 2
     assert abs(r.single_offset) < r.single_measured and abs(r.ddp_offset) < r.ddp_measured
     assert r.single_error < 2.0 and r.ddp_error < 2.0  # loose: the cores are shared
+
+
+def test_measured_costs_follow_the_device_kind(tmp_path):
+    import torch
+
+    from dawnlab.flexflow.costs import MeasuredCosts as MC
+
+    g = benchmarks.mlp(16, (32, 64, 10))
+    gpu = Machine.preset("p100x4").devices[0]
+    cpu = Machine.preset("cpu1").devices[0]
+    c = MC(tmp_path / "c.json", repeats=3)
+    c.compute(g, g.index["fc0"], (1, 1), cpu)
+    (key,) = json.loads((tmp_path / "c.json").read_text())
+    assert json.loads(key)[0] == "cpu"  # the cache key names the hardware
+    if torch.cuda.is_available():
+        f, b = c.compute(g, g.index["fc0"], (1, 1), gpu)
+        assert f > 0 and any(json.loads(k)[0].startswith("cuda:") for k in c.table)
+    else:  # a P100 model is never timed on the CPU behind the user's back
+        with pytest.raises(InvalidArgument, match="P100"):
+            c.compute(g, g.index["fc0"], (1, 1), gpu)
+    # asked for explicitly, CPU timings stand in for the P100 (and are keyed as CPU timings)
+    mapped = MC(tmp_path / "c.json", kinds={"P100": "cpu"})
+    assert mapped.compute(g, g.index["fc0"], (1, 1), gpu) == c.compute(g, g.index["fc0"], (1, 1), cpu)

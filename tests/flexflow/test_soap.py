@@ -73,6 +73,10 @@ def test_every_exported_strategy_imports_to_the_same_simulated_time(tmp_path, na
         back = Strategy.load(path, g, m)
         assert back == s
         assert sim.simulate(back, record=False).iteration_time == sim.simulate(s, record=False).iteration_time
+        alone = Strategy.load(path)  # self-contained: the file's own graph and machine
+        assert alone == s and alone.graph.fingerprint() == g.fingerprint() and alone.machine.name == m.name
+        assert Simulator(alone.graph, alone.machine).simulate(alone, record=False).iteration_time == \
+            sim.simulate(s, record=False).iteration_time
     table = strategies[1].table()
     assert list(table.columns) == ["op", "kind", "shape", "config", "pieces", "devices"] and len(table) == len(g)
 
@@ -103,3 +107,17 @@ def test_strategy_file_errors(tmp_path, fc):
     del s["ops"]["fc"]
     with pytest.raises(ConfigError, match="missing"):
         Strategy.from_json(s, fc, m)
+
+
+def test_a_strategy_file_refuses_a_graph_or_machine_it_does_not_fit(tmp_path):
+    g, m = benchmarks.alexnet(8), Machine.preset("p100x4")
+    p = tmp_path / "s.json"
+    Strategy.data_parallel(g, m).save(p)
+    data = json.loads(p.read_text())
+    assert data["fingerprint"] == g.fingerprint() and data["machine"] == "p100x4"
+    with pytest.raises(ConfigError, match="fingerprint"):
+        Strategy.load(p, benchmarks.alexnet(16), m)  # same names, another batch size
+    with pytest.raises(ConfigError, match="4 devices"):
+        Strategy.load(p, g, Machine.preset("p100x16"))
+    with pytest.raises(ConfigError, match="'graph'"):
+        Strategy.from_json({"ops": data["ops"]})
