@@ -33,6 +33,9 @@ __all__ = ["SVPExplorer", "app"]
 
 DATASETS = ["opencv_digits", "mnist", "sklearn_digits", "letters"]
 SELECTORS = ["proxy", "target", "random"]
+# data-selection phases as the time plot names them: the selector trained each round is the proxy for SVP and
+# the target itself for target-driven selection, so its phase is "selector training", not "proxy_training"
+PHASE_LABELS = {"proxy_training": "selector training", "scoring": "scoring", "selection": "selection"}
 
 
 @pn.cache
@@ -48,17 +51,17 @@ class SVPExplorer(param.Parameterized):
     dataset = param.Selector(default="opencv_digits", objects=DATASETS, doc="Offline data set")
     n_examples = param.Integer(default=500, bounds=(100, 20000), doc="Examples used (pool + 20% test)")
     target_depth = param.Selector(default=8, objects=[8, 14, 20], doc="Target ResNet depth (MLP layers for tables)")
-    target_width = param.Integer(default=16, bounds=(2, 128), doc="Target width")
-    target_epochs = param.Integer(default=4, bounds=(1, 100), doc="Target epochs")
+    target_width = param.Integer(default=8, bounds=(2, 128), doc="Target width")
+    target_epochs = param.Integer(default=5, bounds=(1, 100), doc="Target epochs")
     proxy_depth = param.Selector(default=8, objects=[8, 14, 20], doc="Proxy depth")
     proxy_width = param.Integer(default=4, bounds=(1, 128), doc="Proxy width")
     proxy_epochs = param.Integer(default=2, bounds=(1, 100), doc="Proxy epochs")
     proxy_stop_after = param.Integer(default=0, bounds=(0, 100),
                                      doc="Early stopping: the proxy runs only this many of its epochs (0: all)")
-    min_batches = param.Integer(default=10, bounds=(0, 500), doc="Minibatches per epoch at least (both models)")
+    min_batches = param.Integer(default=40, bounds=(0, 500), doc="Minibatches per epoch at least (both models)")
     method = param.Selector(default="least_confidence", objects=["least_confidence", "entropy", "margin", "kcenters"],
                             doc="Active-learning method")
-    initial = param.Number(default=0.05, bounds=(0.01, 0.5), doc="Random initial labelled fraction")
+    initial = param.Number(default=0.1, bounds=(0.01, 0.5), doc="Random initial labelled fraction")
     final = param.Number(default=0.5, bounds=(0.05, 1.0), doc="Final labelled fraction")
     rounds = param.Integer(default=3, bounds=(1, 10), doc="Selection rounds after the initial set")
     seed = param.Integer(default=0, bounds=(0, None), doc="Seed")
@@ -147,8 +150,8 @@ class SVPExplorer(param.Parameterized):
                     self.curves = pd.DataFrame(rows)
                     self.progress = int(100 * done / total)
                     self.status = f"{sel}: round {rec.round} done, {rec.n_labelled} labelled"
-                for phase in ("proxy_training", "scoring", "selection"):
-                    trows.append({"selector": sel, "phase": phase,
+                for phase, label in PHASE_LABELS.items():
+                    trows.append({"selector": sel, "phase": label,
                                   "seconds": sum(r.seconds[phase] for r in al.result_.records)})
                 self.times = pd.DataFrame(trows)
             self.status = "ranking agreement ..."
@@ -171,11 +174,12 @@ class SVPExplorer(param.Parameterized):
                   for s in SELECTORS if len(df) and (df.selector == s).any()]
         overlay = hv.Overlay(curves) if curves else hv.Overlay([hv.Curve([], "fraction", "accuracy")])
         return overlay.opts(title="target accuracy vs labelled fraction", responsive=True, min_height=300,
-                            legend_position="bottom_right")
+                            legend_position="right")  # outside the axes: never over a curve
 
     @param.depends("times")
     def time_plot(self):
-        df = self.times if len(self.times) else pd.DataFrame({"selector": SELECTORS, "phase": "selection",
+        df = self.times if len(self.times) else pd.DataFrame({"selector": SELECTORS,
+                                                              "phase": PHASE_LABELS["proxy_training"],
                                                               "seconds": 0.0})
         return hv.Bars(df, ["selector", "phase"], "seconds").opts(
             stacked=True, title="data-selection time (s)", responsive=True, min_height=300, tools=["hover"])
@@ -191,7 +195,15 @@ class SVPExplorer(param.Parameterized):
         return hv.HeatMap(long, ["model a", "model b"], "spearman").opts(
             cmap="viridis", clim=(-1, 1), colorbar=True, title="Spearman of uncertainty rankings",
             responsive=True, min_height=300, tools=["hover"]) * hv.Labels(
-            long.assign(text=long.spearman.round(2)), ["model a", "model b"], "text")
+            self.agreement_labels(), ["model a", "model b"], ["text", "color"]).opts(text_color="color")
+
+    def agreement_labels(self) -> pd.DataFrame:
+        """The heat map's numbers, each in black or white, whichever reads on its cell's viridis colour."""
+        long = self.agreement.stack().rename("spearman").reset_index()
+        long.columns = ["model a", "model b", "spearman"]
+        # viridis on [-1, 1] is dark up to about 0.1 and light (green to yellow) above
+        return long.assign(text=long.spearman.map(lambda v: f"{v:.2f}"),
+                           color=np.where(long.spearman > 0.1, "black", "white"))
 
     @param.depends("dataset", "n_examples", "initial", "final", "rounds")
     def schedule_plot(self):

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import panel as pn
+import pytest
 
 from widgets.svp import SELECTORS, SVPExplorer, app
 
@@ -46,7 +47,7 @@ def test_run_fills_curves_times_and_agreement():
     np.testing.assert_allclose(sorted(curves.fraction.unique()), [0.1, 0.25, 0.4])
     assert curves.accuracy.between(0, 1).all()
     times = ex.times.set_index(["selector", "phase"]).seconds
-    assert times["random", "proxy_training"] == 0 and times["proxy", "proxy_training"] > 0
+    assert times["random", "selector training"] == 0 and times["proxy", "selector training"] > 0
     m = ex.agreement
     assert list(m.index) == ["target", "proxy", "target, stopped at half"]
     np.testing.assert_allclose(np.diag(m.values), 1.0)
@@ -54,3 +55,39 @@ def test_run_fills_curves_times_and_agreement():
     # the plots are built from those frames
     assert len(ex.accuracy_plot()) == 3
     assert isinstance(ex.agreement, pd.DataFrame) and ex.agreement_plot() is not None
+
+
+def test_time_plot_names_the_selectors_training_and_the_legend_sits_outside():
+    ex = tiny()
+    ex.times = pd.DataFrame({"selector": ["proxy", "target"], "phase": ["selector training"] * 2,
+                             "seconds": [1.0, 5.0]})
+    from widgets.svp import PHASE_LABELS
+
+    assert "proxy_training" not in PHASE_LABELS.values()
+    assert set(ex.time_plot().data.phase) == {"selector training"}
+    ex.curves = pd.DataFrame({"selector": ["proxy", "random"], "fraction": [0.1, 0.1], "accuracy": [0.5, 0.4]})
+    opts = ex.accuracy_plot().opts.get().kwargs
+    assert opts["legend_position"] == "right"
+
+
+def test_heatmap_numbers_contrast_with_their_cells():
+    ex = tiny()
+    ex.agreement = pd.DataFrame([[1.0, -0.3], [-0.3, 1.0]], index=["target", "proxy"], columns=["target", "proxy"])
+    labels = ex.agreement_labels().set_index(["model a", "model b"])
+    assert labels.loc[("target", "target"), "color"] == "black"  # yellow cell
+    assert labels.loc[("target", "proxy"), "color"] == "white"  # dark purple cell
+    assert labels.loc[("target", "proxy"), "text"] == "-0.30"
+    import holoviews as hv
+
+    hv.render(ex.agreement_plot())  # the overlay renders with per-cell text colours
+
+
+@pytest.mark.slow
+def test_default_run_is_well_above_chance_and_the_proxy_tracks_the_target():
+    ex = SVPExplorer()
+    ex.compute()
+    final = ex.curves[ex.curves.fraction == ex.curves.fraction.max()].set_index("selector").accuracy
+    assert (final > 0.6).all()  # ten classes: chance is 0.1
+    assert ex.agreement.loc["proxy", "target"] > 0.2
+    times = ex.times.set_index(["selector", "phase"]).seconds
+    assert times["target", "selector training"] > times["proxy", "selector training"]
