@@ -54,7 +54,8 @@ from dawnlab.flexflow.machine import Machine
 from dawnlab.flexflow.simulator import Simulator
 from dawnlab.flexflow.soap import Strategy
 
-__all__ = ["CheckResult", "check", "measure_single", "measure_ddp", "mlp_module"]
+__all__ = ["CheckResult", "check", "measure_single", "measure_ddp", "mlp_module", "StrategyCheck", "check_strategies",
+           "strategy_suite"]
 
 
 @dataclass
@@ -335,3 +336,192 @@ def check(sizes=(784, 1024, 1024, 10), batch_size: int = 256, steps: int = 20,
     pred2 = _predict(sizes, batch_size, m2, ddp["costs"]) + offset2
     return CheckResult(tuple(sizes), batch_size, _median(one["step"]), pred1, ddp["step"], pred2, latency,
                        bandwidth, offset1, offset2, rounds)
+
+
+# -- beyond data parallelism: real runs of many strategies ---------------------------------------
+
+@dataclass
+class StrategyCheck:
+    """Measured and simulated step times of several strategies (see :func:`check_strategies`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per run: ``strategy``, ``sync``, ``measured_s`` (median step), ``simulated_s``
+        (simulator with measured costs and link, plus the run's per-step offset), ``offset_s``,
+        ``error`` (relative), ``spread`` (interquartile range of the measured steps / median).
+    kendall, spearman : float
+        Rank correlations between simulated and measured times.
+    link_latency, link_bandwidth : float
+        The fitted point-to-point link.
+    rounds : int
+    """
+
+    table: object
+    kendall: float
+    spearman: float
+    link_latency: float
+    link_bandwidth: float
+    rounds: int
+
+    @property
+    def max_error(self) -> float:
+        return float(self.table.error.max())
+
+
+def strategy_suite(graph, machine, random: int = 5):
+    """The strategies :func:`check_strategies` measures: ``[(label, Strategy, sync)]``: data
+    parallel (both sync models), everything on one device, model parallel, the expert strategy,
+    two hybrids (both sync models for one), and ``random`` random valid strategies (alternating
+    sync models)."""
+    from dawnlab.flexflow.soap import OpConfig
+
+    dp = Strategy.data_parallel(graph, machine)
+    whole = Strategy(graph, machine, {op.name: OpConfig((1,) * len(op.shape), (0,)) for op in graph})
+    linears = [op.name for op in graph if op.kind == "linear"]
+    hybrid = dp
+    for k, name in enumerate(linears):
+        if k % 2:
+            hybrid = hybrid.replace(name, OpConfig((1, 2), (0, 1)))
+    hybrid2 = dp.replace(linears[0], OpConfig((1, 1), (0,))).replace(linears[-1], OpConfig((1, 2), (1, 0)))
+    out = [("data parallel", dp, "ring"), ("data parallel", dp, "ps"), ("one device", whole, "ring"),
+           ("model parallel", Strategy.model_parallel(graph, machine), "ring"),
+           ("expert", Strategy.expert(graph, machine), "ring"), ("hybrid S2/P2", hybrid, "ring"),
+           ("hybrid S2/P2", hybrid, "ps"), ("hybrid 1/S2/P2", hybrid2, "ring")]
+    for k in range(random):
+        out.append((f"random {k}", Strategy.random(graph, machine, 100 + k), ("ring", "ps")[k % 2]))
+    return out
+
+
+def _suite_worker(rank, world, port, sizes, batch_size, steps, rounds, random, out):
+    import torch
+    import torch.distributed as dist
+
+    from dawnlab.flexflow.execute import Plan, run_steps
+
+    torch.set_num_threads(1)
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        m = _cpu_machine(world, 1e-5, 1e9)
+        big, tiny = benchmarks.mlp(batch_size, tuple(sizes)), benchmarks.mlp(4 * world, _tiny(sizes))
+        suite = strategy_suite(big, m, random)
+        tiny_suite = [Strategy(tiny, m, dict(s.configs)) for _, s, _ in suite]
+        plans = [Plan(s, sync) for _, s, sync in suite]
+        tiny_plans = [Plan(s, sync) for s, (_, _, sync) in zip(tiny_suite, suite)]
+        res = {"pieces": [{} for _ in suite], "tiny_pieces": [{} for _ in suite],
+               "steps": [[] for _ in suite], "tiny_steps": [[] for _ in suite],
+               "ping": {n: [] for n in (1024, 65536, 1 << 20, 4 << 20)},
+               "allreduce": {n: [] for n in _sync_sizes(sizes)}}
+        for r in range(rounds):
+            for n, ts in res["allreduce"].items():  # what a 2-way ring sync of n bytes costs
+                buf = torch.ones(n // 4)
+                for k in range(6):
+                    dist.barrier()
+                    t0 = time.perf_counter()
+                    dist.all_reduce(buf)
+                    if k:
+                        ts.append(time.perf_counter() - t0)
+            for n, ts in res["ping"].items():  # one-way point-to-point time, from round trips
+                buf = torch.ones(n // 4)
+                for k in range(6):
+                    dist.barrier()
+                    t0 = time.perf_counter()
+                    if rank == 0:
+                        dist.send(buf, 1)
+                        dist.recv(buf, 1)
+                    elif rank == 1:
+                        dist.recv(buf, 0)
+                        dist.send(buf, 0)
+                    if k:
+                        ts.append((time.perf_counter() - t0) / 2)
+            order = list(range(len(suite)))
+            order = order[r % len(order):] + order[:r % len(order)]  # rotate, so drift hits all alike
+            for k in order:
+                res["steps"][k] += run_steps(plans[k], rank, steps, warmup=1, timings=res["pieces"][k])
+                res["tiny_steps"][k] += run_steps(tiny_plans[k], rank, steps, warmup=1,
+                                                  timings=res["tiny_pieces"][k])
+        both = [None] * world
+        dist.all_gather_object(both, (res["pieces"], res["tiny_pieces"]))
+        for key, pos in (("pieces", 0), ("tiny_pieces", 1)):  # pool both ranks' piece timings
+            for k in range(len(suite)):
+                merged: dict = {}
+                for other in both:
+                    for sig, ts in other[pos][k].items():
+                        merged.setdefault(sig, []).extend(ts)
+                res[key][k] = merged
+        if rank == 0:
+            torch.save(res, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _held_out_costs(graph, pieces, k):
+    """A cost table for strategy ``k`` from the pieces timed while *other* strategies trained
+    (median per operator configuration); a configuration only strategy ``k`` uses falls back
+    on its own timings."""
+    table = {}
+    for own in (False, True):
+        pooled: dict = {}
+        for j, timings in enumerate(pieces):
+            if (j == k) == own:
+                for key, ts in timings.items():
+                    pooled.setdefault(key, []).extend(ts)
+        for (i, deg), ts in pooled.items():
+            sig = MeasuredCosts.signature(graph, i, tuple(deg), "cpu")
+            if sig not in table:
+                table[sig] = [_median([f for f, _ in ts]), _median([b for _, b in ts])]
+    costs = MeasuredCosts(None)
+    costs.table = table
+    return costs
+
+
+def check_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps: int = 5, rounds: int = 3,
+                     random: int = 5) -> StrategyCheck:
+    """Run :func:`strategy_suite` for real on 2 CPU processes (gloo) and predict each run.
+
+    In each of ``rounds`` interleaved rounds, both processes time point-to-point messages (the
+    link, fitted as latency + bytes / bandwidth) and train ``steps`` steps of every strategy and
+    of its tiny-layer twin, in an order rotated each round, timing every piece's compute as it
+    runs (the per-operator costs of Section 5.1, taken on the device under the same load as
+    the steps).  The simulator (ready-time queues, the run's sync model) predicts each
+    strategy from the median piece costs timed while the *other* strategies trained (held
+    out, so no run's own timings predict it, save a configuration no other strategy uses),
+    the fitted link, and that strategy's per-step offset: its tiny twin's measured step minus
+    its simulated step (framework work no operator task holds).  Returns
+    the table and the Kendall and Spearman rank correlations between simulated and measured.
+    """
+    import numpy as np
+    import pandas as pd
+    import torch
+    import torch.multiprocessing as mp
+    from scipy import stats
+
+    if not isinstance(rounds, int) or rounds < 1:
+        raise invalid("rounds", "check_strategies", "a positive int", rounds)
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "suite.pt")
+        mp.start_processes(_suite_worker, args=(2, _free_port(), tuple(sizes), batch_size, steps, rounds, random,
+                                                out), nprocs=2, join=True, start_method="spawn")
+        res = torch.load(out)
+    # one link for activations and weights alike: fitted to one-way messages and to all-reduces
+    latency, bandwidth = _fit_link([(n, _median(ts)) for n, ts in sorted(res["ping"].items())]
+                                   + [(n, _median(ts)) for n, ts in sorted(res["allreduce"].items())])
+    m = _cpu_machine(2, latency, bandwidth)
+    big, tiny = benchmarks.mlp(batch_size, tuple(sizes)), benchmarks.mlp(8, _tiny(sizes))
+    rows = []
+    for k, (label, s, sync) in enumerate(strategy_suite(big, _cpu_machine(2, 1e-5, 1e9), random)):
+        s = Strategy(big, m, dict(s.configs))
+        ts = Strategy(tiny, m, dict(s.configs))
+        costs, tiny_costs = _held_out_costs(big, res["pieces"], k), _held_out_costs(tiny, res["tiny_pieces"], k)
+        offset = _median(res["tiny_steps"][k]) - Simulator(tiny, m, tiny_costs, sync).simulate(
+            ts, record=False).iteration_time
+        sim = Simulator(big, m, costs, sync).simulate(s, record=False).iteration_time + offset
+        meas = _median(res["steps"][k])
+        q1, q3 = np.percentile(res["steps"][k], [25, 75])
+        rows.append({"strategy": label, "sync": sync, "measured_s": meas, "simulated_s": sim, "offset_s": offset,
+                     "error": abs(sim - meas) / meas, "spread": (q3 - q1) / meas})
+    table = pd.DataFrame(rows)
+    tau = stats.kendalltau(table.simulated_s, table.measured_s).statistic
+    rho = stats.spearmanr(table.simulated_s, table.measured_s).statistic
+    return StrategyCheck(table, float(tau), float(rho), latency, bandwidth, rounds)

@@ -1,0 +1,303 @@
+"""Running a SOAP strategy for real: a multilayer perceptron on CPU processes with gloo.
+
+Section 8.3 of arXiv 1807.05358 checks the execution simulator against real
+runs of the strategies it ranks.  To do the same beyond data parallelism, this
+module *executes* any strategy of a :func:`~dawnlab.flexflow.benchmarks.mlp`
+graph (input, fully connected layers with fused ReLU, softmax + cross-entropy)
+over ``world`` processes, one device each, the way the simulator's task graph
+describes it:
+
+- every piece of every operator is computed on its device from the region of
+  its input it reads (the samples it covers, all input features), assembled
+  from the producer's pieces: local ones by slicing, remote ones received with
+  ``torch.distributed`` point-to-point messages (gloo), which senders post
+  asynchronously as soon as a piece is computed;
+- the backward pass runs the pieces in reverse, each receiving the gradient of
+  its output region from its consumers and sending back the gradients of the
+  regions it read;
+- replicated weight slices are synchronised after the backward pass, by a ring
+  all-reduce (``dist.all_reduce``) or through the owner replica the simulator
+  picks (gradients to it, updated weights back), then updated by SGD.
+
+Only operator kinds and input maps of the MLP family are supported (each
+piece reads a box of its input); anything else is a ``ConfigError``.
+:func:`run_steps` is the per-process entry point used by
+:mod:`~dawnlab.flexflow.validate`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dawnlab.errors import invalid
+from dawnlab.flexflow.graph import Graph
+from dawnlab.flexflow.soap import ConfigError, Strategy, piece_regions
+
+__all__ = ["Plan", "run_steps"]
+
+_KINDS = ("input", "linear", "softmax")
+
+
+def _box_overlap(a, b):
+    """Intersection of two boxes (tuples of (lo, hi)), or None."""
+    out = tuple((max(x0, y0), min(x1, y1)) for (x0, x1), (y0, y1) in zip(a, b))
+    return out if all(lo < hi for lo, hi in out) else None
+
+
+def _rel(box, origin):
+    """``box`` as slices relative to ``origin``'s corner."""
+    return tuple(slice(lo - o[0], hi - o[0]) for (lo, hi), o in zip(box, origin))
+
+
+class Plan:
+    """Which piece reads what from where, for one strategy (the same on every process).
+
+    Attributes
+    ----------
+    boxes : dict
+        ``(op, piece) -> box`` of the op's output the piece computes.
+    needs : dict
+        ``(op, piece) -> box`` of the input the piece reads.
+    parts : dict
+        ``(op, piece) -> [(producer piece, overlap box, tag)]``: where the read box comes from;
+        ``tag`` numbers the message when producer and consumer are on different devices.
+    sync : list
+        ``(op, slice rows (lo, hi), devices, owner)`` for every weight slice held by more than
+        one device, in one global order.
+    """
+
+    def __init__(self, strategy: Strategy, sync: str = "ring"):
+        g = strategy.graph
+        self.graph, self.strategy, self.sync_mode = g, strategy, sync
+        for op in g:
+            if op.kind not in _KINDS or len(op.inputs) > 1:
+                raise invalid("strategy", "execute.Plan", f"an MLP graph (operators {_KINDS})", op.kind,
+                              cls=ConfigError)
+        self.cfg = {i: strategy[op.name] for i, op in enumerate(g.ops)}
+        self.boxes, self.needs, self.parts = {}, {}, {}
+        tag = 0
+        for i, op in enumerate(g.ops):
+            for j, box in enumerate(piece_regions(op.shape, self.cfg[i].degrees)):
+                self.boxes[i, j] = box
+        for v, op in enumerate(g.ops):
+            if not op.inputs:
+                continue
+            u = g.index[op.inputs[0]]
+            ushape = g.ops[u].shape
+            for j, box in enumerate(piece_regions(op.shape, self.cfg[v].degrees)):
+                need = tuple(box[m] if m is not None else (0, ushape[t]) for t, m in enumerate(op.input_maps[0]))
+                self.needs[v, j] = need
+                parts = []
+                for p in range(self.cfg[u].pieces):
+                    ov = _box_overlap(need, self.boxes[u, p])
+                    if ov is None:
+                        continue
+                    remote = self.cfg[u].devices[p] != self.cfg[v].devices[j]
+                    parts.append((p, ov, tag if remote else None))
+                    tag += int(remote)
+                self.parts[v, j] = parts
+        self.messages = tag
+        # consumers of each producer piece: (consumer op, consumer piece, overlap, tag)
+        self.consumers: dict = {}
+        for (v, j), parts in self.parts.items():
+            u = g.index[g.ops[v].inputs[0]]
+            for p, ov, t in parts:
+                self.consumers.setdefault((u, p), []).append((v, j, ov, t))
+        # weight slices held by several devices, the owner as the simulator picks it
+        gids = {name: k for k, name in enumerate(sorted(g.groups))}
+        self.sync = []
+        for i, op in enumerate(g.ops):
+            if op.kind != "linear":
+                continue
+            holders: dict = {}
+            for j, d in enumerate(self.cfg[i].devices):
+                rows = self.boxes[i, j][1]
+                holders.setdefault(rows, set()).add(d)
+            for si, (rows, devs) in enumerate(sorted(holders.items())):
+                devs = sorted(devs)
+                if len(devs) > 1:
+                    self.sync.append((i, rows, devs, devs[(gids[op.name] + si) % len(devs)]))
+
+
+def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e-3, seed: int = 0,
+              return_weights: bool = False, timings: dict | None = None):
+    """Train ``steps`` timed SGD steps of ``plan``'s strategy as process ``rank`` (after
+    ``warmup`` untimed ones); returns each step's seconds (barrier to barrier), and with
+    ``return_weights`` also this process's weight slices ``{(op, rows): (W, b)}``.  With a
+    ``timings`` dict, the timed steps append there each local piece's compute seconds,
+    ``{(op, degrees): [(forward, backward + its SGD update), ...]}`` (the operator costs of
+    Section 5.1, timed on the device while it trains).
+
+    The process group must be initialised (gloo), one process per device of the strategy's
+    machine."""
+    import torch
+    import torch.distributed as dist
+    import torch.nn.functional as F
+
+    g, cfg = plan.graph, plan.cfg
+    gen = torch.Generator().manual_seed(seed)
+    n = g.ops[0].shape[0]
+    x_full = torch.randn(g.ops[0].shape, generator=gen)
+    y_full = torch.randint(0, g.ops[-1].shape[1], (n,), generator=gen)
+    weights = {}  # (op, rows) -> (W rows, b rows), leaves
+    for i, op in enumerate(g.ops):
+        if op.kind != "linear":
+            continue
+        w = torch.randn(op.shape[1], op.attrs["in_features"], generator=gen) * 0.05
+        b = torch.zeros(op.shape[1])
+        for j, d in enumerate(cfg[i].devices):
+            rows = plan.boxes[i, j][1]
+            if d == rank and (i, rows) not in weights:
+                weights[i, rows] = (w[rows[0]:rows[1]].clone().requires_grad_(),
+                                    b[rows[0]:rows[1]].clone().requires_grad_())
+    last = len(g.ops) - 1
+    m = plan.messages
+    clock = time.perf_counter
+
+    def step(record):
+        fw, bw = {}, {}
+        outs, leaves, pending = {}, {}, []
+        for i, op in enumerate(g.ops):  # forward
+            for j, d in enumerate(cfg[i].devices):
+                if d != rank:
+                    continue
+                box = plan.boxes[i, j]
+                if op.kind == "input":
+                    out = x_full[tuple(slice(*r) for r in box)]
+                else:
+                    need = plan.needs[i, j]
+                    buf = torch.empty(tuple(hi - lo for lo, hi in need))
+                    u = g.index[op.inputs[0]]
+                    for p, ov, tag in plan.parts[i, j]:
+                        if tag is None:
+                            buf[_rel(ov, need)] = outs[u, p][_rel(ov, plan.boxes[u, p])].detach()
+                        else:
+                            part = torch.empty(tuple(hi - lo for lo, hi in ov))
+                            dist.recv(part, cfg[u].devices[p], tag=tag)
+                            buf[_rel(ov, need)] = part
+                    leaf = buf.requires_grad_(g.ops[u].kind != "input")
+                    leaves[i, j] = leaf
+                    t0 = clock()
+                    if op.kind == "linear":
+                        w, b = weights[i, box[1]]
+                        out = F.linear(leaf, w, b)
+                        out = F.relu(out) if op.attrs.get("relu") else out
+                    else:
+                        out = F.log_softmax(leaf, 1)
+                    fw[i] = clock() - t0
+                outs[i, j] = out
+                for v, jj, ov, tag in plan.consumers.get((i, j), []):
+                    if tag is not None:
+                        data = out[_rel(ov, box)].detach().contiguous()
+                        pending.append((dist.isend(data, cfg[v].devices[jj], tag=tag), data))
+        for i in range(last, 0, -1):  # backward
+            op = g.ops[i]
+            for j, d in enumerate(cfg[i].devices):
+                if d != rank:
+                    continue
+                box, out = plan.boxes[i, j], outs[i, j]
+                if i == last:
+                    rows = box[0]
+                    t0 = clock()
+                    F.nll_loss(out, y_full[rows[0]:rows[1]], reduction="sum").div(n).backward()
+                    bw[i] = clock() - t0
+                else:
+                    grad = torch.zeros_like(out)
+                    for v, jj, ov, tag in plan.consumers.get((i, j), []):
+                        if tag is None:
+                            grad[_rel(ov, box)] += leaves[v, jj].grad[_rel(ov, plan.needs[v, jj])]
+                        else:
+                            part = torch.empty(tuple(hi - lo for lo, hi in ov))
+                            dist.recv(part, cfg[v].devices[jj], tag=m + tag)
+                            grad[_rel(ov, box)] += part
+                    t0 = clock()
+                    out.backward(grad)
+                    bw[i] = clock() - t0
+                u = g.index[op.inputs[0]]
+                if g.ops[u].kind == "input":
+                    continue
+                leaf = leaves[i, j]
+                for p, ov, tag in plan.parts[i, j]:
+                    if tag is not None:
+                        data = leaf.grad[_rel(ov, plan.needs[i, j])].contiguous()
+                        pending.append((dist.isend(data, cfg[u].devices[p], tag=m + tag), data))
+        for h, _ in pending:
+            h.wait()
+        for i, rows, devs, owner in plan.sync:  # weight synchronisation, one global order
+            if rank not in devs:
+                continue
+            w, b = weights[i, rows]
+            flat = torch.cat([w.grad.reshape(-1), b.grad])
+            if plan.sync_mode == "ring":
+                dist.all_reduce(flat)
+            elif rank == owner:
+                for d in devs:
+                    if d != owner:
+                        part = torch.empty_like(flat)
+                        dist.recv(part, d, tag=2 * m + i)
+                        flat += part
+            else:
+                dist.send(flat, owner, tag=2 * m + i)
+            k = w.numel()
+            w.grad.copy_(flat[:k].view_as(w))
+            b.grad.copy_(flat[k:])
+        with torch.no_grad():
+            for (i, _), (w, b) in weights.items():
+                t0 = clock()
+                w -= lr * w.grad
+                b -= lr * b.grad
+                w.grad = b.grad = None
+                bw[i] = bw.get(i, 0.0) + clock() - t0
+            if plan.sync_mode == "ps":  # the owner sends the updated weights back
+                for i, rows, devs, owner in plan.sync:
+                    if rank not in devs:
+                        continue
+                    w, b = weights[i, rows]
+                    flat = torch.cat([w.reshape(-1), b])
+                    if rank == owner:
+                        for d in devs:
+                            if d != owner:
+                                dist.send(flat, d, tag=3 * m + i)
+                    else:
+                        dist.recv(flat, owner, tag=3 * m + i)
+                        k = w.numel()
+                        w.copy_(flat[:k].view_as(w))
+                        b.copy_(flat[k:])
+        if record is not None:
+            for i in fw:
+                record.setdefault((i, cfg[i].degrees), []).append((fw[i], bw.get(i, 0.0)))
+
+    times = []
+    for k in range(warmup + steps):
+        dist.barrier()
+        t0 = time.perf_counter()
+        step(timings if k >= warmup else None)
+        dist.barrier()
+        if k >= warmup:
+            times.append(time.perf_counter() - t0)
+    if return_weights:
+        return times, {k: (w.detach(), b.detach()) for k, (w, b) in weights.items()}
+    return times
+
+
+def reference_loss_gradients(graph: Graph, seed: int = 0):
+    """The loss and weight gradients of one step of the whole MLP in one process (a check of
+    :func:`run_steps`' arithmetic): ``(loss, {op: (dW, db)})``."""
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(seed)
+    n = graph.ops[0].shape[0]
+    x = torch.randn(graph.ops[0].shape, generator=gen)
+    y = torch.randint(0, graph.ops[-1].shape[1], (n,), generator=gen)
+    params = {}
+    h = x
+    for op in graph.ops[1:-1]:
+        w = (torch.randn(op.shape[1], op.attrs["in_features"], generator=gen) * 0.05).requires_grad_()
+        b = torch.zeros(op.shape[1], requires_grad=True)
+        params[op.name] = (w, b)
+        h = F.linear(h, w, b)
+        h = F.relu(h) if op.attrs.get("relu") else h
+    loss = F.nll_loss(F.log_softmax(h, 1), y, reduction="sum") / n
+    loss.backward()
+    return float(loss.detach()), {k: (w.grad, b.grad) for k, (w, b) in params.items()}
