@@ -2,11 +2,13 @@
 
 ``serve_app("widgets/<name>.py")`` starts ``panel serve`` on a free localhost port
 and returns the app's URL; the server stops when the test module ends.  ``lab`` starts
-JupyterLab on a free port over a folder holding the tour and a one-cell notebook
-that shows the data browser, and returns its base URL.  ``page``
+JupyterLab on a free port over a folder holding the tour, a one-cell notebook
+that shows the data browser (``widget.ipynb``) and one holding every system
+notebook's widget cell (``systems.ipynb``), and returns its base URL; ``make_lab``
+starts JupyterLab with ``make lab`` itself.  ``page``
 is a Playwright page in Debian's headless Chromium (``/usr/bin/chromium``; no
 Playwright browser download) with ``page.console_errors``: every console error and
-uncaught page error seen so far.
+uncaught page error seen so far (and ``page.console_warnings``).
 """
 
 from __future__ import annotations
@@ -118,21 +120,43 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.console_errors = []
-    page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.console_errors, page.console_warnings = [], []
+    page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else
+            page.console_warnings.append(msg.text) if msg.type == "warning" else None)
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     yield page
     context.close()
+
+
+def system_widget_cells() -> dict[str, str]:
+    """The cell of each system notebook (``notebooks/0[1-9]*``) that shows its widget, by notebook stem."""
+    cells = {}
+    for notebook in sorted((ROOT / "notebooks").glob("0[1-9]*.ipynb")):
+        sources = [c.source for c in nbformat.read(notebook, as_version=4).cells
+                   if c.cell_type == "code" and "show_widget" in c.source and "app()" in c.source]
+        assert len(sources) == 1, f"{notebook.name}: expected one widget cell (show_widget ... app()), got {len(sources)}"
+        cells[notebook.stem] = sources[0]
+    return cells
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / "00_tour.ipynb", root)
+    kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("from widgets import data_browser\ndata_browser.app()")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["kernelspec"] = kernelspec
     nbformat.write(nb, root / "widget.ipynb")
+    nb = nbformat.v4.new_notebook()  # every system notebook's widget cell, as written there
+    nb.cells = [nbformat.v4.new_code_cell("show_widget = True")]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in system_widget_cells().values()]
+    nb.metadata["kernelspec"] = kernelspec
+    nbformat.write(nb, root / "systems.ipynb")
+    # every cell rendered, on screen or not, so that sizes can be measured anywhere in a notebook
+    settings = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "TQDM_DISABLE": "1",
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
