@@ -193,6 +193,11 @@ def _discard(tasks):
         t.preds = t.succs = ()
 
 
+def _key(t: Task) -> tuple:
+    """A timed task's place in the event loop's order."""
+    return (t.ready, t.rank)
+
+
 def _rank(key) -> int:
     """A task key (a tuple of small ints) as one int; keys compare as their ranks do."""
     r = 0
@@ -263,10 +268,10 @@ class Simulator:
                           strategy, cls=ConfigError)
         self.configs = {i: strategy.configs[op.name] for i, op in enumerate(self.graph.ops)}
         self._build_all()
-        self._order, self._keys, self._cmax = [], [], []
-        self._rpos: list[list[int]] = [[] for _ in range(self.nres)]
+        self._order, self._makespan = [], 0.0
+        self._rtasks: list[list[Task]] = [[] for _ in range(self.nres)]
         fresh, self._fresh = self._fresh, []
-        self._replay(0, fresh)
+        self._replay(None, fresh)
         self._mem = self._memory()
         self._undo = None
         return self._timeline(record)
@@ -293,7 +298,7 @@ class Simulator:
     def iteration_time(self) -> float:
         """Simulated time of the current strategy."""
         self._require()
-        return self._cmax[-1] if self._cmax else 0.0
+        return self._makespan
 
     @property
     def memory(self) -> np.ndarray:
@@ -480,25 +485,29 @@ class Simulator:
         return mem
 
     # -- timing -------------------------------------------------------------------------
-    def _replay(self, cut: int, fresh: list):
-        """The event loop (Section 5.2) from position ``cut`` of the current order: the first
-        ``cut`` tasks keep their times; the surviving rest and the ``fresh`` tasks are timed by
-        taking the ready task of smallest (ready time, rank) until none is left."""
-        order, rpos_old = self._order, self._rpos
+    def _replay(self, cut: tuple | None, fresh: list):
+        """The event loop (Section 5.2) from key ``cut`` on: the tasks of the current order whose
+        (ready time, rank) is below ``cut`` keep their times; the surviving rest and the
+        ``fresh`` tasks are timed by taking the ready task of smallest (ready time, rank) until
+        none is left (``cut=None``: everything, a full simulation)."""
+        order = self._order
+        pos = 0 if cut is None else bisect_left(order, cut, key=_key)
         self._stamp += 1
         st = self._stamp
-        tail = [t for t in order[cut:] if t.alive]
+        tail = [t for t in order[pos:] if t.alive]
         tail += fresh
         for t in tail:
             t.mark = st
         free = [0.0] * self.nres
-        rpos = []
-        for x in range(self.nres):
-            lst = rpos_old[x]
-            k = bisect_left(lst, cut)
+        rtasks = []
+        m = 0.0
+        for x, lst in enumerate(self._rtasks):
+            k = bisect_left(lst, cut, key=_key) if cut is not None and lst else 0
             if k:
-                free[x] = order[lst[k - 1]].end
-            rpos.append(lst[:k])
+                free[x] = lst[k - 1].end
+                if free[x] > m:
+                    m = free[x]
+            rtasks.append(lst[:k])
         heap = []
         for t in tail:
             r, n = 0.0, 0
@@ -511,12 +520,11 @@ class Simulator:
             if not n:
                 heap.append((r, t.rank, t))
         heapq.heapify(heap)
-        new_order, keys, cmax = order[:cut], self._keys[:cut], self._cmax[:cut]
-        m = cmax[-1] if cmax else 0.0
-        pos = cut
+        new_order = order[:pos]
+        append = new_order.append
         pop, push = heapq.heappop, heapq.heappush
         while heap:
-            r, rk, t = pop(heap)
+            r, _, t = pop(heap)
             if t.dur > 0:
                 s = r
                 for x in t.res:
@@ -525,25 +533,23 @@ class Simulator:
                 e = s + t.dur
                 for x in t.res:
                     free[x] = e
-                    rpos[x].append(pos)
+                    rtasks[x].append(t)
             else:
                 s = e = r
             t.start, t.end = s, e
-            new_order.append(t)
-            keys.append((r, rk))
+            append(t)
             if e > m:
                 m = e
-            cmax.append(m)
-            pos += 1
             for q in t.succs:
                 if e > q.ready:
                     q.ready = e
                 q.npend -= 1
                 if not q.npend:
                     push(heap, (q.ready, q.rank, q))
-        assert pos == cut + len(tail), "the task graph has a cycle"
-        self._order, self._keys, self._cmax, self._rpos = new_order, keys, cmax, rpos
+        assert len(new_order) == pos + len(tail), "the task graph has a cycle"
+        self._order, self._rtasks, self._makespan = new_order, rtasks, m
         self.tasks_simulated += len(tail)
+        return pos
 
     def _delta(self, changes: dict[int, OpConfig]):
         """Replace some operators' configurations, rebuild their tasks and resume the event loop
@@ -609,11 +615,11 @@ class Simulator:
             else:
                 if (r, t.rank) < cut:
                     cut = (r, t.rank)
-        pos = bisect_left(self._keys, cut)
+        pos = bisect_left(self._order, cut, key=_key)
         times = [(t, t.start, t.end, t.ready) for t in self._order[pos:] if t.alive]
         self._undo = (old, old_gmem, owners, dead_owned, dead, fresh, times,
-                      (self._order, self._keys, self._cmax, self._rpos, self._mem))
-        self._replay(pos, fresh)
+                      (self._order, self._rtasks, self._makespan, self._mem))
+        self._replay(cut, fresh)
         mem = self._mem.copy()
         for i in changes:
             mem += self._opmem[i] - old[i][3]
@@ -649,7 +655,7 @@ class Simulator:
                     q.succs.append(t)
         for t, s, e, r in times:
             t.start, t.end, t.ready = s, e, r
-        self._order, self._keys, self._cmax, self._rpos, self._mem = lists
+        self._order, self._rtasks, self._makespan, self._mem = lists
         for o in owners:
             self._owned[o] = dead_owned[o]
         for i, (cfg, f, b, mem) in old.items():

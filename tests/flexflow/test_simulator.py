@@ -252,7 +252,8 @@ def _check_event_order(sim):
     (ready time, rank); each task starts when ready and after its resources' previous tasks."""
     order = sim._order
     keys = [(t.ready, t.rank) for t in order]
-    assert keys == sim._keys == sorted(keys) and len({t.rank for t in order}) == len(order)
+    assert keys == sorted(keys) and len({t.rank for t in order}) == len(order)
+    assert sim.iteration_time == max((t.end for t in order), default=0.0)
     free = {}
     for t in order:
         assert t.alive and all(p.end <= t.ready for p in t.preds) and t.ready == max(
