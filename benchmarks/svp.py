@@ -36,7 +36,8 @@ target to convergence instead (a ResNet-8 of width 8 for 12 epochs: a subset
 is only judged fairly against a target that has learnt what the data can teach
 it; 16 subsets per seed on 2 shared cores rule out a deeper one) and its proxy
 a ResNet-8 of width 4 for 10 epochs, long enough that forgetting events take
-several values.  Letters uses MLPs of the same roles.
+several values.  Letters uses MLPs in the same roles (target 3 x 256 units,
+proxy 1 x 64, minibatches of 128).
 
 Each seed runs as two parallel parts (active learning with rank agreement;
 core-set selection).  Resumable: with ``--out`` every finished seed is written
@@ -86,10 +87,10 @@ def settings(quick: bool, data: str = "opencv_digits", n: int | None = None) -> 
         cfg.update(budgets=[0.05, 0.2, 0.5], keep=[0.5, 0.9])
     elif arch == "mlp":
         cfg = {"n": None, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.3, 0.5, 0.7, 0.9],
-               "target": Learner("mlp", 3, 256, 20, min_batches=20, name="target"),
-               "proxy": Learner("mlp", 1, 64, 5, min_batches=20, name="proxy"),
-               "cs_target": Learner("mlp", 3, 256, 30, name="cs_target"),
-               "cs_proxy": Learner("mlp", 1, 64, 15, name="cs_proxy")}
+               "target": Learner("mlp", 3, 256, 20, batch_size=128, min_batches=20, name="target"),
+               "proxy": Learner("mlp", 1, 64, 5, batch_size=128, min_batches=20, name="proxy"),
+               "cs_target": Learner("mlp", 3, 256, 30, batch_size=128, name="cs_target"),
+               "cs_proxy": Learner("mlp", 1, 64, 15, batch_size=128, name="cs_proxy")}
     else:
         cfg = {"n": None, "budgets": [0.02, 0.1, 0.2, 0.3, 0.4, 0.5], "keep": [0.3, 0.5, 0.7, 0.9],
                "target": Learner("resnet", 20, 16, 5, min_batches=20, name="target"),
