@@ -15,6 +15,7 @@ Modules, one concept each:
 - :mod:`~dawnlab.flexflow.costs` - analytic roofline and measured torch task costs (Section 5.1)
 - :mod:`~dawnlab.flexflow.simulator` - task graph, full and delta simulation (Sections 5.2-5.3)
 - :mod:`~dawnlab.flexflow.search` - Metropolis-Hastings search with parallel chains (Section 6)
+- :mod:`~dawnlab.flexflow.execute` - running a strategy for real (an MLP over gloo processes)
 - :mod:`~dawnlab.flexflow.validate` - the simulator against measured CPU runs (Section 8.3)
 
 Examples
@@ -35,7 +36,11 @@ from dawnlab.flexflow.machine import Device, Link, Machine, MachineError
 from dawnlab.flexflow.search import MCMCSearch, SearchState, search
 from dawnlab.flexflow.simulator import Simulator, Timeline
 from dawnlab.flexflow.trace import graph_from_module, register_rule
+from dawnlab.flexflow import execute, validate as _validate_module  # noqa: F401  (loaded first, see below)
 from dawnlab.flexflow.soap import ConfigError, OpConfig, Strategy, random_config, valid_degrees, validate
+
+# ``validate`` is the configuration check (soap.validate); the measurement module of the same
+# name is loaded above, so that importing ``dawnlab.flexflow.validate`` later cannot rebind it.
 
 __all__ = ["benchmarks", "AnalyticCosts", "MeasuredCosts", "Graph", "GraphBuilder", "GraphError", "Op",
            "Device", "Link", "Machine", "MachineError", "Simulator", "Timeline", "MCMCSearch", "SearchState", "search", "ConfigError",
