@@ -11,13 +11,14 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 WIDGET_APPS := $(filter-out widgets/__init__.py,$(wildcard widgets/*.py))
 
-.PHONY: help install system-deps lab test test-all serve bench bench-full report lock clean
+.PHONY: help install system-deps lab test test-all serve screenshots bench bench-full report lock clean
 
 help:
 	@echo "make lab      create .venv, install, open JupyterLab on notebooks/00_tour.ipynb (LAB_ARGS=...)"
 	@echo "make test     the whole suite: unit tests, notebooks (papermill), widgets in headless Chromium"
 	@echo "make test-all the suite including tests marked slow"
 	@echo "make serve    serve every widget app with panel on 127.0.0.1:$(PORT)"
+	@echo "make screenshots  each app's first screen in headless Chromium, into reports/screenshots/"
 	@echo "make bench    run benchmarks/ in --quick mode; make bench-full for the full figures"
 	@echo "make report   execute every notebook (NOTEBOOKS=...) with full parameters into reports/*.html"
 
@@ -48,9 +49,16 @@ test: $(STAMP) system-deps
 test-all: $(STAMP) system-deps
 	$(PY) -m pytest -m "" $(PYTEST_ARGS)
 
+# The / page is our own (widgets/index/): a card per app with its committed thumbnail, nothing from a CDN.
 serve: $(STAMP)
 	$(VENV)/bin/panel serve $(WIDGET_APPS) --address 127.0.0.1 --port $(PORT) \
+	  --index widgets/index/index.html --static-dirs thumbnails=widgets/index/thumbnails \
 	  --allow-websocket-origin=127.0.0.1:$(PORT) --allow-websocket-origin=localhost:$(PORT)
+
+# SCREENSHOT_ARGS=--thumbnails also rewrites the index page's committed widgets/index/thumbnails/.
+SCREENSHOT_ARGS ?=
+screenshots: $(STAMP) system-deps
+	$(PY) tools/screenshots.py $(SCREENSHOT_ARGS)
 
 bench: $(STAMP)
 	@set -e; for b in benchmarks/*.py; do echo "== $$b --quick"; $(PY) $$b --quick; done

