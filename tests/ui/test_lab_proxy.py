@@ -24,3 +24,12 @@ def test_panel_proxy_serves_every_app_under_make_lab(make_lab):
         status, body = fetch(f"{make_lab}/panel/{name}")
         assert status == 200, f"/panel/{name} answered {status}"
         assert "Bokeh.embed" in body or "embed_items" in body, f"/panel/{name} is not a Panel page"
+
+
+def test_panel_proxy_index_links_each_app_under_the_prefix(make_lab):
+    status, body = fetch(f"{make_lab}/panel/")
+    assert status == 200 and "<title>dawnlab apps</title>" in body
+    for name in APPS:
+        assert f'href="/panel/{name}"' in body, f"no card for {name} under /panel/"
+        status, _ = fetch(f"{make_lab}/panel/thumbnails/{name}.png")
+        assert status == 200
