@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_QUERY", "session", "run_query", "LiveQuery", "frame_data", "
            "history_plot", "frame_plot", "app"]
 
 DEFAULT_QUERY = ("SELECT FCOUNT(*) FROM traffic WHERE class = 'car'\n"
-                 "ERROR WITHIN 0.5 AT CONFIDENCE 95%")
+                 "ERROR WITHIN 0.2 AT CONFIDENCE 95%")
 N_FRAMES = 1000
 _COLOURS = {"car": "red", "bus": "orange", "person": "magenta"}
 
@@ -41,7 +41,7 @@ def session(n_frames: int = N_FRAMES) -> Session:
     src, oracle = synthetic.scene(n_frames, seed=0)
     train_src, train_oracle = synthetic.scene(3000, seed=1000)
     s = Session(src, oracle, train_source=train_src, train_oracle=train_oracle,
-                train_frames=300, heldout_frames=100, epochs=3, seed=0)
+                train_frames=600, heldout_frames=100, epochs=4, seed=0)
     s.label_all()
     return s
 
@@ -140,9 +140,15 @@ def summary(answer: dict) -> str:
         value = f"**{len(r.value)} frames**: {shown}"
     state = " (running ...)" if answer.get("running") else ""
     path = f"  \n{r.info['path']}" if "path" in r.info else ""
+    by = r.info.get("oracle_calls_by_purpose")
+    split = ""
+    if by and (by.get("training") or by.get("heldout")):
+        split = (f"  \ncalls by purpose: {by.get('training', 0)} training, "
+                 f"{by.get('heldout', 0)} held-out, {by.get('query', 0)} for this query "
+                 f"({r.info.get('oracle_calls_all_purposes', 0)} in all)")
     return (f"{value}{state}  \nmethod **{r.method}**: {r.oracle_calls} oracle calls against "
             f"{n} for the full scan ({n / max(r.oracle_calls, 1):.1f}x fewer), "
-            f"{r.seconds:.2f} s{path}")
+            f"{r.seconds:.2f} s of computation{split}{path}")
 
 
 def history_plot(answer: dict):
@@ -154,14 +160,21 @@ def history_plot(answer: dict):
     if r.kind == "aggregate":
         h = np.array(r.history, dtype=float)
         h[:, 2:] = np.clip(h[:, 2:], h[:, 1:2] - 5, h[:, 1:2] + 5)
+        # plain numeric fill/line alphas: a bare 'alpha' reached bokeh as a Value() spec that
+        # some bokeh builds reject for Patch.line_alpha (issue 16 item 3)
         band = hv.Area((h[:, 0], h[:, 2], h[:, 3]), "oracle calls",
-                       ["low", "high"]).opts(alpha=0.3, color="steelblue")
+                       ["low", "high"]).opts(fill_alpha=0.3, line_alpha=0.0,
+                                             fill_color="steelblue")
         exact = hv.HLine(answer["exact"]).opts(color="black", line_dash="dashed")
         return (band * hv.Curve((h[:, 0], h[:, 1]), "oracle calls", "estimate")
                 * exact).opts(**opts, ylabel="FCOUNT", title="interval narrowing")
     h = np.array(r.history, dtype=float)
-    return hv.Curve((h[:, 0], np.arange(1, len(h) + 1)), "oracle calls", "hits").opts(
-        **opts, title="hits found", interpolation="steps-post")
+    # one point per hit, then the query's last oracle call: a steps-post curve draws every
+    # hit's step, the last one too (a 3-frame answer shows 3)
+    calls = np.r_[0.0, h[:, 0], max(float(r.oracle_calls), h[-1, 0])]
+    hits = np.r_[0, np.arange(1, len(h) + 1), len(h)]
+    return hv.Curve((calls, hits), "oracle calls", "hits").opts(
+        **opts, title=f"hits found: {len(h)}", interpolation="steps-post")
 
 
 def frame_plot(index: int):

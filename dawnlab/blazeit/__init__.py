@@ -11,7 +11,7 @@ Entry points: :func:`parse`, :class:`FrameQLError`, :class:`Session`
 """
 
 from dawnlab.blazeit import synthetic
-from dawnlab.blazeit.aggregate import Estimate, bernstein_half_width, control_variate, estimate_mean
+from dawnlab.blazeit.aggregate import BettingCS, Estimate, control_variate, estimate_mean
 from dawnlab.blazeit.frameql import FrameQLError, Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
 from dawnlab.blazeit.live import standing_query
@@ -27,5 +27,5 @@ __all__ = ["parse", "FrameQLError", "Query", "Session", "Result", "Store", "Stor
            "synthetic", "Detection", "Oracle", "HOGPeopleOracle", "BlobOracle", "link_tracks",
            "nms", "VideoSource", "FileSource", "FolderSource", "StreamSource", "ReplaySource",
            "open_source", "SpecializedNN", "CountNet", "estimate_mean", "Estimate",
-           "bernstein_half_width", "control_variate", "frame_scores", "scan", "standing_query",
+           "BettingCS", "control_variate", "frame_scores", "scan", "standing_query",
            "Foreground", "accept_threshold", "min_area", "query_region", "box_features"]

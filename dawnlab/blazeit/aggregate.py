@@ -1,36 +1,54 @@
-"""Approximate aggregation: control variates and empirical-Bernstein stopping.
+"""Approximate aggregation: anytime-valid betting confidence sequences with a control variate.
 
 BlazeIt (arXiv 1805.01046, Section 6) answers ``FCOUNT`` within ``ERROR WITHIN
-e`` (absolute) ``AT CONFIDENCE p`` by sampling frames without replacement and
-running the oracle only on the sample.  Two ingredients:
+e`` (absolute) ``AT CONFIDENCE p`` by sampling frames without replacement,
+running the oracle only on the sample, using the specialized NN's prediction
+as a control variate (Section 6.3) and stopping as soon as the interval is
+narrow enough (Section 6.2).  The paper's stopping rule (empirical Bernstein
+with the range taken from the sample) does not hold its confidence on
+heavy-tailed counts, so the interval here is a different, provably valid one:
 
-- **Control variate** (Section 6.3).  The specialized NN's expected count
-  ``t_i`` is known for *every* frame, so its mean ``tau`` is exact.  With oracle
-  counts ``m_i`` on the sample, ``m' = m + c (t - tau)`` with ``c = -Cov(m, t) /
-  Var(t)`` estimated from the sample has the same mean as ``m`` and variance
-  ``(1 - rho^2) Var(m)``; the sharper the NN, the fewer samples.  (We write
-  ``Z_i = m_i - c (t_i - tau)`` with ``c = Cov / Var``, the same thing.)
-- **Sequential stopping** (Section 6.2, after Mnih et al.'s empirical Bernstein
-  stopping).  The empirical Bernstein bound (Audibert, Munos and Szepesvari
-  2009; Maurer and Pontil 2009) says that the mean of ``t`` draws of a variable
-  with range ``R`` and sample variance ``V`` is within
-  ``sqrt(2 V log(3/d) / t) + 3 R log(3/d) / t`` of the true mean with
-  probability ``1 - d``.  We check it at geometrically spaced sample sizes
-  ``t_k`` (ratio ``growth``), with ``d_k = delta / (k (k + 1))`` so that the
-  union over all checks has probability at most ``delta = 1 - p``, and stop at
-  the first check whose half-width is ``<= e``.  Drawing without replacement
-  only tightens such bounds (Hoeffding 1963, Section 6); when the sample is
-  the whole population the answer is exact.
+- **Betting confidence sequence, sampling without replacement.**  Following
+  Waudby-Smith and Ramdas, "Estimating means of bounded random variables by
+  betting" (JRSS-B 2024; arXiv 2010.09686, Sections 4 and 6, and their
+  NeurIPS 2020 "Confidence sequences for sampling without replacement"): for
+  a candidate mean ``mu`` of the ``N`` frame values ``y`` (each in ``[0, M]``)
+  the mean of the frames not sampled yet is known once ``mu`` is fixed,
+  ``m_i(mu) = (N mu - S_{i-1}) / (N - i + 1)``, so
+  ``K_t(mu) = prod_{i <= t} (1 + lambda_i (w_i - m_i(mu)))`` is a
+  nonnegative martingale when ``mu`` is the truth.  By Ville's inequality it
+  ever exceeds ``1 / a`` with probability at most ``a``, jointly over all
+  sample sizes, so every interval the sampler yields (and the one it stops
+  at, at a data-dependent time) holds the truth with the stated confidence.
+  Two one-sided capital processes (a bet that the mean is larger, ``K+``,
+  and smaller, ``K-``), each at ``a = (1 - p) / 2``, give the two ends.  The
+  bets ``lambda_i`` are predictable (from earlier samples only): the
+  variance-adapted ``e / sigma_hat^2`` (log-optimal for rejecting a mean at
+  distance ``e``), truncated so that no factor can fall below ``1 - 0.5`` (or ``1 - 0.9``: the
+  capital is the equal mixture of both, itself a martingale);
+  the truncation depends on ``mu`` only through ``m_i(mu)`` in a way that
+  keeps ``K+`` decreasing and ``K-`` increasing in ``mu``, so each end is a
+  root found by bisection and the running intersection is an interval.
+  Deterministic limits (the sampled total over ``N``, and that total plus
+  ``M`` for every frame not sampled) make the answer exact when the sample
+  is the whole population.
+- **The range ``[0, M]`` is declared before sampling**, from the query and
+  the oracle's declared maximum number of detections per frame
+  (:func:`dawnlab.blazeit.session.Session.count_range`); a value outside it
+  is an error, never a silent widening.
+- **Control variate without invalidating the bound.**  With the NN's value
+  ``t_i`` known for every frame, ``w_i = y_i - c_i (t_i - r_i)``, where
+  ``r_i`` is the exact mean of ``t`` over the frames not sampled yet, has the
+  conditional mean ``m_i(mu)``; the coefficient ``c_i`` is either fixed
+  before sampling (e.g. from held-out frames) or the least-squares slope of
+  the *earlier* samples only (predictable), so the martingale argument
+  above is untouched.  ``c_i`` is kept in ``[0, c_max]`` and the range of
+  ``w_i`` grows by ``c_i`` times the known range of ``t``, which the bets'
+  truncation accounts for.
 
-The range ``R`` is the sample range of ``Z`` (as in the reference
-implementation, where the true range is not known in advance), floored at
-``min_range`` (1 for counts) so that a sample that happens to be constant
-cannot stop the sampling at once; the coverage
-test in ``tests/blazeit`` checks over 100+ runs that the stated confidence
-holds.  Plain random sampling is the same procedure with ``c = 0``.
-
-:func:`estimate_mean` is the generator both :meth:`Session.query` and the
-widget consume: it yields a :class:`Estimate` at every check.
+Plain random sampling is the same procedure with no control variate.
+:func:`estimate_mean` is the generator :meth:`Session.query` and the widget
+consume: it yields an :class:`Estimate` at every check.
 """
 
 from __future__ import annotations
@@ -40,40 +58,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dawnlab.errors import invalid
+from dawnlab.errors import DataError, invalid
 
-__all__ = ["Estimate", "estimate_mean", "bernstein_half_width", "control_variate"]
+__all__ = ["Estimate", "estimate_mean", "BettingCS", "control_variate"]
 
 
 @dataclass
 class Estimate:
-    """The running answer after ``n`` oracle samples."""
+    """The running answer after ``n`` oracle samples.
+
+    ``value`` is the midpoint of the confidence interval ``(low, high)``;
+    ``half_width`` is half its width; ``c`` the control-variate coefficient
+    the next sample would use.
+    """
 
     n: int
     value: float
     half_width: float
     done: bool
     c: float = 0.0
+    low: float | None = None
+    high: float | None = None
 
     @property
     def interval(self) -> tuple[float, float]:
+        if self.low is not None and self.high is not None:
+            return (self.low, self.high)
         return (self.value - self.half_width, self.value + self.half_width)
-
-
-def bernstein_half_width(var: float, value_range: float, n: int, delta: float) -> float:
-    """Empirical Bernstein half-width ``sqrt(2 V log(3/d)/n) + 3 R log(3/d)/n``.
-
-    Examples
-    --------
-    >>> round(bernstein_half_width(1.0, 2.0, 1000, 0.05), 4)
-    0.1151
-    """
-    log_term = np.log(3.0 / delta)
-    return float(np.sqrt(2.0 * max(var, 0.0) * log_term / n) + 3.0 * value_range * log_term / n)
 
 
 def control_variate(y: np.ndarray, x: np.ndarray, tau: float) -> tuple[np.ndarray, float]:
     """``Z = y - c (x - tau)`` with the variance-minimising ``c = Cov(y, x) / Var(x)``.
+
+    A descriptive helper (for plots and diagnostics); the stated intervals
+    use :class:`BettingCS`, whose coefficient is never fitted on the values
+    it is applied to.
 
     Examples
     --------
@@ -88,11 +107,214 @@ def control_variate(y: np.ndarray, x: np.ndarray, tau: float) -> tuple[np.ndarra
     return y - c * (x - tau), c
 
 
+class BettingCS:
+    """A confidence sequence for the mean of ``N`` values in ``[0, M]`` sampled without replacement.
+
+    Feed it the sampled values in sampling order with :meth:`update`; after
+    any number of updates :meth:`interval` holds the population mean, jointly
+    over all times, with probability at least ``confidence`` (see the module
+    docstring for the construction and the paper it follows).
+
+    Parameters
+    ----------
+    n_pop : int
+        Population size ``N``.
+    value_range : float
+        ``M``: every value lies in ``[0, M]``, declared before sampling.
+    confidence : float
+    proxy : array of float, optional
+        A control variate known for every member of the population (in the
+        population's order); :meth:`update` then takes each sample's index.
+    c : float, optional
+        A fixed control-variate coefficient; ``None`` uses the slope of the
+        earlier samples (predictable), starting from ``c_prior``.
+    error : float, optional
+        The half-width the sampler aims for; tunes the bets.
+    c_max : float
+        Largest coefficient used.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 4, 5000).astype(float)
+    >>> cs = BettingCS(5000, 3.0, 0.95, error=0.1)
+    >>> order = rng.permutation(5000)
+    >>> cs.update(y[order[:1500]])
+    >>> lo, hi = cs.interval()
+    >>> bool(lo <= y.mean() <= hi), bool(hi - lo < 0.4)
+    (True, True)
+    >>> cs.update(y[order[1500:]])
+    >>> cs.interval() == (y.mean(), y.mean())
+    True
+    """
+
+    #: each bet is truncated so that no factor falls below 1 - trunc; the capital mixes these
+    truncs = (0.5, 0.9)
+    min_slope_samples = 16
+
+    def __init__(self, n_pop: int, value_range: float, confidence: float, *,
+                 proxy: np.ndarray | None = None, c: float | None = None,
+                 c_prior: float = 0.0, error: float | None = None, c_max: float = 2.0):
+        if not (isinstance(n_pop, (int, np.integer)) and n_pop >= 1):
+            raise invalid("n_pop", "BettingCS", "a positive int", n_pop)
+        if not (np.isfinite(value_range) and value_range > 0):
+            raise invalid("value_range", "BettingCS", "a positive finite number (the largest "
+                          "value any member can take, declared before sampling)", value_range)
+        if not 0 < confidence < 1:
+            raise invalid("confidence", "BettingCS", "a probability in (0, 1)", confidence)
+        self.N, self.M, self.confidence = int(n_pop), float(value_range), float(confidence)
+        self.log_thr = float(np.log(2.0 / (1.0 - confidence)))  # each side at (1 - p) / 2
+        self.error = error
+        self.fixed_c = c
+        self.c_prior, self.c_max = float(c_prior), float(c_max)
+        if proxy is not None:
+            proxy = np.asarray(proxy, dtype=float)
+            if len(proxy) != self.N:
+                raise invalid("proxy", "BettingCS", f"one value per member ({self.N})", len(proxy))
+            self.tmin, self.tmax = float(proxy.min()), float(proxy.max())
+            self.t_rem = float(proxy.sum())
+        self.proxy = proxy
+        self.t = 0
+        self.S = 0.0
+        # per-sample terms of the capital processes (see _log_capital)
+        self._w, self._a, self._b, self._lam, self._kp, self._km = ([] for _ in range(6))
+        self._sums = np.zeros(4)  # sum y, sum t, sum y t, sum t^2 of the samples so far
+        self._var_sum, self._w_sum = 0.0, 0.0
+        self.low, self.high = 0.0, self.M
+
+    # -- sampling -----------------------------------------------------------------
+    def coefficient(self) -> float:
+        """The control-variate coefficient the next sample will use (predictable)."""
+        if self.proxy is None:
+            return 0.0
+        if self.fixed_c is not None:
+            return float(np.clip(self.fixed_c, 0.0, self.c_max))
+        n = self.t
+        if n < self.min_slope_samples:
+            return float(np.clip(self.c_prior, 0.0, self.c_max))
+        sy, st, syt, stt = self._sums
+        vt = stt / n - (st / n) ** 2
+        if vt <= 1e-12:
+            return float(np.clip(self.c_prior, 0.0, self.c_max))
+        cov = syt / n - (sy / n) * (st / n)
+        return float(np.clip(cov / vt, 0.0, self.c_max))
+
+    def update(self, values, index=None) -> None:
+        """Add sampled values (in sampling order); ``index`` gives their population positions."""
+        values = np.asarray(values, dtype=float).ravel()
+        if len(values) and (values.min() < 0 or values.max() > self.M or
+                            not np.isfinite(values).all()):
+            bad = values[(values < 0) | (values > self.M) | ~np.isfinite(values)][0]
+            raise DataError(f"A sampled value {bad!r} lies outside the range [0, {self.M:g}] "
+                            "declared before sampling; the interval would not hold.  Declare "
+                            "a larger range (e.g. the oracle's max_objects).")
+        if self.proxy is not None:
+            if index is None:
+                raise invalid("index", "BettingCS.update", "the population positions of the "
+                              "values (a proxy was given)", index)
+            index = np.asarray(index).ravel()
+        if self.t + len(values) > self.N:
+            raise invalid("values", "BettingCS.update", f"at most N = {self.N} samples in all",
+                          self.t + len(values))
+        for k, y in enumerate(values):
+            i = self.t + 1
+            left = self.N - i + 1  # frames not sampled before this one
+            a, b = self.N / left, self.S / left     # m_i(mu) = a mu - b
+            if self.proxy is not None:
+                ti = float(self.proxy[index[k]])
+                c = self.coefficient()
+                r = self.t_rem / left
+                w = y - c * (ti - r)
+                kp, km = c * (self.tmax - r), c * (r - self.tmin)
+                self.t_rem -= ti
+                self._sums += (y, ti, y * ti, ti * ti)
+            else:
+                w, kp, km = y, 0.0, 0.0
+            n_prev = len(self._w)
+            var = (0.25 + self._var_sum) / (n_prev + 1)
+            lam = (self.error if self.error is not None else 0.1 * self.M) / max(var, 1e-6)
+            mean_prev = self._w_sum / n_prev if n_prev else w
+            self._var_sum += (w - mean_prev) ** 2
+            self._w_sum += w
+            for lst, v in ((self._w, w), (self._a, a), (self._b, b), (self._lam, lam),
+                           (self._kp, kp), (self._km, km)):
+                lst.append(v)
+            self.S += y
+            self.t = i
+        self._update_interval()
+
+    # -- the interval ---------------------------------------------------------------
+    def _log_capital(self, mu: np.ndarray, side: int) -> np.ndarray:
+        """``log K+`` (side +1) or ``log K-`` (side -1) at each candidate mean ``mu``.
+
+        The capital is the equal-weight mixture of the processes whose bets are
+        truncated at each level of ``truncs`` (a mixture of martingales is one).
+        """
+        w, a, b = (np.asarray(v)[:, None] for v in (self._w, self._a, self._b))
+        lam = np.asarray(self._lam)[:, None]
+        m = a * mu[None, :] - b
+        if side > 0:
+            loss = m + np.asarray(self._kp)[:, None]          # w - m >= -(m + k+)
+            gain = w - m
+        else:
+            loss = (self.M - m) + np.asarray(self._km)[:, None]  # w - m <= (M - m) + k-
+            gain = m - w
+        loss = np.maximum(loss, 1e-12)
+        logs = [np.log1p(np.minimum(lam, tr / loss) * gain).sum(axis=0) for tr in self.truncs]
+        return np.logaddexp.reduce(logs, axis=0) - np.log(len(self.truncs))
+
+    def _root(self, lo: float, hi: float, side: int) -> float:
+        """The end of the rejected region in ``[lo, hi]``: K+ is decreasing, K- increasing."""
+        thr = self.log_thr
+        if side > 0:   # largest mu with log K+ >= thr (rejected from below)
+            if self._log_capital(np.array([lo]), 1)[0] < thr:
+                return lo
+            if self._log_capital(np.array([hi]), 1)[0] >= thr:
+                return hi
+        else:          # smallest mu with log K- >= thr
+            if self._log_capital(np.array([hi]), -1)[0] < thr:
+                return hi
+            if self._log_capital(np.array([lo]), -1)[0] >= thr:
+                return lo
+        for _ in range(3):  # 3 rounds of 32-section: width / 32^3
+            grid = np.linspace(lo, hi, 33)
+            rej = self._log_capital(grid, side) >= thr
+            if side > 0:
+                k = int(np.flatnonzero(rej)[-1]) if rej.any() else 0
+                lo, hi = grid[k], grid[min(k + 1, 32)]
+            else:
+                k = int(np.flatnonzero(rej)[0]) if rej.any() else 32
+                lo, hi = grid[max(k - 1, 0)], grid[k]
+        return lo if side > 0 else hi  # rounded outwards
+
+    def _update_interval(self) -> None:
+        det_lo = self.S / self.N
+        det_hi = (self.S + self.M * (self.N - self.t)) / self.N
+        lo, hi = max(self.low, det_lo), min(self.high, det_hi)
+        if self.t < self.N and hi > lo:
+            lo = max(lo, self._root(lo, hi, 1))
+            hi = min(hi, self._root(lo, hi, -1))
+        if self.t >= self.N:
+            lo = hi = self.S / self.N
+        self.low, self.high = lo, max(lo, hi)
+
+    def interval(self) -> tuple[float, float]:
+        """The running intersection of the intervals so far."""
+        return (float(self.low), float(self.high))
+
+
 def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndarray,
                   proxy: np.ndarray | None, error: float, confidence: float,
-                  rng: np.random.Generator, *, min_samples: int = 32,
-                  growth: float = 1.05, min_range: float = 1.0) -> Iterator[Estimate]:
+                  rng: np.random.Generator, *, value_range: float, c: float | None = None,
+                  c_prior: float = 0.0, min_samples: int = 32,
+                  growth: float = 1.05, first=None) -> Iterator[Estimate]:
     """Estimate the mean of ``fetch(frames)`` over ``population`` within ``error``.
+
+    Samples without replacement in a random order and checks the
+    :class:`BettingCS` interval at geometrically spaced sample sizes; stops
+    at the first check whose half-width is at most ``error``.  Because the
+    interval is a confidence sequence, stopping at a data-dependent time
+    keeps the stated confidence.
 
     Parameters
     ----------
@@ -110,13 +332,21 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
         Probability that the final answer is within ``error`` of the truth.
     rng : numpy.random.Generator
         Draws the sampling order.
+    value_range : float
+        ``M``: every value is in ``[0, M]`` (declared before sampling).
+    c : float, optional
+        A fixed control-variate coefficient (else predictable, see :class:`BettingCS`).
+    c_prior : float
+        Coefficient used before enough samples (e.g. from held-out frames).
     min_samples : int
         Size of the first check.
     growth : float
         Ratio between the sample sizes of consecutive checks (> 1).
-    min_range : float
-        Floor on the range ``R`` (1 for counts: a sample that happens to be
-        constant, e.g. all zeros of a rare class, must not stop at once).
+    first : array of int, optional
+        Positions in ``population`` to sample first, in this order; they must
+        be a uniform random sample of it in random order (e.g. held-out frames
+        drawn at random across the video).  The first check is made right
+        after them, so labels already paid for can answer on their own.
 
     Yields
     ------
@@ -128,7 +358,7 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
     >>> values = np.r_[np.zeros(5000), np.ones(5000)]
     >>> fetch = lambda f: values[f]
     >>> est = list(estimate_mean(fetch, np.arange(10000), None, 0.1, 0.95,
-    ...                          np.random.default_rng(0)))[-1]
+    ...                          np.random.default_rng(0), value_range=1.0))[-1]
     >>> est.done, abs(est.value - 0.5) <= 0.1, est.n < 10000
     (True, True, True)
     """
@@ -140,31 +370,31 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
         raise invalid("confidence", "estimate_mean", "a probability in (0, 1)", confidence)
     if not growth > 1:
         raise invalid("growth", "estimate_mean", "a number > 1", growth)
+    if not (np.isfinite(value_range) and value_range > 0):
+        raise invalid("value_range", "estimate_mean", "a positive finite number declared "
+                      "before sampling", value_range)
     if n_pop == 0:
-        yield Estimate(0, 0.0, 0.0, True)
+        yield Estimate(0, 0.0, 0.0, True, low=0.0, high=0.0)
         return
-    delta = 1.0 - confidence
+    cs = BettingCS(n_pop, value_range, confidence, proxy=proxy, c=c, c_prior=c_prior,
+                   error=error)
     order = rng.permutation(n_pop)
-    tau = float(np.mean(proxy)) if proxy is not None else 0.0
-    ys = np.empty(0)
-    t, k = 0, 0
     target = min(n_pop, max(2, min_samples))
+    if first is not None and len(first):
+        first = np.asarray(first, dtype=np.int64)
+        rest = order[~np.isin(order, first)]
+        order = np.r_[first, rest]
+        target = len(first)
+    t = 0
     while True:
         new = order[t:target]
-        ys = np.concatenate([ys, np.asarray(fetch(population[new]), dtype=float)])
+        coef = cs.coefficient()
+        cs.update(np.asarray(fetch(population[new]), dtype=float), new)
         t = target
-        k += 1
-        if t >= n_pop:
-            yield Estimate(t, float(ys.mean()), 0.0, True)
-            return
-        if proxy is not None:
-            z, c = control_variate(ys, proxy[order[:t]], tau)
-        else:
-            z, c = ys, 0.0
-        half = bernstein_half_width(z.var(), max(min_range, float(z.max() - z.min())), t,
-                                    delta / (k * (k + 1)))
-        done = half <= error
-        yield Estimate(t, float(z.mean()), half, done, c)
+        lo, hi = cs.interval()
+        half = (hi - lo) / 2
+        done = half <= error or t >= n_pop
+        yield Estimate(t, (lo + hi) / 2, half, done, coef, lo, hi)
         if done:
             return
         target = min(n_pop, max(t + 1, int(np.ceil(t * growth))))

@@ -4,7 +4,7 @@ BlazeIt (arXiv 1805.01046, Section 7) answers ``... LIMIT n GAP g`` queries,
 which look for ``n`` frames with a rare event at least ``g`` frames apart, by
 running the oracle on frames in the order of the specialized NN's confidence
 that the predicate holds (highest first), skipping any frame within ``g`` of a
-confirmed hit, and stopping at the ``n``-th hit.  Every reported frame is
+confirmed hit, and stopping at the ``n``-th hit; every oracle run is charged.  Every reported frame is
 confirmed by the oracle, so the answer has no false positive; a frame the NN
 ranks low is still reached if the earlier ones do not suffice, so the answer
 is complete as well.  The baselines scan frames in order or in random order
@@ -27,7 +27,13 @@ __all__ = ["LimitStep", "frame_scores", "scan"]
 
 @dataclass
 class LimitStep:
-    """One oracle call of a limit query: the frame, whether it qualified, the hits so far."""
+    """One frame of a limit query: whether it qualified, the hits so far.
+
+    ``calls`` counts the oracle runs so far, every frame of every chunk
+    handed to the oracle included (a frame the loop then skips, because the
+    limit was reached or it is within ``GAP`` of a hit found earlier in the
+    same chunk, was still run and is charged).
+    """
 
     frame: int
     hit: bool
@@ -62,17 +68,20 @@ def frame_scores(proba: np.ndarray, classes, terms) -> np.ndarray:
     return score
 
 
+def _close(f: int, frames: list[int], gap: int) -> bool:
+    return gap > 0 and any(abs(f - g) < gap for g in frames)
+
+
 def scan(order: np.ndarray, qualifies: Callable[[list[int]], np.ndarray], limit: int | None,
-         gap: int, max_chunk: int = 256) -> Iterator[LimitStep]:
+         gap: int, max_chunk: int = 16) -> Iterator[LimitStep]:
     """Run the oracle (through ``qualifies``) on frames in ``order`` until ``limit`` hits.
 
     Frames within ``gap`` of a confirmed hit are skipped without an oracle call.
     ``qualifies`` takes a list of frames and returns whether each qualifies;
     frames are handed to it in chunks that double from 1 up to ``max_chunk``
-    (one database round trip per chunk).  ``calls`` counts the oracle calls a
-    frame-by-frame execution makes: frames of the last chunk after the
-    stopping point, or within ``gap`` of a hit found earlier in the same chunk,
-    are not counted.
+    (one database round trip per chunk).  Every frame handed to it counts as
+    an oracle call (``calls``), also those of the last chunk after the
+    stopping point: they were run.
 
     Examples
     --------
@@ -91,20 +100,27 @@ def scan(order: np.ndarray, qualifies: Callable[[list[int]], np.ndarray], limit:
         return gap > 0 and any(abs(f - h) < gap for h in hits)
 
     while i < len(order):
+        # a chunk is a run of the order whose frames are at least GAP apart: it ends before
+        # a frame near one already in it (if that one is a hit, the near frame is skipped,
+        # never run for nothing), so the frames are tried exactly in the given order
         cand = []
         while i < len(order) and len(cand) < chunk:
             f = int(order[i])
+            if near(f):
+                i += 1
+                continue
+            if _close(f, cand, gap):
+                break
+            cand.append(f)
             i += 1
-            if not near(f):
-                cand.append(f)
         chunk = min(max_chunk, 2 * chunk)
         if not cand:
             continue
         ok = np.asarray(qualifies(cand), dtype=bool)
+        calls += len(cand)
         for f, good in zip(cand, ok):
             if near(f):
                 continue
-            calls += 1
             if good:
                 hits.append(f)
             yield LimitStep(f, bool(good), calls, list(hits))

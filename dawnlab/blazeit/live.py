@@ -4,11 +4,16 @@ BlazeIt (arXiv 1805.01046) works on recorded video; here its two ideas run on a
 stream.  The specialized NN (Section 5) sees every frame as it arrives; the
 oracle sees a sample:
 
-- an aggregate (``FCOUNT``) is estimated over the frames seen so far with the
-  NN as control variate (Section 6.3): ``tau`` is the exact mean of the NN's
-  predictions over every frame seen, the oracle runs on a Bernoulli sample of
-  rate ``sample``, and each report carries the empirical Bernstein interval at
-  the query's confidence (Section 6.2), narrowing as samples accrue;
+- an aggregate (``FCOUNT``) is estimated over the frames seen so far that
+  pass the query's time filter (the NN's side and the oracle's side range
+  over the same frames) with the NN as control variate (Section 6.3).  The
+  oracle runs on a Bernoulli sample of rate ``sample``, so given its size the
+  sample is a uniform random subset of the frames seen; each report is the
+  betting confidence sequence for sampling without replacement
+  (:class:`dawnlab.blazeit.aggregate.BettingCS`, Waudby-Smith and Ramdas)
+  over that population, on the sample in a random order, at the level
+  ``(1 - p) 6 / (pi^2 j^2)`` for the ``j``-th report: by the union bound the
+  reports of a run are valid *jointly*, at confidence ``p``;
 - a limit query (Section 7) runs the oracle on frames the NN scores at least
   ``threshold`` and reports each hit as soon as the oracle confirms it, at
   least ``GAP`` frames after the previous one.
@@ -16,7 +21,9 @@ oracle sees a sample:
 The oracle is skipped while the source's buffer is more than half full, so a
 slow oracle never makes the reader drop frames; that decision does not depend
 on the frame's content, so the sample stays unbiased.  Every oracle result is
-kept in the session's store.  ``train=n`` labels the first ``n`` frames of the
+kept in a store of the stream's own: the session's store only when the stream
+is a replay of the session's own video, otherwise a private store attached to
+the stream, so labels of one video never answer for another.  ``train=n`` labels the first ``n`` frames of the
 stream with the oracle, trains the NN on them and then queries the rest, in
 one call.  When the stream stalls, the source reconnects (see
 :class:`dawnlab.blazeit.sources.StreamSource`) and this generator simply keeps
@@ -30,7 +37,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dawnlab.blazeit.aggregate import bernstein_half_width, control_variate
+from dawnlab.blazeit.aggregate import BettingCS
+from dawnlab.blazeit.store import Store
 from dawnlab.blazeit.frameql import Query
 from dawnlab.blazeit.limit import frame_scores
 from dawnlab.blazeit.sources import ReplaySource, open_source, thumbnail
@@ -89,13 +97,18 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
         raise invalid("train", "Session.stream", "a positive number of frames to train on, "
                       "since the session's NN is not trained", train)
     rng = np.random.default_rng(seed)
-    store, oracle, classes = session.store, session.oracle, list(session.oracle.classes)
+    oracle, classes = session.oracle, list(session.oracle.classes)
+    own = source is None or getattr(src, "source", None) is session.source
+    store = session.store if own else Store().attach(src, oracle)
+    value_range = session.count_range(query) if query.kind == "aggregate" else None
     conf = query.confidence or 0.95
     t0 = time.perf_counter()
     seen = calls = train_calls = 0
-    sum_x = 0.0
+    in_pop = 0   # frames seen that pass the time filter: the population
+    pop_x: list[float] = []   # the NN's value of each of them
     ys: list[float] = []
-    xs: list[float] = []
+    xs: list[int] = []        # positions (in pop_x) of the sampled frames
+    reports = 0
     hits: list[int] = []
     nn_seconds = 0.0
     nn_frames = 0
@@ -109,26 +122,38 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                     elapsed=time.perf_counter() - t0)
 
     def label(i, img, training=False):
+        """Oracle counts per class of frame ``i``; the oracle runs only on a new frame."""
         nonlocal calls, train_calls
-        dets = oracle.detect(img, i)
+        if int(i) not in store.labelled():
+            store.add(i, img, oracle.detect(img, i))
         if training:
             train_calls += 1
         else:
             calls += 1
-        store.add(i, img, dets)
-        return dets
+        return session._class_counts([i], store)[0]
 
     def aggregate_result():
-        if len(ys) >= 2:
-            y, x = np.array(ys), np.array(xs)
-            z, _ = control_variate(y, x, sum_x / seen)
-            half = bernstein_half_width(float(z.var()), float(z.max() - z.min()), len(z), 1 - conf)
-            value = float(z.mean())
+        nonlocal reports
+        reports += 1
+        level = 1 - (1 - conf) * 6 / (np.pi ** 2 * reports ** 2)
+        if in_pop == 0:
+            lo, hi = 0.0, 0.0
+        elif not ys:
+            lo, hi = 0.0, float(value_range)
         else:
-            value, half = sum_x / max(seen, 1), float("inf")
-        history.append((calls, value, value - half, value + half))
-        return Result(value, (value - half, value + half), calls, time.perf_counter() - t0,
-                      "live", "aggregate", seen, calls, list(history), info())
+            cs = BettingCS(in_pop, value_range, level, proxy=np.array(pop_x), c_prior=1.0,
+                           error=query.error)
+            perm = np.random.default_rng([seed, reports]).permutation(len(ys))
+            cs.update(np.array(ys)[perm], np.array(xs)[perm])
+            lo, hi = cs.interval()
+        value = (lo + hi) / 2
+        history.append((calls, value, lo, hi))
+        out = Result(value, (lo, hi), calls, time.perf_counter() - t0,
+                     "live", "aggregate", in_pop, calls, list(history), info())
+        out.info.update(report=reports, report_confidence=level,
+                        path="live: betting confidence sequence over the frames seen, "
+                        "valid jointly over the reports (union bound)")
+        return out
 
     if query.kind != "aggregate" and threshold is None:
         from dawnlab.blazeit.selection import label_threshold
@@ -145,9 +170,8 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
             stopped = True
             break
         if session.nn_ is None:
-            dets = label(i, img, training=True)
             train_thumbs.append(thumbnail(img, session.thumb_size))
-            train_counts.append([sum(d.cls == c for d in dets) for c in classes])
+            train_counts.append(label(i, img, training=True))
             if len(train_counts) >= train:
                 session.nn_ = SpecializedNN(classes, epochs=session.epochs, seed=session.seed,
                                             lr=session.lr, batch_size=32)
@@ -161,13 +185,13 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
         free = (getattr(src, "speed", None) == 0 or not hasattr(src, "backlog")
                 or src.backlog() <= src.buffer // 2)
         if query.kind == "aggregate":
-            x = float(session._proxy(query, proba)[0])
-            sum_x += x
-            frame_ok = store.frame_filter(query, [i])[0]
-            if frame_ok and free and rng.random() < sample:
-                label(i, img)
-                ys.append(float(store.frame_counts(query, [i])[0, 0]))
-                xs.append(x)
+            if store.frame_filter(query, [i])[0]:
+                pop_x.append(float(session._proxy(query, proba)[0]))
+                in_pop += 1
+                if free and rng.random() < sample:
+                    label(i, img)
+                    ys.append(float(store.frame_counts(query, [i])[0, 0]))
+                    xs.append(in_pop - 1)
             if seen % report_every == 0:
                 yield aggregate_result()
         else:

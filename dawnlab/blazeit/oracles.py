@@ -55,6 +55,9 @@ class Oracle(Protocol):
 
     classes: tuple[str, ...]
     name: str
+    #: the most detections ``detect`` returns for one frame (an int, or a dict per class):
+    #: the range BlazeIt's confidence intervals rest on, declared before any sampling
+    max_objects: int | dict
 
     def detect(self, image: np.ndarray, index: int) -> list[Detection]:
         """Detect objects in one RGB frame (``index`` is its frame number)."""
@@ -109,6 +112,8 @@ class HOGPeopleOracle:
     upscale : float
         Resize factor applied before detection (people smaller than the 64x128
         window need > 1); boxes are mapped back to the frame.
+    max_objects : int
+        The most detections returned for one frame (the highest-scoring ones).
 
     Examples
     --------
@@ -121,7 +126,10 @@ class HOGPeopleOracle:
     name = "hog"
 
     def __init__(self, win_stride: int = 8, scale: float = 1.05, min_score: float = 0.5,
-                 nms_threshold: float = 0.45, upscale: float = 1.0):
+                 nms_threshold: float = 0.45, upscale: float = 1.0, max_objects: int = 40):
+        if not isinstance(max_objects, int) or max_objects < 1:
+            raise invalid("max_objects", "HOGPeopleOracle", "a positive int", max_objects)
+        self.max_objects = max_objects
         if not isinstance(win_stride, int) or win_stride < 1:
             raise invalid("win_stride", "HOGPeopleOracle", "a positive int", win_stride)
         if not scale > 1:
@@ -159,7 +167,7 @@ class HOGPeopleOracle:
         good = weights >= self.min_score
         boxes, weights = boxes[good], weights[good]
         return [Detection("person", *map(float, boxes[i]), score=float(weights[i]))
-                for i in nms(boxes, weights, self.nms_threshold)]
+                for i in nms(boxes, weights, self.nms_threshold)[:self.max_objects]]
 
 
 class BlobOracle:
@@ -178,6 +186,8 @@ class BlobOracle:
         Smallest blob (pixels) reported.
     cls : str
         The class every blob is given.
+    max_objects : int
+        The most blobs returned for one frame (the largest ones).
 
     Examples
     --------
@@ -190,7 +200,11 @@ class BlobOracle:
 
     name = "blob"
 
-    def __init__(self, threshold: int = 30, min_area: int = 150, cls: str = "object"):
+    def __init__(self, threshold: int = 30, min_area: int = 150, cls: str = "object",
+                 max_objects: int = 40):
+        if not isinstance(max_objects, int) or max_objects < 1:
+            raise invalid("max_objects", "BlobOracle", "a positive int", max_objects)
+        self.max_objects = max_objects
         if not isinstance(min_area, int) or min_area < 1:
             raise invalid("min_area", "BlobOracle", "a positive int", min_area)
         self.threshold, self.min_area, self.cls = threshold, min_area, cls
@@ -221,7 +235,8 @@ class BlobOracle:
             if area >= self.min_area:
                 out.append(Detection(self.cls, float(x), float(y), float(x + w), float(y + h),
                                      score=float(area)))
-        return out
+        out.sort(key=lambda d: -d.score)
+        return out[:self.max_objects]
 
 
 def link_tracks(frames: np.ndarray, classes: np.ndarray, boxes: np.ndarray,

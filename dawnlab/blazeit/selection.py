@@ -24,21 +24,21 @@ frames that pass them.  The filters here:
 - **label**: the specialized NN's probability that the frame holds the
   queried class.
 
-The spatial, area and label filters are learned, not exact: each has a
-threshold chosen on held-out frames whose oracle labels are known
-(:func:`label_threshold`).  Without ``FNR WITHIN`` the threshold is half the
-smallest score of a held-out frame that qualifies, so no held-out frame that
-qualifies is lost (with a margin), and a filter whose held-out frames hold no
-qualifying one is not used at all; the label filter further skips a frame
-only when the NN is confident the predicate fails (probability below
-``Session.absent_below``, 0.05), since the NN's confidence drifts between
-recordings more than the pixel scores do.  These filters are not exact:
-on frames unlike the held-out ones they can miss (the tests check equality
-with the exact answers on synthetic video).  With ``FNR WITHIN f`` the budget ``f`` is
-split evenly over the learned filters in use, and each filter's threshold
-keeps the 95% Clopper-Pearson upper bound of its held-out miss rate within
-``f / k``, so by the union bound the recall is at least ``1 - f`` on frames
-like the held-out ones, with 95% confidence for each filter.
+The spatial, area and label filters are learned, not exact, so they run
+only when the query grants a recall budget: without ``FNR WITHIN`` the
+answer is exact (temporal and colour filters only, then the oracle).  With
+``FNR WITHIN f`` the budget is split evenly over the ``k`` learned filters in
+use, and each filter's threshold is the largest whose one-sided
+Clopper-Pearson upper bound (at confidence ``1 - (1 - 0.95) / k``) on its miss
+rate over the calibration frames that qualify is within ``f / k``
+(:func:`label_threshold`).  The calibration frames are drawn at random
+across the queried video (its held-out frames, or a random sample of it when
+the NN was trained on another recording), so the qualifying ones are a
+uniform sample of the video's qualifying frames; the miss-rate bound at a
+fixed threshold is valid, the chosen threshold is the largest the bound
+allows (a monotone family, so the choice keeps the confidence), and the
+union bound over the filters gives recall at least ``1 - f`` with 95%
+confidence.  Calibration frames that qualify are returned as they are.
 
 ``FPR WITHIN p`` lets frames the NN is confident about be returned without
 the oracle: :func:`accept_threshold` picks the lowest NN score above which

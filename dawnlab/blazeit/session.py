@@ -6,17 +6,20 @@ specialized NN on oracle labels of a training part of the video if it has
 not been trained (Section 5), and runs the query's optimized plan:
 
 - aggregates with an ``ERROR WITHIN``: ``FCOUNT`` (and ``COUNT(*)``, which is
-  the number of frames times ``FCOUNT``) by the NN alone when its held-out
-  error is small enough (Section 6.1), otherwise by sampling with the NN as
-  control variate and empirical-Bernstein stopping (Section 6,
-  :mod:`dawnlab.blazeit.aggregate`); ``COUNT(DISTINCT trackid)`` and queries
+  the number of frames times ``FCOUNT``) by sampling without replacement
+  with the NN as control variate and a betting confidence sequence on a
+  range declared before sampling (Section 6,
+  :mod:`dawnlab.blazeit.aggregate`), starting from the held-out frames (a
+  random sample of the video): when they alone prove the error, the NN's
+  mean corrected by their difference estimate answers (Section 6.1); ``COUNT(DISTINCT trackid)`` and queries
   without ``ERROR WITHIN`` are answered exactly; ``Result.info["path"]``
   says which plan answered;
 - limit queries: oracle in the NN's rank order with GAP (Section 7,
   :mod:`dawnlab.blazeit.limit`);
-- selection queries: content-based filters (temporal, colour, spatial, area,
-  label), with ``FNR WITHIN`` / ``FPR WITHIN`` budgets checked on held-out
-  frames, then the oracle (the first version's Section 5,
+- selection queries: exact content-based filters (temporal, colour), and
+  with an ``FNR WITHIN`` budget learned ones (spatial, area, label)
+  calibrated on random frames of the video; ``FPR WITHIN`` lets confident
+  frames through unconfirmed; then the oracle (the first version's Section 5,
   :mod:`dawnlab.blazeit.selection`); ``Result.info`` reports the frames each
   filter removed and the oracle calls of the full scan.
 
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dawnlab.blazeit.aggregate import bernstein_half_width, estimate_mean
+from dawnlab.blazeit.aggregate import BettingCS, estimate_mean
 from dawnlab.blazeit.frameql import Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
 from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filters,
@@ -43,7 +46,7 @@ from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filt
 from dawnlab.blazeit.sources import VideoSource, open_source
 from dawnlab.blazeit.specialized import SpecializedNN
 from dawnlab.blazeit.store import Store, greedy_gap
-from dawnlab.errors import invalid
+from dawnlab.errors import DataError, invalid
 
 __all__ = ["Session", "Result"]
 
@@ -63,10 +66,15 @@ class Result:
         For aggregates, the interval that holds the true value with the
         requested confidence (a point when exact).
     oracle_calls : int
-        Frames whose oracle labels the query used (labels already in the store
-        count too: this is the cost on a fresh store).
+        Frames whose oracle labels the query's answer used (labels already in
+        the store count too: the cost on a fresh store, every chunk overrun
+        included).  ``info["oracle_calls_by_purpose"]`` splits the cost into
+        ``training``, ``heldout`` and ``query`` (each frame once) and
+        ``info["oracle_calls_all_purposes"]`` is their sum.
     seconds : float
-        Wall time.
+        Time spent computing the answer (a consumer's pauses between steps
+        are not counted; a live query reports its wall time, pacing
+        included, as ``info["elapsed"]``).
     method : str
         ``"blazeit"``, ``"blazeit-nn"`` (the NN alone), ``"random"``, ``"scan"``,
         ``"exact"`` or ``"live"``.
@@ -93,6 +101,40 @@ class Result:
     info: dict = field(default_factory=dict)
 
 
+def _int_sequence(value) -> bool:
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001
+        return False
+    return arr.ndim == 1 and (len(arr) == 0 or np.issubdtype(arr.dtype, np.integer))
+
+
+def _conjunct_classes(query: Query):
+    """Classes named by a top-level ``class = 'c'`` / ``class IN (...)`` conjunct, else None."""
+    from sqlglot import exp
+
+    where = query.ast.args.get("where") if query.ast is not None else None
+    if where is None:
+        return None
+    conj = where.this.flatten() if isinstance(where.this, exp.And) else [where.this]
+    found = None
+    for c in conj:
+        names = None
+        if isinstance(c, exp.EQ):
+            col, lit = (c.this, c.expression) if isinstance(c.this, exp.Column) else \
+                (c.expression, c.this)
+            if isinstance(col, exp.Column) and col.name.lower() == "class" and \
+                    isinstance(lit, exp.Literal) and lit.is_string:
+                names = {lit.name}
+        elif isinstance(c, exp.In) and isinstance(c.this, exp.Column) and \
+                c.this.name.lower() == "class" and all(
+                    isinstance(e, exp.Literal) and e.is_string for e in c.expressions):
+            names = {e.name for e in c.expressions}
+        if names is not None:
+            found = names if found is None else found & names
+    return None if found is None else sorted(found)
+
+
 class Session:
     """FrameQL over one video with one oracle, labels kept in a DuckDB store.
 
@@ -105,17 +147,22 @@ class Session:
     store : Store, path or None
         Where labels live; a path opens a DuckDB file; in memory by default.
     train_frames : int or sequence of int, optional
-        Frames whose oracle labels train the specialized NN (default: the
-        first 10% of a recorded video, at least 200 frames and at most 3000).
-        An int ``n`` means the first ``n`` frames.
+        Frames whose oracle labels train the specialized NN (default: 10% of
+        a recorded video, at least 200 frames and at most 3000).  An int
+        ``n`` means ``n`` frames drawn at random across the whole video
+        (never just its first frames, which need not look like the rest).
     heldout_frames : int or sequence of int
-        Frames held out to choose how the NN is used: an int ``n`` means the
-        ``n`` frames after the training part.
+        Frames held out from training: an int ``n`` means ``n`` further
+        frames drawn at random across the video.  Their oracle labels are a
+        uniform random sample of the video, so an aggregate starts from them
+        (and is answered without new oracle calls when they already prove
+        the requested error: the NN plus a difference estimate, Section 6.1)
+        and selection filters are checked on them.
     train_source : VideoSource, optional
         Train on another recording of the same camera (BlazeIt trains on a
-        different day of video); labels of it are not stored.  Then an int
-        ``train_frames`` spreads that many frames over its first two thirds
-        and ``heldout_frames`` over its last third.
+        different day of video); its labels live in a private store.  Its
+        held-out frames say nothing about the queried video, so no answer
+        comes from the NN and them alone.
     train_oracle : object, optional
         The oracle for ``train_source`` when it differs (the synthetic scene's
         oracle belongs to its own video).
@@ -123,6 +170,12 @@ class Session:
     thumb_size : int
         Side of the NN's input (65 in the paper).
     seed : int
+    max_objects : int or dict, optional
+        The most detections the oracle returns for one frame (a dict: per
+        class), declared before any sampling; it is the range an aggregate's
+        confidence interval rests on.  Default: the oracle's own
+        ``max_objects`` attribute; an oracle without one needs it here.  A
+        frame with more detections is an error, never a silently wider range.
 
     Examples
     --------
@@ -136,26 +189,54 @@ class Session:
     def __init__(self, source, oracle, store=None, *, train_frames=None,
                  heldout_frames=300, train_source: VideoSource | None = None,
                  train_oracle=None,
-                 epochs: int = 6, thumb_size: int = 65, seed: int = 0, lr: float = 1e-2):
+                 epochs: int = 6, thumb_size: int = 65, seed: int = 0, lr: float = 1e-2,
+                 max_objects=None):
+        for name, value, least in (("train_frames", train_frames, 2),
+                                   ("heldout_frames", heldout_frames, 0)):
+            if value is None and name == "train_frames":
+                continue
+            if isinstance(value, (bool, np.bool_)) or not (
+                    isinstance(value, (int, np.integer)) or _int_sequence(value)):
+                raise invalid(name, "Session", f"an int >= {least} or a sequence of frame "
+                              "indices", value)
+            if isinstance(value, (int, np.integer)) and value < least:
+                raise invalid(name, "Session", f"an int >= {least} or a sequence of frame "
+                              "indices", value)
+        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+            raise invalid("epochs", "Session", "a positive int", epochs)
+        if not isinstance(thumb_size, (int, np.integer)) or thumb_size < 16:
+            raise invalid("thumb_size", "Session", "an int >= 16", thumb_size)
         self.source = open_source(source)
         if not hasattr(oracle, "detect") or not hasattr(oracle, "classes"):
             raise invalid("oracle", "Session", "an object with 'classes' and 'detect(image, "
                           "index)'", oracle)
         self.oracle = oracle
+        mo = max_objects if max_objects is not None else getattr(oracle, "max_objects", None)
+        ok = (isinstance(mo, (int, np.integer)) and mo >= 1) or (
+            isinstance(mo, dict) and set(mo) >= set(oracle.classes)
+            and all(isinstance(v, (int, np.integer)) and v >= 0 for v in mo.values()))
+        if not ok:
+            raise invalid("max_objects", "Session", "a positive int (the most detections the "
+                          "oracle returns per frame) or a dict of them for every class "
+                          f"{list(oracle.classes)}, given here or as the oracle's attribute "
+                          "'max_objects'", mo)
+        self.max_objects = mo
         self.store = store if isinstance(store, Store) else Store(store)
         self.store.attach(self.source, oracle)
         self.train_frames, self.heldout_frames, self.lr = train_frames, heldout_frames, lr
         self.train_source, self.epochs, self.thumb_size = train_source, epochs, thumb_size
         self.train_oracle = train_oracle or oracle
         self.seed = seed
-        #: without FNR WITHIN, the label filter skips a frame only when the NN gives the
-        #: query's predicate a probability below this (and below half of every held-out hit's)
-        self.absent_below = 0.05
-        self.heldout_store_: Store | None = None
+        #: confidence at which FNR WITHIN / FPR WITHIN budgets hold (split over the filters)
+        self.budget_confidence = 0.95
+        self.calib_: np.ndarray | None = None
+        self.train_store_: Store | None = None
+        self.train_calls_ = {"training": 0, "heldout": 0}
         self._fg_cache: dict[int, tuple] = {}
         self.nn_: SpecializedNN | None = None
         self.proba_: np.ndarray | None = None
         self.heldout_: np.ndarray | None = None
+        self.train_: np.ndarray | None = None
         self.train_seconds_ = 0.0
 
     # -- helpers -----------------------------------------------------------------
@@ -175,64 +256,118 @@ class Session:
         new = self.store.label(self.source, self.oracle, range(self.n_frames), progress)
         return new
 
-    def _class_counts(self, frames, source=None) -> np.ndarray:
-        """Oracle counts per class of ``frames``, shape (n, n_classes)."""
-        if source is None or source is self.source:
-            self.store.label(self.source, self.oracle, frames)
-            classes = list(self.oracle.classes)
-            sums = ", ".join(f"COUNT(d.class) FILTER (WHERE d.class = '{c}')" for c in classes)
-            rows = self.store.sql(
-                f"SELECT f.frame, {sums} FROM (SELECT unnest(?::BIGINT[]) AS frame) f "
-                "LEFT JOIN detections d ON d.frame = f.frame GROUP BY f.frame",
-                [list(map(int, frames))]).fetchall()
-            table = {int(r[0]): r[1:] for r in rows}
-            return np.array([table[int(f)] for f in frames], dtype=np.int64)
-        out = []
-        for i, img in source.frames(frames):
-            dets = self.train_oracle.detect(img, i)
-            out.append([sum(d.cls == c for d in dets) for c in self.oracle.classes])
-        return np.array(out, dtype=np.int64)
+    def _class_counts(self, frames, store: Store) -> np.ndarray:
+        """Oracle counts per class of (labelled) ``frames`` in ``store``, shape (n, n_classes)."""
+        classes = list(self.oracle.classes)
+        if len(frames) == 0:
+            return np.zeros((0, len(classes)), dtype=np.int64)
+        sums = ", ".join(f"COUNT(d.class) FILTER (WHERE d.class = '{c}')" for c in classes)
+        rows = store.sql(
+            f"SELECT f.frame, {sums} FROM (SELECT unnest(?::BIGINT[]) AS frame) f "
+            "LEFT JOIN detections d ON d.frame = f.frame GROUP BY f.frame",
+            [list(map(int, frames))]).fetchall()
+        table = {int(r[0]): r[1:] for r in rows}
+        return np.array([table[int(f)] for f in frames], dtype=np.int64)
+
+    def count_range(self, query: Query) -> int:
+        """The largest per-frame count the query's first term can take, known before sampling.
+
+        The oracle's declared maximum detections per frame (``max_objects``);
+        with a per-class declaration and a top-level conjunct ``class = 'c'``
+        (or ``class IN (...)``), the sum over those classes only.
+
+        Examples
+        --------
+        >>> from dawnlab.blazeit import synthetic
+        >>> src, oracle = synthetic.scene(100, seed=0)
+        >>> s = Session(src, oracle)
+        >>> s.count_range(s.parse("SELECT FCOUNT(*) FROM v WHERE class = 'bus' ERROR WITHIN 1"))
+        6
+        """
+        mo = self.max_objects
+        if isinstance(mo, dict):
+            names = _conjunct_classes(query)
+            if names is None:
+                return int(sum(mo.values()))
+            return int(sum(mo.get(c, 0) for c in names))
+        return int(mo)
 
     def _thumbs(self, frames, source=None) -> np.ndarray:
+        """Thumbnails of ``frames`` in the order given (sources decode in ascending order)."""
         source = source or self.source
-        batches = [t for _, t in source.thumbnails(frames, self.thumb_size)]
-        return np.concatenate(batches) if batches else np.zeros((0, self.thumb_size,
-                                                                 self.thumb_size, 3), np.uint8)
+        frames = np.asarray(frames, dtype=np.int64)
+        out = np.zeros((len(frames), self.thumb_size, self.thumb_size, 3), np.uint8)
+        if len(frames) == 0:
+            return out
+        where = {int(f): k for k, f in enumerate(frames)}
+        got = 0
+        for idx, t in source.thumbnails(frames, self.thumb_size):
+            for i, thumb in zip(idx, t):
+                out[where[int(i)]] = thumb
+                got += 1
+        if got < len(set(where)):
+            raise DataError(f"Only {got} of {len(set(where))} requested frames of "
+                            f"{source.name!r} could be decoded (a truncated video?).")
+        return out
+
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training and held-out frames: random, disjoint, across the whole recording."""
+        tf, hf = self.train_frames, self.heldout_frames
+        rng = np.random.default_rng([int(self.seed), 11])
+        if tf is None:
+            tf = int(min(3000, max(200, 0.1 * n)))
+        explicit_t = not isinstance(tf, (int, np.integer))
+        explicit_h = not isinstance(hf, (int, np.integer))
+        train = np.asarray(tf, dtype=np.int64) if explicit_t else None
+        held = np.asarray(hf, dtype=np.int64) if explicit_h else None
+        for name, arr in (("train_frames", train), ("heldout_frames", held)):
+            if arr is not None and len(arr) and (arr.min() < 0 or arr.max() >= n):
+                raise invalid(name, "Session.train", f"frame indices in [0, {n})", arr)
+        order = rng.permutation(n)  # a random order of the recording's frames
+        if train is None:
+            pool = order if held is None else order[~np.isin(order, held)]
+            train = pool[:min(int(tf), len(pool))]
+        if held is None:
+            pool = order[~np.isin(order, train)]
+            held = pool[:min(int(hf), len(pool))]  # in random order: a uniform sample
+        if len(train) < 2:
+            raise invalid("train_frames", "Session.train", "at least 2 frames to train on "
+                          f"(the recording has {n})", self.train_frames)
+        return train, held
 
     def train(self, progress: Callable | None = None) -> Session:
-        """Label the training and held-out frames, train the NN, predict every frame."""
+        """Label the training and held-out frames, train the NN, predict every frame.
+
+        Each frame is labelled once: on the queried video into the session's
+        store (later queries reuse the labels), on a ``train_source`` into a
+        private store.  ``train_calls_`` says how many oracle calls each
+        purpose took.
+        """
         t0 = time.perf_counter()
         src = self.train_source or self.source
         n = int(src.n_frames)
-        tf, hf = self.train_frames, self.heldout_frames
-        if self.train_source is not None:
-            # another recording: spread the training frames over its first two thirds and the
-            # held-out frames over the last third (frames far apart are more diverse)
-            split = (2 * n) // 3
-            k = int(min(split, 3000 if tf is None else tf)) if np.isscalar(tf) or tf is None \
-                else None
-            train = (np.unique(np.linspace(0, split - 1, k).astype(np.int64)) if k is not None
-                     else np.asarray(tf, dtype=np.int64))
-            held = (np.unique(np.linspace(split, n - 1, int(hf)).astype(np.int64))
-                    if np.isscalar(hf) else np.asarray(hf, dtype=np.int64))
+        train, held = self._split(n)
+        if src is self.source:
+            store, oracle = self.store, self.oracle
         else:
-            if tf is None:
-                tf = int(min(3000, max(200, 0.1 * n)))
-            train = (np.arange(min(int(tf), n)) if np.isscalar(tf)
-                     else np.asarray(tf, dtype=np.int64))
-            end = int(train.max()) + 1 if len(train) else 0
-            held = (np.arange(end, min(n, end + int(hf))) if np.isscalar(hf)
-                    else np.asarray(hf, dtype=np.int64))
-        y = self._class_counts(train, src)
+            oracle = self.train_oracle
+            store = Store().attach(src, oracle)
+        self.train_store_ = store
+        c0 = store.oracle_calls
+        store.label(src, oracle, train)
+        c1 = store.oracle_calls
+        store.label(src, oracle, held)
+        self.train_calls_ = {"training": c1 - c0, "heldout": store.oracle_calls - c1}
+        y = self._class_counts(train, store)
         self.nn_ = SpecializedNN(self.oracle.classes, epochs=self.epochs, seed=self.seed,
                                  lr=self.lr, batch_size=32)
         self.nn_.fit(self._thumbs(train, src), y, progress=progress)
+        self.train_ = train
         self.heldout_ = held
-        self.heldout_counts_ = self._class_counts(held, src) if len(held) else None
+        self.heldout_counts_ = self._class_counts(held, store) if len(held) else None
         self.heldout_proba_ = self.nn_.predict_proba(self._thumbs(held, src)) if len(held) \
             else None
         self.heldout_source_ = src
-        self.heldout_store_ = None  # the held-out labels follow the frames chosen here
         self.train_seconds_ = time.perf_counter() - t0
         t1 = time.perf_counter()
         if not self.source.live:
@@ -315,18 +450,51 @@ class Session:
         query = text if isinstance(text, Query) else self.parse(text)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         t0 = time.perf_counter()
-        before = self.store.oracle_calls
+        before = self._all_calls()
+        trained_before = self.nn_ is not None
         if query.kind == "aggregate":
             gen = self._aggregate(query, method, rng, allow_nn_only)
         elif query.kind == "limit":
             gen = iter([self._limit(query, method, rng, callback)])
         else:
             gen = iter([self._select(query, method, rng, callback)])
-        for result in gen:
-            result.seconds = time.perf_counter() - t0
-            result.new_oracle_calls = self.store.oracle_calls - before
+        busy = 0.0  # time spent computing, not waiting for the consumer between steps
+        while True:
+            try:
+                result = next(gen)
+            except StopIteration:
+                return
+            busy += time.perf_counter() - t0
+            result.seconds = busy
+            new = self._all_calls() - before
+            train_now = 0 if trained_before or self.nn_ is None else \
+                sum(self.train_calls_.values())
+            result.new_oracle_calls = new
+            uses_nn = method == "blazeit" and result.method != "exact" and \
+                result.method != "scan"
+            purpose = {"training": self.train_calls_["training"] if uses_nn else 0,
+                       "heldout": self.train_calls_["heldout"] if uses_nn else 0}
+            own = result.oracle_calls
+            if uses_nn and self.train_store_ is self.store and self.train_ is not None:
+                # frames of the answer that were labelled for training / held out are
+                # charged there, once
+                own = max(0, own - result.info.get("known_frames", 0)
+                          - result.info.get("heldout_used", 0))
+            purpose["query"] = own
+            result.info["oracle_calls_by_purpose"] = purpose
+            result.info["oracle_calls_all_purposes"] = int(sum(purpose.values()))
+            result.info["oracle_calls_made_now"] = {"training_and_heldout": train_now,
+                                                    "query": new - train_now}
             result.info.setdefault("final", True)
             yield result
+            t0 = time.perf_counter()
+
+    def _all_calls(self) -> int:
+        """Oracle invocations made by this session so far, over every store it labels."""
+        calls = self.store.oracle_calls
+        if self.train_store_ is not None and self.train_store_ is not self.store:
+            calls += self.train_store_.oracle_calls
+        return calls
 
     def _population(self, query: Query) -> np.ndarray:
         frames = np.arange(self.n_frames)
@@ -348,7 +516,14 @@ class Session:
         """FCOUNT, and COUNT(*) as frames x FCOUNT, are optimized; the rest is scanned.
 
         Yields the running estimates, then the answer; ``info["path"]`` says
-        which plan answered.
+        which plan answered.  BlazeIt's plan: the training frames of this
+        video are known exactly; the rest is sampled without replacement
+        starting with the held-out frames (a uniform random sample), with the
+        NN as control variate and a betting confidence sequence
+        (:mod:`dawnlab.blazeit.aggregate`) on the range :meth:`count_range`
+        declared before sampling.  When the held-out frames alone already
+        prove the error, the answer is the NN's mean corrected by their
+        difference estimate, with no new oracle call (Section 6.1).
         """
         pop = self._population(query)
         scale = 1.0 if query.aggregate == "FCOUNT" else float(max(1, len(pop)))
@@ -364,65 +539,77 @@ class Session:
                         "BlazeIt optimizes per-frame counts)")
             m = "scan" if method == "scan" or query.error is None else "exact"
             yield Result(value, (value, value), len(pop), 0.0, m, "aggregate", len(pop),
-                         info={"path": path})
+                         info={"path": path, "oracle_calls_by_purpose": {"query": len(pop)}})
             return
         error = query.error / scale
         unit = "" if scale == 1.0 else f"COUNT(*) = {len(pop)} frames x FCOUNT; "
-        proxy = None
+        value_range = self.count_range(query)
+        n_pop = len(pop)
+        proxy, first = None, None
+        known = np.zeros(0, dtype=np.int64)
+        known_sum = 0.0
+        rest = pop
         if method == "blazeit":
             self._ensure_trained()
-            proxy = self._proxy(query, self.proba_)[pop]
-            nn_only = self._nn_alone(query, error) if allow_nn_only else None
-            if nn_only is not None:
-                tau = float(proxy.mean()) if len(proxy) else 0.0
-                yield Result(tau * scale, ((tau - error) * scale, (tau + error) * scale), 0, 0.0,
-                              "blazeit-nn", "aggregate", len(pop),
-                              info={"heldout_bound": nn_only * scale,
-                                    "path": unit + "specialized NN alone: its held-out error "
-                                    f"bound {nn_only:.4g} is within half the error {error:.4g} "
-                                    "(Section 6.1)"})
-                return
+            if self.train_store_ is self.store:  # training labels of this video: known exactly
+                known = pop[np.isin(pop, self.train_)]
+                rest = pop[~np.isin(pop, self.train_)]
+                if len(known):
+                    known_sum = float(self.store.frame_counts(query, known)[:, 0].sum())
+                pos = {int(f): k for k, f in enumerate(rest)}
+                first = np.array([pos[int(f)] for f in self.heldout_ if int(f) in pos],
+                                 dtype=np.int64)
+            proxy = self._proxy(query, self.proba_)[rest]
+        if not allow_nn_only:
+            first = None
+        n_rest = len(rest)
+        share = n_rest / max(1, n_pop)  # the sampled part's weight in the mean
 
         def fetch(frames):
             self.store.label(self.source, self.oracle, frames)
             return self.store.frame_counts(query, frames)[:, 0]
 
+        def scaled(lo, hi):
+            base = known_sum / max(1, n_pop)
+            return ((base + share * lo) * scale, (base + share * hi) * scale)
+
         history = []
         est = None
-        for est in estimate_mean(fetch, pop, proxy, error, query.confidence, rng):
-            lo, hi = est.interval
-            history.append((est.n, est.value * scale, lo * scale, hi * scale))
+        n_first = 0 if first is None else len(first)
+        if n_rest == 0:
+            value = known_sum / max(1, n_pop) * scale
+            yield Result(value, (value, value), len(known), 0.0, method, "aggregate", n_pop,
+                         info={"path": unit + "every frame is a training frame: exact",
+                               "range": value_range})
+            return
+        for est in estimate_mean(fetch, rest, proxy, error / share, query.confidence, rng,
+                                 value_range=value_range, c_prior=1.0 if proxy is not None
+                                 else 0.0, first=first):
+            lo, hi = scaled(*est.interval)
+            history.append((est.n + len(known), (lo + hi) / 2, lo, hi))
             if not est.done:
-                yield Result(est.value * scale, (lo * scale, hi * scale), est.n, 0.0, method,
-                             "aggregate", len(pop), history=list(history),
-                             info={"final": False})
-        path = unit + ("sampling with the specialized NN as control variate and empirical "
-                       "Bernstein stopping (Section 6)" if proxy is not None else
-                       "random sampling with empirical Bernstein stopping")
-        lo, hi = est.interval
-        yield Result(est.value * scale, (lo * scale, hi * scale), est.n, 0.0, method,
-                     "aggregate", len(pop), history=history, info={"c": est.c, "path": path})
-
-    def _nn_alone(self, query: Query, error: float | None = None) -> float | None:
-        """Held-out check (Section 6.1): may the NN's mean answer within the error alone?
-
-        Returns the bound on its error when the empirical Bernstein bound on the
-        held-out difference between oracle and NN counts is within half the
-        requested error (``error``, default the query's), else None.
-        """
-        error = query.error if error is None else error
-        if self.heldout_counts_ is None or len(self.heldout_) < 100:
-            return None
-        if query.frame_sql is not None or query.detection_sql != self._class_sql(query):
-            return None  # the NN predicts class counts only
-        classes = list(self.oracle.classes)
-        idx = [classes.index(c) for c in query.terms[0].classes] or list(range(len(classes)))
-        y = self.heldout_counts_[:, idx].sum(axis=1)
-        x = self._proxy(query, self.heldout_proba_)
-        d = y - x
-        bound = abs(float(d.mean())) + bernstein_half_width(
-            float(d.var()), float(d.max() - d.min()), len(d), 1 - query.confidence)
-        return bound if bound <= error / 2 else None
+                yield Result((lo + hi) / 2, (lo, hi), est.n + len(known), 0.0, method,
+                             "aggregate", n_pop, history=list(history), info={"final": False})
+        if proxy is None:
+            path = "random sampling with a betting confidence sequence"
+            m = method
+        elif est.n <= n_first:
+            path = ("specialized NN alone, corrected by the difference estimate of the "
+                    f"{est.n} held-out frames drawn at random across the video: their "
+                    "interval is within the error (Section 6.1), no new oracle call")
+            m = "blazeit-nn"
+        else:
+            path = ("sampling with the specialized NN as control variate and a betting "
+                    "confidence sequence (Section 6)")
+            m = method
+        if est.n >= n_rest:
+            path += ("; it sampled the whole population, so the answer is exact (the error "
+                     "asked for is below what sampling could prove sooner)")
+        lo, hi = scaled(*est.interval)
+        info = {"c": est.c, "path": unit + path, "range": value_range,
+                "known_frames": int(len(known)), "heldout_used": int(min(est.n, n_first))}
+        yield Result((lo + hi) / 2, (lo, hi), est.n + len(known), 0.0, m,
+                     "aggregate", n_pop, history=history, info=info)
 
     @staticmethod
     def _class_sql(query: Query) -> str:
@@ -430,8 +617,21 @@ class Session:
             return f"(\"class\" = '{query.terms[0].classes[0]}')"
         return "TRUE" if not query.terms[0].classes else "<multi>"
 
+    def _overlap(self, frames) -> dict:
+        """How many of ``frames`` were labelled for training / held out (charged there)."""
+        if self.train_ is None or frames is None:
+            return {"known_frames": 0, "heldout_used": 0}
+        frames = np.asarray(list(frames), dtype=np.int64)
+        same = self.train_store_ is self.store
+        held = self.heldout_ if same else (self.calib_ if self.calib_ is not None else [])
+        return {"known_frames": int(np.isin(frames, self.train_).sum()) if same else 0,
+                "heldout_used": int(np.isin(frames, held).sum())}
+
     def _qualifier(self, query: Query):
+        self._last_frames = []
+
         def qualifies(frames) -> np.ndarray:
+            self._last_frames.extend(frames)
             self.store.label(self.source, self.oracle, frames)
             return self.store.qualifies(query, frames)
         return qualifies
@@ -455,8 +655,9 @@ class Session:
                     callback(Result(list(step.hits), None, step.calls, 0.0, method, "limit",
                                     len(pop), history=list(history)))
         hits = step.hits if step else []
-        return Result(sorted(hits), None, step.calls if step else 0, 0.0, method, "limit",
-                      len(pop), history=history)
+        calls = step.calls if step else 0
+        return Result(sorted(hits), None, calls, 0.0, method, "limit",
+                      len(pop), history=history, info=self._overlap(self._last_frames))
 
     def _heldout_positive(self, query: Query) -> np.ndarray:
         """Held-out frames whose oracle class counts satisfy every term."""
@@ -468,14 +669,29 @@ class Session:
             ok &= term.holds(self.heldout_counts_[:, idx].sum(axis=1))
         return ok
 
+    def _calibration(self) -> np.ndarray:
+        """Labelled frames drawn at random across the queried video (selection budgets).
+
+        The held-out frames when they are of this video; with a ``train_source``
+        a random sample of this video of the same size, labelled once and
+        charged as held-out calls.
+        """
+        if self.train_store_ is self.store or self.train_source is None:
+            frames = self.heldout_
+        else:
+            if self.calib_ is None:
+                n = self.n_frames
+                k = min(n, max(300, len(self.heldout_)))
+                self.calib_ = np.random.default_rng([int(self.seed), 13]).permutation(n)[:k]
+            frames = self.calib_
+        c0 = self.store.oracle_calls  # (a no-op unless the store was replaced since)
+        self.store.label(self.source, self.oracle, frames)
+        self.train_calls_["heldout"] += self.store.oracle_calls - c0
+        return frames
+
     def _heldout_store(self) -> Store:
-        """A private store with the oracle's labels of the held-out frames (labelled once)."""
-        if self.heldout_store_ is None:
-            src = self.heldout_source_
-            oracle = self.oracle if src is self.source else self.train_oracle
-            self.heldout_store_ = Store().attach(src, oracle)
-            self.heldout_store_.label(src, oracle, self.heldout_)
-        return self.heldout_store_
+        """The store holding the held-out frames' labels (labelled once, in :meth:`train`)."""
+        return self.train_store_
 
     def _foreground(self, source) -> Foreground:
         """The background model of ``source`` (fitted once; the source is kept so its id stays its own)."""
@@ -513,16 +729,20 @@ class Session:
             colours = colour_filters(query)
             scores = self._cheap_scores(self.source, cand, colours, inside, touch,
                                         spatial or area is not None)
-            held = self.heldout_
-            hsrc = self.heldout_source_
-            positive = self._heldout_store().qualifies(query, held, temporal=False)
-            hscores = self._cheap_scores(hsrc, held, colours, inside, touch,
-                                         spatial or area is not None)
+            budgets = query.fnr is not None or query.fpr is not None
+            held = self._calibration() if budgets else np.zeros(0, dtype=np.int64)
+            held = held[np.isin(held, pop)]  # a uniform random sample of the population
+            positive = self.store.qualifies(query, held) if len(held) else np.zeros(0, bool)
+            hscores = self._cheap_scores(self.source, held, colours, inside, touch,
+                                         budgets and (spatial or area is not None))
             scores["label"] = frame_scores(self.proba_[cand], self.oracle.classes, query.terms)
-            hscores["label"] = frame_scores(self.heldout_proba_, self.oracle.classes, query.terms)
+            hscores["label"] = frame_scores(self.proba_[held], self.oracle.classes, query.terms)
+            # learned (inexact) filters only with an FNR budget: without one the answer is exact
             learned = [name for name, on in (("spatial", spatial), ("area", area is not None),
-                                             ("label", True)) if on]
-            fnr = None if query.fnr is None else query.fnr / len(learned)
+                                             ("label", True)) if on] if query.fnr else []
+            fnr = None if query.fnr is None else query.fnr / max(1, len(learned))
+            conf_each = 1 - (1 - self.budget_confidence) / max(1, len(learned))
+            info["budget_confidence"] = self.budget_confidence
             keep = np.ones(len(cand), dtype=bool)
             hkeep = np.ones(len(held), dtype=bool)
             for udf, t in colours:  # exact: no box in the region can reach the colour score
@@ -536,24 +756,22 @@ class Session:
                 if len(pos) == 0:
                     info["thresholds"][name] = None  # nothing to check it on: not used
                     continue
-                if fnr is not None:
-                    thr = label_threshold(hscores[key], positive, fnr)
-                elif name == "label":  # skip only where the NN is sure the class is absent
-                    thr = min(0.5 * float(pos.min()), self.absent_below)
-                else:
-                    thr = 0.5 * float(pos.min())
+                thr = label_threshold(hscores[key], positive, fnr, conf_each)
                 info["thresholds"][name] = thr
                 ok = scores[key] >= thr
                 skipped[name] += int((keep & ~ok).sum())
                 keep &= ok
                 hkeep &= hscores[key] >= thr
+            # calibration frames are labelled already: their hits are returned as they are
+            keep |= np.isin(cand, held)
             cand = cand[keep]
             info["heldout_recall"] = float(hkeep[positive].mean()) if positive.any() else None
             if query.fpr is not None:
-                t_acc = accept_threshold(hscores["label"][hkeep], positive[hkeep], query.fpr)
+                t_acc = accept_threshold(hscores["label"][hkeep], positive[hkeep], query.fpr,
+                                         confidence=self.budget_confidence)
                 info["thresholds"]["accept"] = t_acc
                 if t_acc is not None:
-                    sure = scores["label"][keep] >= t_acc
+                    sure = (scores["label"][keep] >= t_acc) & ~np.isin(cand, held)
                     accepted, cand = cand[sure], cand[~sure]
                     info["accepted_without_oracle"] = int(len(accepted))
         elif method == "random":
@@ -563,6 +781,7 @@ class Session:
         hits = sorted(int(f) for f in np.r_[np.asarray(cand)[ok], accepted])
         if query.limit is not None:
             hits = greedy_gap(hits, query.gap, query.limit)
+        info.update(self._overlap(cand))
         return Result(hits, None, len(cand), 0.0, method, "select", len(pop), info=info)
 
     def stream(self, text: str | Query, source=None, **kwargs) -> Iterator[Result]:

@@ -137,7 +137,7 @@ class Store:
         self.auto_link = True
         self.track_threshold, self.track_max_gap = 0.3, 2
         self._tracks_stale = bool(self.con.execute(
-            "SELECT COUNT(*) FROM detections WHERE trackid < 0").fetchone()[0])
+            "SELECT COUNT(*) FROM detections WHERE trackid < 0").fetchall()[0][0])
 
     # -- metadata -----------------------------------------------------------------
     def meta(self) -> dict:
@@ -175,14 +175,23 @@ class Store:
         done = self.labelled()
         todo = sorted({int(f) for f in frames} - done)
         batch = []
+        got = 0
         for n, (i, img) in enumerate(source.frames(todo) if todo else ()):
             batch.append((i, img, oracle.detect(img, i)))
+            got += 1
             if len(batch) >= 256:
                 self._insert(batch)
                 batch = []
             if progress is not None:
                 progress(n + 1, len(todo))
-        self._insert(batch)
+        self._insert(batch)  # what was decoded is kept
+        if got < len(todo):
+            missing = sorted(set(todo) - self.labelled())
+            raise DataError(f"The video {getattr(source, 'name', source)!r} yielded only {got} "
+                            f"of the {len(todo)} frames asked for (missing e.g. {missing[:5]}): "
+                            "it may be truncated or undecodable there.  The frames that were "
+                            "decoded are labelled; restrict the query to the decodable frames "
+                            "(e.g. FileSource(..., stop=...)).")
         return len(todo)
 
     def add(self, frame: int, image, detections) -> bool:
@@ -308,7 +317,7 @@ class Store:
             sums = ", ".join(f"COUNT(*) FILTER (WHERE {t.sql})" for t in query.terms)
             row = self.con.execute(
                 f'SELECT {sums} FROM (SELECT *, "timestamp" / {self.fps!r} '
-                'AS seconds FROM rel WHERE "timestamp" = ?)', [int(frames[0])]).fetchone()
+                'AS seconds FROM rel WHERE "timestamp" = ?)', [int(frames[0])]).fetchall()[0]
             return np.array([row], dtype=np.int64)
         sums = ", ".join(f"COUNT(d.class) FILTER (WHERE {t.sql})" for t in query.terms)
         res = self.con.execute(
@@ -327,7 +336,7 @@ class Store:
         value = self.con.execute(
             f'SELECT COUNT(DISTINCT trackid) FROM (SELECT *, "timestamp" / {self.fps!r} AS seconds '
             'FROM rel) WHERE "timestamp" IN (SELECT unnest(?::BIGINT[])) AND '
-            f"({query.detection_sql})", [frames.tolist()]).fetchone()[0]
+            f"({query.detection_sql})", [frames.tolist()]).fetchall()[0][0]
         return int(value or 0)
 
     def exact_sql(self, query: Query, n_frames: int) -> str:
@@ -356,13 +365,13 @@ class Store:
         """
         n_frames = int(n_frames)
         have = self.con.execute("SELECT COUNT(*) FROM frames WHERE frame < ?",
-                                [n_frames]).fetchone()[0]
+                                [n_frames]).fetchall()[0][0]
         if have < n_frames:
             raise DataError(f"Only {have} of the {n_frames} frames are labelled; exact answers "
                             "need the whole video labelled (Session.label_all()).")
         self._fresh_tracks()
         if query.kind == "aggregate":
-            value = self.con.execute(self.exact_sql(query, n_frames)).fetchone()[0]
+            value = self.con.execute(self.exact_sql(query, n_frames)).fetchall()[0][0]
             return float(value or 0.0) if query.aggregate == "FCOUNT" else int(value or 0)
         frames = np.arange(n_frames)
         ok = self.qualifies(query, frames)

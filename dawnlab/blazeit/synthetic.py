@@ -15,7 +15,12 @@ tests have exact answers and benchmarks can use 50,000+ frames:
 - the oracle (:class:`SyntheticOracle`) reports each visible object (at
   least half of its width in view) except that it misses it with probability
   ``p_miss``, jitters each box coordinate with Gaussian noise of s.d.
-  ``jitter`` pixels and adds ``Poisson(fp_rate)`` false positives per frame.
+  ``jitter`` pixels and adds ``Poisson(fp_rate)`` false positives per frame
+  (at most ``max_false_positives``).  Its ``max_objects`` declares the most
+  detections of each class one frame can hold, from the scene's geometry
+  (a lane holds at most ``floor(width / (w + 3)) + 1`` objects at least half
+  in view, since objects keep a headway of ``w + 3`` pixels) plus the false
+  positives: the range BlazeIt's confidence intervals rest on.
   The noise depends only on ``(seed, frame)``, so an oracle call is a pure
   function of the frame, as the paper assumes.
 
@@ -195,6 +200,8 @@ class SyntheticOracle:
         Standard deviation (pixels) of the noise added to each box coordinate.
     fp_rate : float
         Mean number of false positives per frame (Poisson).
+    max_false_positives : int
+        Cap on the false positives of one frame.
 
     Examples
     --------
@@ -206,7 +213,7 @@ class SyntheticOracle:
     name = "synthetic"
 
     def __init__(self, source: SyntheticSource, p_miss: float = 0.02, jitter: float = 0.5,
-                 fp_rate: float = 0.01):
+                 fp_rate: float = 0.01, max_false_positives: int = 2):
         if not 0 <= p_miss < 1:
             raise invalid("p_miss", "SyntheticOracle", "a probability in [0, 1)", p_miss)
         if not jitter >= 0 or not fp_rate >= 0:
@@ -214,6 +221,10 @@ class SyntheticOracle:
                           (jitter, fp_rate))
         self.source, self.p_miss, self.jitter, self.fp_rate = source, p_miss, jitter, fp_rate
         self.classes = source.classes
+        self.max_false_positives = int(max_false_positives)
+        #: most detections of each class in one frame (geometry plus false positives)
+        self.max_objects = {c: len(_SHAPES[c][3]) * (source.width // (_SHAPES[c][0] + 3) + 1)
+                            + self.max_false_positives for c in self.classes}
         self.calls = 0
 
     def detect(self, image: np.ndarray | None, index: int) -> list[Detection]:
@@ -226,7 +237,7 @@ class SyntheticOracle:
             noise = rng.normal(0.0, self.jitter, 4) if self.jitter > 0 else np.zeros(4)
             if not miss:
                 out.append(Detection(d.cls, *(float(v) for v in np.add(d.box, noise)), score=1.0))
-        for _ in range(rng.poisson(self.fp_rate)):
+        for _ in range(min(self.max_false_positives, rng.poisson(self.fp_rate))):
             cls = self.classes[rng.integers(len(self.classes))]
             w, h = _SHAPES[cls][:2]
             x = rng.uniform(0, self.source.width - w)

@@ -64,16 +64,26 @@ def test_selection_equals_exact_and_filters_skip_frames(small_session):
     assert r.value == exact and len(exact) > 0
     assert r.info["skipped"]["temporal"] == s.n_frames - 1300
     assert r.info["skipped"]["colour"] > 0
-    learned = sum(v for k, v in r.info["skipped"].items() if k != "temporal")
-    assert r.oracle_calls == 1300 - learned
+    skipped = sum(v for k, v in r.info["skipped"].items() if k != "temporal")
+    assert r.oracle_calls == 1300 - skipped
 
 
 def test_selection_with_fnr_keeps_recall(small_session):
     s = small_session
-    q = "SELECT timestamp FROM v WHERE class = 'bus' FNR WITHIN 0.1"
+    q = "SELECT timestamp FROM v WHERE class = 'car' AND timestamp < 1000 FNR WITHIN 0.2"
     exact = set(s.exact(q))
     with fresh(s):
         r = s.query(q)
     assert set(r.value) <= exact                  # the oracle confirms every frame: no FP
-    assert len(set(r.value)) >= 0.85 * len(exact)  # recall close to 1 - FNR
-    assert r.info["skipped"]["label"] > 0
+    assert len(set(r.value)) >= 0.8 * len(exact)  # recall within the budget (a 95% statement,
+    assert r.info["skipped"]["label"] > 0         # checked over 100 draws in test_selection_filters)
+
+
+def test_limit_charges_every_oracle_run(small_session):
+    """Issue item 6: the oracle calls reported are the detector runs made."""
+    s = small_session
+    q = LIMIT.format(1, 3, 100)
+    for method in ("blazeit", "scan", "random"):
+        with fresh(s):
+            r = s.query(q, method=method, seed=0)
+            assert r.oracle_calls == s.store.oracle_calls == r.new_oracle_calls

@@ -133,3 +133,69 @@ def test_train_on_the_first_frames_then_query_in_one_call():
     assert s.nn_ is not None and final.info["frames_seen"] == 250
     assert final.info["train_oracle_calls"] == 150
     assert s.store.n_labelled() == 150 + final.oracle_calls
+
+
+def _floor(conf, runs):
+    return conf - 2 * np.sqrt(conf * (1 - conf) / runs)
+
+
+class PixelOracle:
+    """Detects from the image: the busy scene's oracle on its frames, nothing on others."""
+
+    def __init__(self, src, oracle):
+        self.src, self.inner = src, oracle
+        self.classes, self.name, self.max_objects = oracle.classes, "pixel", oracle.max_objects
+
+    def detect(self, image, index):
+        if index < self.src.n_frames and np.array_equal(image, self.src.frame(index)):
+            return self.inner.detect(image, index)
+        return []
+
+
+def test_live_stream_of_another_video_never_reads_the_sessions_labels():
+    """Issue item 3: an empty road queried through a session labelled on a busy video."""
+    from dawnlab.blazeit import Session
+
+    busy, busy_oracle = synthetic.scene(400, seed=41, rates={"car": 0.2, "bus": 0.0,
+                                                             "person": 0.0})
+    s = Session(busy, PixelOracle(busy, busy_oracle), train_frames=200, heldout_frames=50,
+                epochs=1)
+    s.train()
+    s.label_all()
+    empty, _ = synthetic.scene(300, seed=40, rates={"car": 0.0, "bus": 0.0, "person": 0.0},
+                               fp_rate=0)
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'car' ERROR WITHIN 0.5 AT CONFIDENCE 95%"
+    assert s.exact(q) > 1.0
+    labelled = s.store.n_labelled()
+    final = list(s.stream(q, source=ReplaySource(empty, speed=0), sample=0.3, seed=0))[-1]
+    assert final.interval[0] <= 0.0 <= final.interval[1]
+    assert s.store.n_labelled() == labelled  # nothing written into the recorded video's store
+
+
+def _live_runs(s, q, truth_counts, runs, frames):
+    within = []
+    for seed in range(runs):
+        reports = list(s.stream(q, source=ReplaySource(s.source, speed=0), sample=0.2,
+                                report_every=25, max_frames=frames, seed=seed))
+        ok = True
+        for r in reports:
+            truth = truth_counts[:r.n_frames].mean() if r.n_frames else 0.0
+            ok &= r.interval[0] - 1e-9 <= truth <= r.interval[1] + 1e-9
+        within.append(ok)
+    return float(np.mean(within))
+
+
+def test_live_reports_valid_jointly(small_session):
+    s = small_session
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'car' ERROR WITHIN 0.2 AT CONFIDENCE 90%"
+    counts = s.store.frame_counts(s.parse(q), np.arange(s.n_frames))[:, 0]
+    assert _live_runs(s, q, counts, 10, 150) >= 0.7  # the quick check; the slow one has 100
+
+
+@pytest.mark.slow
+def test_live_coverage_jointly_over_100_runs(small_session):
+    s = small_session
+    for cls in ("car", "bus"):
+        q = f"SELECT FCOUNT(*) FROM v WHERE class = '{cls}' ERROR WITHIN 0.2 AT CONFIDENCE 95%"
+        counts = s.store.frame_counts(s.parse(q), np.arange(s.n_frames))[:, 0]
+        assert _live_runs(s, q, counts, 100, 300) >= _floor(0.95, 100), cls

@@ -12,6 +12,7 @@ class CountingOracle:
 
     def __init__(self, inner):
         self.inner, self.classes, self.name = inner, inner.classes, inner.name
+        self.max_objects = inner.max_objects
         self.seen = []
 
     def detect(self, image, index):
