@@ -1,7 +1,9 @@
 """FlexFlow explorer: a model on a cluster, its strategy, its simulated timeline, the MCMC search.
 
-Choose a model and a cluster; see the per-operator strategy (SOAP configuration
-and devices), a device timeline (Gantt) of one simulated training iteration and
+Choose a model, a cluster and the weight synchronisation model (ring all-reduce,
+the default, or parameter server); see the per-operator strategy (SOAP
+configuration and devices), a device timeline (Gantt, in ms, coloured by task
+kind) of one simulated training iteration (the paper's ready-time queues) and
 the iteration time against data parallelism, model parallelism and the expert
 strategy.  Pick one operator and a new configuration: delta simulation
 (arXiv 1807.05358, Section 5.3) gives the new time at once.  **Search** runs the
@@ -33,6 +35,8 @@ MODELS = ["alexnet", "inception_v3", "resnet101", "rnntc", "rnnlm", "nmt", "tran
 CLUSTERS = ["p100x4", "p100x16", "h100x8", "k80x64"]
 STARTS = ["data_parallel", "expert", "model_parallel"]
 SMALL_RNN = {"seq_len": 8, "hidden": 256, "vocab": 2000}
+#: Gantt colours per task kind (shown in its legend).
+COLOURS = {"forward": "#1f77b4", "backward": "#ff7f0e", "transfer": "#2ca02c", "sync": "#d62728"}
 
 
 @pn.cache
@@ -58,7 +62,9 @@ class FlexFlowExplorer(param.Parameterized):
     """Settings and results of one model on one cluster."""
 
     model = param.Selector(default="alexnet", objects=MODELS, doc="DNN (the paper's benchmarks)")
-    cluster = param.Selector(default="p100x4", objects=CLUSTERS, doc="Cluster model")
+    cluster = param.Selector(default="p100x16", objects=CLUSTERS, doc="Cluster model (p100x16: the paper's)")
+    sync = param.Selector(default="ring", objects=["ring", "ps"],
+                          doc="Weight synchronisation: ring all-reduce or parameter server")
     per_device_batch = param.Integer(default=32, bounds=(1, 256), doc="Samples per device")
     start = param.Selector(default="data_parallel", objects=STARTS, doc="Strategy to start from")
     op = param.Selector(default="fc6", objects=["fc6"], doc="Operator to reconfigure")
@@ -86,10 +92,10 @@ class FlexFlowExplorer(param.Parameterized):
     def machine(self) -> Machine:
         return _machine(self.cluster)
 
-    @param.depends("model", "cluster", "per_device_batch", "start", watch=True)
+    @param.depends("model", "cluster", "per_device_batch", "start", "sync", watch=True)
     def _reset(self):
         g, m = self.graph(), self.machine()
-        self._sim = Simulator(g, m)
+        self._sim = Simulator(g, m, sync=self.sync)
         rows = []
         for name in STARTS:
             t = self._sim.simulate(getattr(Strategy, name)(g, m), record=False).iteration_time
@@ -102,7 +108,8 @@ class FlexFlowExplorer(param.Parameterized):
         self.op = pick
         self._choices()
         self.trace = pd.DataFrame(columns=["chain", "step", "best", "current"])
-        self.status = f"{g.name}: {len(g)} operators on {m.name} ({m.num_devices} devices)"
+        self.status = (f"{g.name}: {len(g)} operators on {m.name} ({m.num_devices} devices), "
+                       f"{self.sync} sync, ready-time queues")
 
     def _show(self, timeline):
         self.iteration_time = timeline.iteration_time
@@ -152,36 +159,42 @@ class FlexFlowExplorer(param.Parameterized):
         rows = []
         try:
             for state in search(g, m, budget=self.budget, chains=self.chains, processes=1, rounds=8,
-                                seed=0):
+                                seed=0, sync=self.sync, progress=False):
                 rows = [{"chain": f"{r['start']}", "step": r["step"], "best": r["best"] * 1e3,
                          "current": r["current"] * 1e3} for r in state.trace]
                 self.trace = pd.DataFrame(rows)
                 self.status = f"search: best {state.best_time * 1e3:.2f} ms after {state.steps} steps"
             self._show(self._sim.simulate(state.best))
+            base = self.baselines.set_index("strategy").iteration_ms
             self.status = (f"search done: {state.best_time * 1e3:.2f} ms, "
-                           f"{self.baselines.iteration_ms[0] / (state.best_time * 1e3):.2f}x data parallelism")
+                           f"{base['data_parallel'] / (state.best_time * 1e3):.2f}x data parallelism, "
+                           f"{base['expert'] / (state.best_time * 1e3):.2f}x the expert strategy")
         except Exception as e:  # shown in the widget rather than lost in a thread
             self.status = f"search failed: {e}"
 
     # -- views -----------------------------------------------------------------------
     @param.depends("tasks")
     def gantt(self):
+        """One iteration per device and link, in ms (as the tables), one colour per task kind."""
         t = self.tasks
+        xdim, ydim = hv.Dimension("start_ms", label="time (ms)"), hv.Dimension("y", label="device or link")
         if t is None or t.empty:
-            return hv.Segments([]).opts(height=300)
+            return hv.Segments([], [xdim, ydim, "end_ms", "y1"]).opts(height=300)
         devices = list(dict.fromkeys(sorted(t.device, key=lambda d: ("->" in d, d))))
         busy = t[t.end > t.start]
-        seg = hv.Segments(busy.assign(y=busy.device, y1=busy.device),
-                          [hv.Dimension("start", label="time (s)"), "y", "end", "y1"], ["kind", "op"])
-        return seg.opts(color="kind", cmap={"forward": "#1f77b4", "backward": "#ff7f0e", "transfer": "#2ca02c",
-                                            "sync": "#d62728"}, line_width=8, tools=["hover"],
-                        height=max(250, 14 * len(devices)), yaxis="left", title="One iteration, per device")
+        busy = busy.assign(y=busy.device, y1=busy.device, start_ms=busy.start * 1e3, end_ms=busy.end * 1e3)
+        layers = [hv.Segments(busy[busy.kind == kind], [xdim, ydim, "end_ms", "y1"], ["kind", "op"],
+                              label=kind).opts(color=COLOURS[kind], line_width=8, tools=["hover"])
+                  for kind in COLOURS if (busy.kind == kind).any()]
+        return hv.Overlay(layers).opts(height=max(250, 14 * len(devices)), title="One iteration, per device and link",
+                                       legend_position="top_right", show_legend=True)
 
     @param.depends("trace")
     def trace_plot(self):
+        x, y = hv.Dimension("step", label="proposals"), hv.Dimension("best", label="best iteration time (ms)")
         if self.trace.empty:
-            return hv.Curve([], "step", "best").opts(height=250, title="MCMC trace (press Search)")
-        curves = [hv.Curve(d, "step", "best", label=str(c)) for c, d in self.trace.groupby("chain")]
+            return hv.Curve([], x, y).opts(height=250, title="MCMC trace (press Search)")
+        curves = [hv.Curve(d, x, y, label=str(c)) for c, d in self.trace.groupby("chain")]
         return hv.Overlay(curves).opts(height=250, title="MCMC trace: best iteration time (ms)",
                                        legend_position="top_right")
 
@@ -200,6 +213,7 @@ def app(explorer: FlexFlowExplorer | None = None) -> pn.viewable.Viewable:
         pn.pane.Markdown("## FlexFlow: SOAP strategies and the execution simulator"),
         pn.widgets.Select.from_param(ex.param.model, name="Model", css_classes=["ff-model"]),
         pn.widgets.Select.from_param(ex.param.cluster, name="Cluster", css_classes=["ff-cluster"]),
+        pn.widgets.Select.from_param(ex.param.sync, name="Weight sync", css_classes=["ff-sync"]),
         pn.widgets.IntSlider.from_param(ex.param.per_device_batch, name="Samples per device"),
         pn.widgets.Select.from_param(ex.param.start, name="Start from"),
         pn.widgets.Select.from_param(ex.param.op, name="Operator", css_classes=["ff-op"]),
@@ -207,10 +221,11 @@ def app(explorer: FlexFlowExplorer | None = None) -> pn.viewable.Viewable:
         pn.widgets.IntInput.from_param(ex.param.budget, name="Proposals per chain"),
         pn.widgets.IntInput.from_param(ex.param.chains, name="Chains"),
         pn.widgets.Button.from_param(ex.param.search_button),
-        pn.pane.Str(ex.param.status, css_classes=["ff-status"]),
+        pn.pane.Str(ex.param.status, css_classes=["ff-status"],
+                    styles={"white-space": "pre-wrap", "overflow-wrap": "anywhere"}),
         ex.summary, width=320, sizing_mode="stretch_height")
     table = pn.widgets.Tabulator.from_param(ex.param.strategy_table, height=300, disabled=True,
-                                            show_index=False, pagination=None)
+                                            show_index=False, pagination=None, layout="fit_data_fill")
     return pn.Row(controls, pn.Column(ex.gantt, ex.trace_plot, table))
 
 

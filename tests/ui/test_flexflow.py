@@ -10,7 +10,7 @@ def test_flexflow_explorer_loads_and_follows_its_controls(serve_app, page):
     page.get_by_text("SOAP strategies and the execution simulator").first.wait_for()
     page.locator("canvas").first.wait_for()
     status = page.locator(".ff-status")
-    status.get_by_text("alexnet: 14 operators on p100x4").wait_for()
+    status.get_by_text("alexnet: 14 operators on p100x16").wait_for()
     page.locator(".ff-config select").select_option("P4")
     status.get_by_text("fc6 -> P4").wait_for()
     page.locator(".ff-model select").select_option("resnet101")
