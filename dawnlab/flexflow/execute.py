@@ -64,6 +64,18 @@ class Plan:
     sync : list
         ``(op, slice rows (lo, hi), devices, owner)`` for every weight slice held by more than
         one device, in one global order.
+
+    Examples
+    --------
+    ``fc0`` split by its outputs over two processes after a data-parallel input: each of its
+    pieces receives the other process's half of the batch, and ``fc1`` (data parallel) reads
+    the other half of ``fc0``'s outputs; ``fc1``'s weights are replicated, owned by process 1.
+
+    >>> from dawnlab.flexflow import Machine, OpConfig, benchmarks
+    >>> g, m = benchmarks.mlp(8, (6, 4, 2)), Machine.preset("cpu2")
+    >>> p = Plan(Strategy.data_parallel(g, m).replace("fc0", OpConfig((1, 2), (0, 1))))
+    >>> p.messages, p.sync
+    (4, [(2, (0, 2), [0, 1], 1)])
     """
 
     def __init__(self, strategy: Strategy, sync: str = "ring"):

@@ -125,8 +125,9 @@ class Timeline:
     memory : np.ndarray
         Bytes used on each compute device.
     tasks : pandas.DataFrame or None
-        One row per task: ``kind`` (forward, backward, transfer, sync), ``op``,
-        ``device`` (name), ``start``, ``end``, ``bytes``; None when not recorded.
+        One row per task and resource it holds: ``kind`` (forward, backward, transfer, sync),
+        ``op``, ``device`` (a device's or link's name; a transfer over several links has one row
+        per link, all with the same span), ``start``, ``end``, ``bytes``; None when not recorded.
     """
 
     iteration_time: float

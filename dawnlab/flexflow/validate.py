@@ -36,6 +36,14 @@ the rounds and is compared with the median step over all rounds.
 
 :func:`check` returns both predictions, both measurements, the offsets and the
 relative errors.
+
+**Beyond data parallelism.**  :func:`check_strategies` runs a suite of strategies
+(:func:`strategy_suite`: data parallel, one device, model parallel, expert, hybrids and
+random valid ones, under ring and parameter-server sync) for real with
+:mod:`~dawnlab.flexflow.execute` on two gloo processes, predicts each with the simulator
+(ready-time queues) from per-piece costs timed while the *other* strategies trained and a
+link fitted to point-to-point messages and all-reduces, and reports each error and the
+Kendall and Spearman rank correlations between simulated and measured step times.
 """
 
 from __future__ import annotations
@@ -373,7 +381,15 @@ def strategy_suite(graph, machine, random: int = 5):
     """The strategies :func:`check_strategies` measures: ``[(label, Strategy, sync)]``: data
     parallel (both sync models), everything on one device, model parallel, the expert strategy,
     two hybrids (both sync models for one), and ``random`` random valid strategies (alternating
-    sync models)."""
+    sync models).
+
+    Examples
+    --------
+    >>> g, m = benchmarks.mlp(8, (6, 4, 2)), Machine.preset("cpu2")
+    >>> suite = strategy_suite(g, m, random=2)
+    >>> len(suite), sorted({sync for _, _, sync in suite}), suite[4][0]
+    (10, ['ps', 'ring'], 'expert')
+    """
     from dawnlab.flexflow.soap import OpConfig
 
     dp = Strategy.data_parallel(graph, machine)
