@@ -1,0 +1,551 @@
+"""The Willump optimizer: cascades, top-K plans and cached point queries (arXiv 1906.01974, Sections 4-5).
+
+:class:`Willump` is configured once and tuned by :meth:`Willump.fit`:
+
+1. The data are split (stratified) into a training part and a held-out part
+   (``holdout``).  Every group is fitted on the training part; its cost is the
+   measured wall time per held-out row; its importance is the permutation
+   importance of its columns for the full model on the held-out rows
+   (:mod:`dawnlab.willump.importance`).
+2. For each cost cutoff (10%..60% of the full cost by default) the exact 0/1
+   knapsack (:func:`~dawnlab.willump.knapsack.knapsack`) picks the groups of
+   largest total importance within it; a *small model* is trained on each such
+   subset.
+3. For each confidence threshold ``t`` (0.6..1.0) a held-out row is confident
+   when the small model's largest class probability is ``>= t``; the cascade
+   answers those rows with the small model and sends the rest to the full
+   model.  Expected cost per row is ``f * cost(subset) + (1 - f) * cost(all)``
+   with ``f`` the confident fraction.
+4. **The accuracy guarantee.**  A (subset, threshold) is accepted only if a
+   one-sided test at level ``alpha`` (default 0.05) does *not* find the cascade
+   worse than the full model on the paired held-out predictions: McNemar's
+   exact test for ``score="accuracy"``, the paired bootstrap test of
+   :func:`~dawnlab.willump.stats.paired_bootstrap_pvalue` for other scores.
+   The accepted candidate of least expected cost is chosen; when none is
+   cheaper than the full pipeline, there is no cascade and every row gets all
+   features.  The choice is made on the held-out split, so the p-value it
+   reports is optimistic for new data (the candidate was selected among many);
+   ``benchmarks/willump.py`` therefore re-tests the chosen cascade on a final
+   split that tuning never saw.  The rule of the authors' code (held-out
+   accuracy within ``reference_tolerance`` of the full model, no test) is
+   computed too and reported in ``cascade_.reference``.
+5. **Top-K.**  For each candidate subset, ``c`` is the smallest ratio in a grid
+   such that, in at least ``topk_quantile`` (99%) of ``topk_bootstrap`` (100)
+   bootstrap resamples of the held-out rows, the full model's top-K lies in the
+   small model's top ``c*K`` with precision ``>= topk_precision`` (0.95); ``K`` is
+   ``topk_fraction`` of the held-out rows.  The subset of least expected cost
+   ``cost(subset) + min(1, c*K/n) * cost(rest)`` is the plan.
+6. With ``refit=True`` the groups and both models are refitted on all rows
+   (thresholds, ``c`` and the subsets stay as tuned).
+
+Inference (:meth:`Willump.predict_proba`) computes the cheap groups for every
+row and the other groups only for the rows the small model is unsure of.  A
+one-row call is a point query: it exits after the cheap groups when the small
+model is confident.  Groups marked ``cacheable`` keep their rows in a per-group
+:class:`~dawnlab.willump.cache.LRUCache` keyed by the group's input value.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from dawnlab.errors import invalid
+from dawnlab.willump.cache import LRUCache
+from dawnlab.willump.errors import NotFittedError
+from dawnlab.willump.importance import SCORES, make_score, permutation_importance
+from dawnlab.willump.knapsack import knapsack
+from dawnlab.willump.pipeline import Pipeline, _select, check_X, check_Xy, n_rows, take_rows, vstack
+from dawnlab.willump.stats import mcnemar_exact, paired_bootstrap_pvalue
+
+__all__ = ["Willump", "Cascade", "TopKPlan", "TopK", "DEFAULT_THRESHOLDS", "DEFAULT_CUTOFFS", "C_GRID"]
+
+DEFAULT_CUTOFFS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+DEFAULT_THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.6, 1.0001, 0.025))
+C_GRID = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0,
+          75.0, 100.0)
+
+
+@dataclass
+class Cascade:
+    """The chosen cascade (``groups`` empty when there is none) and the evidence for it."""
+
+    groups: tuple[str, ...]
+    rest: tuple[str, ...]
+    threshold: float
+    test: str
+    alpha: float
+    pvalue: float
+    discordant: tuple[int, int] | None  # McNemar's (b, c): full right/cascade wrong, full wrong/cascade right
+    score_full: float
+    score_cascade: float
+    frac_confident: float
+    expected_cost: float
+    full_cost: float
+    reference: dict
+    table: pd.DataFrame = field(repr=False)
+
+    @property
+    def expected_speedup(self) -> float:
+        return self.full_cost / self.expected_cost if self.expected_cost > 0 else float("inf")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.groups)
+
+
+@dataclass
+class TopKPlan:
+    """The top-K plan: the small model's groups, the tuned ratio ``c`` and the precision curve."""
+
+    groups: tuple[str, ...]
+    c: float
+    k_tuned: int
+    rows_tuned: int
+    expected_cost: float
+    curve: pd.DataFrame = field(repr=False)
+
+
+class TopK(NamedTuple):
+    """Result of :meth:`Willump.top_k`: row positions, best first, their full-model scores, rows fully scored."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    rows_scored_full: int
+
+
+def _ranked(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest scores, best first, ties broken by the lower position."""
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    return order[:k]
+
+
+def _row_key(v):
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+class Willump:
+    """Statistically-aware optimizer of an inference pipeline: cascades, top-K and cached point queries.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The groups and model (unfitted or fitted; a fresh copy is fitted).
+    score : {"accuracy", "roc_auc"} or callable
+        Held-out score; a callable gets ``(y_true, proba)`` with columns in class order.
+    alpha : float
+        Level of the one-sided test that guards accuracy (see the module docstring).
+    cost_cutoffs, thresholds : sequences of float
+        Knapsack budgets (fractions of the full cost) and confidence thresholds tried.
+    holdout : float
+        Fraction of ``fit``'s rows held out for tuning.
+    refit : bool
+        Refit groups and models on all rows after tuning.
+    n_repeats : int
+        Permutations per group for importance.
+    n_boot : int
+        Resamples of the paired bootstrap test (scores other than accuracy).
+    topk_fraction, topk_precision, topk_bootstrap, topk_quantile : float, float, int, float
+        Top-K tuning: ``K`` as a fraction of held-out rows, the precision required,
+        the resamples, and the fraction of them that must reach it.
+    topk_class : label, optional
+        The class whose probability ranks rows (default: the last class).
+    cache_entries, cache_bytes : int, optional
+        Bound of each cacheable group's LRU cache (no cache when both are None).
+    reference_tolerance : float
+        Accuracy tolerance of the authors' rule, reported beside the test's choice.
+    seed : int
+        Seed of the split, the permutations and the bootstraps.
+    progress : bool
+        Show a progress bar during ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from dawnlab.willump import Pipeline, FeatureGroup
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(600, 4)); y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+    >>> pipe = Pipeline({"a": FeatureGroup("a", "passthrough", [0]), "b": FeatureGroup("b", "passthrough", [1, 2, 3])},
+    ...                 LogisticRegression())
+    >>> w = Willump(pipe, progress=False).fit(X, y)
+    >>> list(w.groups_.columns)
+    ['group', 'cost_per_row_s', 'cost_share', 'importance', 'selected', 'cacheable', 'lookup']
+    >>> w.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(self, pipeline: Pipeline, *, score: str | Callable = "accuracy", alpha: float = 0.05,
+                 cost_cutoffs: Sequence[float] = DEFAULT_CUTOFFS, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                 holdout: float = 0.25, refit: bool = True, n_repeats: int = 3, n_boot: int = 200,
+                 topk_fraction: float = 0.01, topk_precision: float = 0.95, topk_bootstrap: int = 100,
+                 topk_quantile: float = 0.99, topk_class: Any = None, cache_entries: int | None = None,
+                 cache_bytes: int | None = None, reference_tolerance: float = 0.001, seed: int = 0,
+                 progress: bool = True):
+        own = "Willump"
+        if not isinstance(pipeline, Pipeline):
+            raise invalid("pipeline", own, "a dawnlab.willump.Pipeline (Pipeline.from_sklearn converts one)",
+                          type(pipeline).__name__)
+        if not callable(score) and score not in SCORES:
+            raise invalid("score", own, f"one of {list(SCORES)} or a callable f(y_true, proba)", score)
+        if not (0 < alpha < 1):
+            raise invalid("alpha", own, "in (0, 1)", alpha)
+        if not cost_cutoffs or not all(0 < c < 1 for c in cost_cutoffs):
+            raise invalid("cost_cutoffs", own, "a non-empty list of fractions in (0, 1)", cost_cutoffs)
+        if not thresholds or not all(0 < t <= 1 for t in thresholds):
+            raise invalid("thresholds", own, "a non-empty list of probabilities in (0, 1]", thresholds)
+        if not (0 < holdout < 1):
+            raise invalid("holdout", own, "a fraction in (0, 1)", holdout)
+        if not (0 < topk_fraction <= 1):
+            raise invalid("topk_fraction", own, "a fraction in (0, 1]", topk_fraction)
+        if not (0 < topk_precision <= 1) or not (0 < topk_quantile <= 1):
+            raise invalid("topk_precision", own, "in (0, 1] (and topk_quantile too)", (topk_precision, topk_quantile))
+        if cache_entries is not None or cache_bytes is not None:
+            LRUCache(cache_entries, cache_bytes)  # validates the bounds
+        self.pipeline, self.score, self.alpha = pipeline, score, float(alpha)
+        self.cost_cutoffs, self.thresholds = tuple(cost_cutoffs), tuple(sorted(thresholds))
+        self.holdout, self.refit, self.n_repeats, self.n_boot = holdout, refit, n_repeats, n_boot
+        self.topk_fraction, self.topk_precision = topk_fraction, topk_precision
+        self.topk_bootstrap, self.topk_quantile, self.topk_class = topk_bootstrap, topk_quantile, topk_class
+        self.cache_entries, self.cache_bytes = cache_entries, cache_bytes
+        self.reference_tolerance, self.seed, self.progress = reference_tolerance, seed, progress
+        self.pipeline_: Pipeline | None = None
+
+    # -- tuning ------------------------------------------------------------
+    def fit(self, X, y) -> "Willump":
+        """Measure, tune on a held-out split, choose the cascade and the top-K plan, and refit."""
+        from sklearn.model_selection import train_test_split
+
+        X, y = check_Xy(X, y, "Willump.fit")
+        n = len(y)
+        idx = np.arange(n)
+        _, counts = np.unique(y, return_counts=True)
+        strat = y if counts.min() >= 2 else None
+        tr, ho = train_test_split(idx, test_size=self.holdout, random_state=self.seed, stratify=strat)
+        X_tr, y_tr, X_ho, y_ho = take_rows(X, tr), y[tr], take_rows(X, ho), y[ho]
+        if len(np.unique(y_tr)) < len(counts):
+            raise invalid("y", "Willump.fit", "with every class present in the training part", counts.tolist())
+
+        pipe = self.pipeline.clone().fit_groups(X_tr, y_tr)
+        names = pipe.names
+        bar = tqdm(total=4, desc="willump: features", disable=not self.progress, leave=False)
+        try:
+            blocks_tr = pipe.features(X_tr)
+            timings: dict[str, float] = {}
+            blocks_ho = pipe.features(X_ho, timings=timings)
+            bar.update()
+            cost = {g: timings[g] / len(ho) for g in names}
+            total = sum(cost.values())
+            full = clone(pipe.model).fit(pipe.matrix(blocks_tr), y_tr)
+            classes = full.classes_
+            scorer = make_score(self.score, classes)
+            pf = full.predict_proba(pipe.matrix(blocks_ho))
+            bar.set_description("willump: importance")
+            importance = permutation_importance(full, blocks_ho, names, y_ho, scorer, self.n_repeats, self.seed)
+            bar.update()
+
+            subsets = []
+            for cut in self.cost_cutoffs:
+                _, chosen = knapsack([max(importance[g], 0.0) for g in names], [cost[g] for g in names], cut * total)
+                s = tuple(names[i] for i in chosen)
+                if s and len(s) < len(names) and s not in subsets:
+                    subsets.append(s)
+            bar.set_description("willump: cascades")
+            rows, smalls, probas = [], {}, {}
+            for s in subsets:
+                small = clone(pipe.model).fit(pipe.matrix(blocks_tr, s), y_tr)
+                ps = small.predict_proba(pipe.matrix(blocks_ho, s))
+                smalls[s], probas[s] = small, ps
+                rows += self._candidates(s, ps, pf, y_ho, classes, scorer, cost, total)
+            bar.update()
+            table = pd.DataFrame(rows, columns=["groups", "subset_cost", "threshold", "frac_confident", "score",
+                                                "score_full", "pvalue", "b", "c", "expected_cost", "accepted",
+                                                "reference_accepted"])
+            cascade = self._choose(table, names, total, scorer(y_ho, pf))
+            bar.set_description("willump: top-K")
+            topk = self._tune_topk(subsets, probas, pf, classes, cost, total, len(ho))
+            bar.update()
+        finally:
+            bar.close()
+
+        if self.refit:
+            pipe = self.pipeline.clone().fit_groups(X, y)
+            blocks = pipe.features(X)
+            full = clone(pipe.model).fit(pipe.matrix(blocks), y)
+            keep = {cascade.groups, topk.groups} - {()}
+            smalls = {s: clone(pipe.model).fit(pipe.matrix(blocks, s), y) for s in keep}
+        pipe.model_ = full
+        self.pipeline_ = pipe
+        self.classes_ = full.classes_
+        self.small_models_ = {s: m for s, m in smalls.items() if s in (cascade.groups, topk.groups)}
+        self.cascade_, self.topk_ = cascade, topk
+        self.groups_ = pd.DataFrame({"group": names, "cost_per_row_s": [cost[g] for g in names],
+                                     "cost_share": [cost[g] / total if total > 0 else 0.0 for g in names],
+                                     "importance": [importance[g] for g in names],
+                                     "selected": [g in cascade.groups for g in names],
+                                     "cacheable": [pipe.group(g).cacheable for g in names],
+                                     "lookup": [pipe.group(g).is_lookup for g in names]})
+        self.reset_stats()
+        return self
+
+    def _candidates(self, s, ps, pf, y, classes, scorer, cost, total) -> list[dict]:
+        conf = ps.max(axis=1)
+        cs = sum(cost[g] for g in s)
+        score_full = scorer(y, pf)
+        pred_full = classes[np.argmax(pf, axis=1)]
+        out = []
+        for t in self.thresholds:
+            mask = conf >= t
+            pc = np.where(mask[:, None], ps, pf)
+            sc = scorer(y, pc)
+            if self.score == "accuracy":
+                r = mcnemar_exact(y, pred_full, classes[np.argmax(pc, axis=1)])
+                p, b, c = r.pvalue, r.b, r.c
+            else:
+                p = paired_bootstrap_pvalue(scorer, y, pf, pc, self.n_boot, self.seed)
+                b = c = -1
+            f = float(mask.mean())
+            out.append({"groups": s, "subset_cost": cs, "threshold": float(t), "frac_confident": f, "score": sc,
+                        "score_full": score_full, "pvalue": p, "b": b, "c": c,
+                        "expected_cost": f * cs + (1 - f) * total, "accepted": p >= self.alpha,
+                        "reference_accepted": sc >= score_full - self.reference_tolerance})
+        return out
+
+    def _choose(self, table: pd.DataFrame, names, total: float, score_full: float) -> Cascade:
+        test = ("McNemar exact, one-sided" if self.score == "accuracy" else "paired bootstrap, one-sided")
+
+        def best(col):
+            ok = table[table[col] & (table.expected_cost < total)] if len(table) else table
+            if not len(ok):
+                return None
+            return ok.sort_values(["expected_cost", "score"], ascending=[True, False]).iloc[0]
+
+        ref = best("reference_accepted")
+        reference = ({"groups": (), "threshold": 1.0, "expected_cost": total, "score": score_full, "pvalue": 1.0}
+                     if ref is None else {"groups": tuple(ref.groups), "threshold": float(ref.threshold),
+                                          "expected_cost": float(ref.expected_cost), "score": float(ref.score),
+                                          "pvalue": float(ref.pvalue)})
+        row = best("accepted")
+        if row is None:
+            return Cascade((), tuple(names), 1.0, test, self.alpha, 1.0, None, score_full, score_full, 0.0, total,
+                           total, reference, table)
+        disc = None if row.b < 0 else (int(row.b), int(row.c))
+        return Cascade(tuple(row.groups), tuple(g for g in names if g not in row.groups), float(row.threshold), test,
+                       self.alpha, float(row.pvalue), disc, score_full, float(row.score), float(row.frac_confident),
+                       float(row.expected_cost), total, reference, table)
+
+    def _class_column(self, classes) -> int:
+        if self.topk_class is None:
+            return len(classes) - 1
+        where = np.flatnonzero(classes == self.topk_class)
+        if not len(where):
+            raise invalid("topk_class", "Willump", f"one of the classes {classes.tolist()}", self.topk_class)
+        return int(where[0])
+
+    def _tune_topk(self, subsets, probas, pf, classes, cost, total, n) -> TopKPlan:
+        col = self._class_column(classes)
+        k = max(1, int(round(self.topk_fraction * n)))
+        need = math.ceil(self.topk_quantile * self.topk_bootstrap)
+        grid = sorted({c for c in C_GRID if c * k < n} | {n / k})
+        rng = np.random.default_rng(self.seed + 1)
+        samples = [rng.integers(0, n, n) for _ in range(self.topk_bootstrap)]
+        best = TopKPlan((), n / k, k, n, total, pd.DataFrame(columns=["groups", "c", "mean_precision",
+                                                                      "frac_ok", "p01_precision"]))
+        curves = []
+        for s in subsets:
+            sf, ss = pf[:, col], probas[s][:, col]
+            prec = np.zeros((len(samples), len(grid)))
+            for b, idx in enumerate(samples):
+                top = set(_ranked(sf[idx], k).tolist())
+                order = _ranked(ss[idx], n)
+                for j, c in enumerate(grid):
+                    m = min(n, math.ceil(c * k))
+                    prec[b, j] = len(top.intersection(order[:m].tolist())) / k
+            ok = (prec >= self.topk_precision - 1e-12).sum(axis=0)
+            curves.append(pd.DataFrame({"groups": [s] * len(grid), "c": grid, "mean_precision": prec.mean(axis=0),
+                                        "frac_ok": ok / len(samples),
+                                        "p01_precision": np.quantile(prec, 0.01, axis=0)}))
+            good = [j for j in range(len(grid)) if ok[j] >= need]
+            c = grid[good[0]] if good else n / k
+            cs = sum(cost[g] for g in s)
+            exp = cs + min(1.0, c * k / n) * (total - cs)
+            if exp < best.expected_cost:
+                best = TopKPlan(s, float(c), k, n, float(exp), best.curve)
+        curve = pd.concat(curves, ignore_index=True) if curves else best.curve
+        best.curve = curve
+        return best
+
+    # -- inference ---------------------------------------------------------
+    def _check_fitted(self):
+        if self.pipeline_ is None:
+            raise NotFittedError("This Willump optimizer is not fitted: call fit(X, y) first "
+                                 "(or Willump.load a saved one).")
+
+    def reset_stats(self) -> None:
+        """Forget the recorded latencies and routing counts, and empty the caches."""
+        self._latency = deque(maxlen=100_000)
+        self._calls = self._rows = self._rows_full = 0
+        cacheable = [g.name for g in self.pipeline_.groups if g.cacheable] if self.pipeline_ else []
+        bounded = self.cache_entries is not None or self.cache_bytes is not None
+        self.caches_ = {g: LRUCache(self.cache_entries, self.cache_bytes) for g in cacheable} if bounded else {}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.__dict__.get("pipeline_") is not None:
+            self.reset_stats()
+
+    def _features(self, X, names) -> dict:
+        """Blocks of ``names`` for ``X``, through the LRU caches of cacheable groups."""
+        pipe = self.pipeline_
+        cached = [g for g in names if g in self.caches_]
+        out = pipe.features(X, [g for g in names if g not in self.caches_])
+        n = n_rows(X)
+        for g in cached:
+            cache, group = self.caches_[g], pipe.group(g)
+            sel = _select(X, group.columns)
+            if isinstance(sel, pd.DataFrame):
+                keys = list(sel.itertuples(index=False, name=None))
+            elif isinstance(sel, pd.Series):
+                keys = sel.tolist()
+            else:
+                keys = [_row_key(v) for v in (sel if not isinstance(sel, np.ndarray) or sel.ndim == 1 else sel)]
+            rows = [cache.get(k) for k in keys]
+            miss = [i for i, r in enumerate(rows) if r is None]
+            if miss:
+                block = group.transform(take_rows(X, miss))
+                for j, i in enumerate(miss):
+                    rows[i] = block[j:j + 1] if not sp.issparse(block) else block[j]
+                    cache.put(keys[i], rows[i])
+            out[g] = rows[0] if n == 1 else vstack(rows)
+        return out
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities through the cascade (the full model where the small one is unsure).
+
+        Rows the small model is confident on (largest probability ``>=
+        cascade_.threshold``) get its probabilities; the others get the full
+        model's, computed from all groups.  ``last_sent_to_full_`` holds the
+        positions of the rows of the last call that went to the full model.
+        """
+        self._check_fitted()
+        n = check_X(X, "Willump.predict_proba")
+        t0 = time.perf_counter()
+        pipe, cas = self.pipeline_, self.cascade_
+        if not cas.active:
+            blocks = self._features(X, pipe.names)
+            out = pipe.model_.predict_proba(pipe.matrix(blocks))
+            unsure = np.arange(n)
+        else:
+            cheap = self._features(X, cas.groups)
+            out = self.small_models_[cas.groups].predict_proba(pipe.matrix(cheap, cas.groups))
+            unsure = np.flatnonzero(out.max(axis=1) < cas.threshold)
+            if len(unsure):
+                rest = self._features(take_rows(X, unsure), cas.rest)
+                for g in cas.groups:
+                    rest[g] = cheap[g][unsure]
+                out[unsure] = pipe.model_.predict_proba(pipe.matrix(rest))
+        self.last_sent_to_full_ = unsure
+        self._calls += 1
+        self._rows += n
+        self._rows_full += len(unsure)
+        if n == 1:
+            self._latency.append(time.perf_counter() - t0)
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels through the cascade (see :meth:`predict_proba`)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_proba_full(self, X) -> np.ndarray:
+        """The unoptimized pipeline: every group for every row, the full model (no cache, no cascade)."""
+        self._check_fitted()
+        return self.pipeline_.predict_proba(X)
+
+    def top_k(self, X, k: int) -> TopK:
+        """The ``k`` rows the full pipeline scores highest, computing all groups only for the small model's top ``c*k``.
+
+        The score is the probability of ``topk_class`` (default the last class).
+        Whenever ``ceil(c*k) >= len(X)`` every row is scored by the full
+        pipeline and the answer is the exact top-``k`` (ties broken by lower
+        position).
+
+        Raises
+        ------
+        InvalidArgument
+            If ``k`` is not an int in ``[1, len(X)]``.
+        NotFittedError
+            If the optimizer is not fitted.
+        """
+        self._check_fitted()
+        n = check_X(X, "Willump.top_k")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not (1 <= k <= n):
+            raise invalid("k", "Willump.top_k", f"an int in [1, {n}] (the number of rows of X)", k)
+        pipe, plan = self.pipeline_, self.topk_
+        col = self._class_column(self.classes_)
+        m = min(n, math.ceil(plan.c * k))
+        if m >= n or not plan.groups:
+            scores = pipe.model_.predict_proba(pipe.matrix(pipe.features(X)))[:, col]
+            top = _ranked(scores, k)
+            return TopK(top, scores[top], n)
+        cheap = pipe.features(X, plan.groups)
+        ss = self.small_models_[plan.groups].predict_proba(pipe.matrix(cheap, plan.groups))[:, col]
+        cand = np.sort(_ranked(ss, m))
+        rest = pipe.features(take_rows(X, cand), [g for g in pipe.names if g not in plan.groups])
+        for g in plan.groups:
+            rest[g] = cheap[g][cand]
+        sf = pipe.model_.predict_proba(pipe.matrix(rest))[:, col]
+        top = _ranked(sf, k)
+        return TopK(cand[top], sf[top], m)
+
+    @property
+    def stats_(self) -> dict:
+        """Calls, rows, the fraction sent to the full model, cache hit rates and point-query latency (ms)."""
+        self._check_fitted()
+        lat = np.asarray(self._latency) * 1e3
+        hits = {g: c.hits for g, c in self.caches_.items()}
+        looks = {g: c.hits + c.misses for g, c in self.caches_.items()}
+        pct = (lambda q: float(np.percentile(lat, q)) if len(lat) else float("nan"))
+        return {"calls": self._calls, "rows": self._rows,
+                "frac_to_full": self._rows_full / self._rows if self._rows else float("nan"),
+                "point_queries": len(lat), "latency_ms_p50": pct(50), "latency_ms_p95": pct(95),
+                "latency_ms_p99": pct(99),
+                "hit_rate": sum(hits.values()) / sum(looks.values()) if sum(looks.values()) else float("nan"),
+                "hit_rate_by_group": {g: hits[g] / looks[g] if looks[g] else float("nan") for g in hits},
+                "cache_entries": {g: len(c) for g, c in self.caches_.items()},
+                "cache_bytes": {g: c.bytes for g, c in self.caches_.items()}}
+
+    # -- saving ------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted optimizer with joblib (caches and statistics are not saved)."""
+        import joblib
+
+        self._check_fitted()
+        joblib.dump(self, path)
+
+    @staticmethod
+    def load(path) -> "Willump":
+        """Load an optimizer written by :meth:`save`; no re-tuning happens."""
+        import joblib
+
+        obj = joblib.load(path)
+        if not isinstance(obj, Willump):
+            raise invalid("path", "Willump.load", "a file written by Willump.save", type(obj).__name__)
+        return obj
+
+    def __repr__(self):
+        state = "unfitted" if self.pipeline_ is None else (
+            f"cascade={list(self.cascade_.groups)}@{self.cascade_.threshold}, top_k c={self.topk_.c}")
+        return f"Willump({self.pipeline!r}, {state})"
