@@ -238,7 +238,7 @@ def _subparts_bound(G, M: int, deadline: float | None) -> int:
     """Sum of exact (or searched) bounds of a partition into pieces of <= SUB_PART."""
     total = 0
     for part in partition(G, SUB_PART):
-        H = G.subgraph(part)
+        H = _relabelled(G, part)
         if H.number_of_edges() == 0:
             continue
         left = None if deadline is None else max(0.05, deadline - time.perf_counter())
@@ -256,13 +256,14 @@ def solve_exact(G, M: int, time_limit: float | None = None, *, solver: str = "au
     G : networkx.DiGraph
     M : int
     time_limit : float, optional
-        Seconds for the search and the MIP together (the fallback bound of a
-        part that runs out of time takes a little more).
+        Seconds for the search (three quarters under ``"auto"``) and the MIP
+        (the rest, at least half a second); the fallback bound of a part that
+        runs out of time may take as long again, up to 5 s more.
     solver : {"auto", "ilp", "search"}
         See :data:`SOLVERS`.
     max_states : int, optional
         States the search may expand (default :data:`SEARCH_STATES` for
-        ``"auto"``, unlimited for ``"search"``).
+        ``"auto"`` without a time limit, else unlimited).
 
     Returns
     -------
@@ -291,10 +292,12 @@ def solve_exact(G, M: int, time_limit: float | None = None, *, solver: str = "au
     upper, best_order = belady_best(G, M)
     lower, exact, status, used, order, ilp_status = 0, False, "time_limit", "none", [], ""
     if solver in ("auto", "search"):
+        # under "auto" without a time limit the search gets a state budget, then
+        # the MIP runs to optimality; with one, the search gets its time share
         budget = max_states if max_states is not None else (
-            SEARCH_STATES if solver == "auto" else None)
+            SEARCH_STATES if solver == "auto" and time_limit is None else None)
         share = None if time_limit is None else (
-            float(time_limit) / 2 if solver == "auto" else float(time_limit))
+            0.75 * float(time_limit) if solver == "auto" else float(time_limit))
         r = search_io(G, M, time_limit=share, max_states=budget)
         if r.value > 0 or r.exact:
             lower, used = r.value, "search"
@@ -329,7 +332,8 @@ def solve_exact(G, M: int, time_limit: float | None = None, *, solver: str = "au
                 if bound > lower:
                     lower, used = bound, "ilp"
     if not exact and n > SUB_PART:
-        sub = _subparts_bound(G, M, None if deadline is None else time.perf_counter() + 5.0)
+        sub = _subparts_bound(G, M, None if deadline is None
+                              else time.perf_counter() + min(5.0, float(time_limit)))
         if sub > lower:
             lower, used = sub, "subparts"
     if not exact and status == "optimal":  # pragma: no cover - set only with exact
@@ -443,6 +447,15 @@ def _key(H):
                 nx.weisfeiler_lehman_graph_hash(H, iterations=3))
 
 
+def _relabelled(G, part):
+    """``G[part]`` on vertices ``0..len(part)-1`` (in the part's order), no graph attributes."""
+    pos = {v: i for i, v in enumerate(part)}
+    H = nx.DiGraph()
+    H.add_nodes_from(range(len(part)))
+    H.add_edges_from((pos[u], pos[v]) for u, v in G.subgraph(part).edges)
+    return H
+
+
 def _solve_task(task):
     """Worker of :func:`ilp_bound`: one distinct part, as plain data."""
     n, edges, M, time_limit, solver = task
@@ -540,7 +553,7 @@ def ilp_bound(G, M: int, part_size: int | None = None, time_limit: float | None 
     reps: dict = {}
     tasks, task_of = [], []
     for part in parts:
-        H = G if whole else nx.convert_node_labels_to_integers(G.subgraph(part), ordering="sorted")
+        H = G if whole else _relabelled(G, part)
         key = _key(H)
         hit = next((t for t, rep in reps.get(key, []) if nx.is_isomorphic(rep, H)), None)
         if hit is None:

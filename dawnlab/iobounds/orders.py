@@ -83,6 +83,8 @@ def fft_band_orders(G) -> dict:
     if G.graph.get("family") != "fft":
         return {}
     l = int(G.graph["l"])
+    if G.number_of_nodes() != (l + 1) << l or G.number_of_edges() != l << (l + 1):
+        return {}  # a subgraph that kept the attributes
     out = {}
     for b in range(2, min(l + 1, 6) + 1):
         parts = butterfly_parts(l, b)
@@ -108,6 +110,8 @@ def stencil_tile_orders(G) -> dict:
     if G.graph.get("family") != "stencil":
         return {}
     n = int(G.graph["n"])
+    if G.number_of_nodes() != (G.graph["steps"] + 1) * n ** G.graph["dim"]:
+        return {}  # a subgraph that kept the attributes
     out = {}
     w = 1
     while w <= n:
@@ -136,6 +140,8 @@ def matmul_tile_orders(G) -> dict:
     if G.graph.get("family") != "matmul":
         return {}
     n = int(G.graph["n"])
+    if G.number_of_nodes() != n ** 3 + 3 * n * n:
+        return {}  # a subgraph that kept the attributes
     out = {}
     b = 1
     while b <= n:

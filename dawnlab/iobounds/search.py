@@ -24,10 +24,13 @@ So a move computes one vertex ``v`` whose predecessors are computed: its
 missing predecessors are loaded (1 I/O each), and if fast memory would hold
 more than ``M`` values, some values of ``F`` that ``v`` does not read are
 evicted (1 I/O each for those never stored).  Dijkstra's algorithm over these
-moves (with 0-cost moves first, a bucket queue) returns the optimum.  If it
-stops early (time or state budget), the cost of the bucket it was working on
-is still a proven lower bound: every cheaper state has been expanded and none
-completed the graph.
+moves returns the optimum; it runs as A* with the number of live values
+outside fast memory as its heuristic (each must be loaded at least once more;
+the heuristic is consistent: a load lowers it by one at a cost of one, an
+eviction raises it by one at a cost of at least zero), over a bucket queue.
+If it stops early (time or state budget), the bucket it was working on is
+still a proven lower bound: every state of smaller cost-plus-heuristic has
+been expanded and none completed the graph.
 """
 
 from __future__ import annotations
@@ -103,9 +106,10 @@ def search_io(G, M: int, *, time_limit: float | None = None,
     popcount = int.bit_count
     start_state = (0, 0, 0)
     dist = {start_state: 0}
+    live_of = {0: 0}  # the live values (computed, a successor left) of each computed set
     parent: dict = {start_state: None}
     buckets: list[list] = [[start_state]]
-    cost = 0
+    cost = 0  # the bucket: cost so far + the heuristic (live values outside fast memory)
     expanded = 0
     status = "optimal"
     goal = None
@@ -114,9 +118,11 @@ def search_io(G, M: int, *, time_limit: float | None = None,
         bucket = buckets[cost]
         while bucket:
             state = bucket.pop()
-            if dist[state] != cost:
-                continue
             C, F, U = state
+            g = dist[state]
+            live = live_of[C]
+            if g + popcount(live & ~F) != cost:
+                continue  # reached later at a lower cost
             if C == full:
                 goal = state
                 break
@@ -148,23 +154,31 @@ def search_io(G, M: int, *, time_limit: float | None = None,
                         dead |= 1 << j
                 if not succ[v]:
                     dead |= bv
+                live2 = (live | bv) & ~dead
+                live_of[C2] = live2
                 if excess <= 0:
                     choices = (0,)
                 else:
-                    cand = [1 << j for j in range(n) if (F & ~pv) >> j & 1]
+                    others = F & ~pv
+                    cand = []
+                    while others:
+                        low = others & -others
+                        cand.append(low)
+                        others ^= low
                     choices = [sum(c) for c in itertools.combinations(cand, excess)]
                 for victims in choices:
                     step = base + popcount(victims & U)
                     F2 = ((F & ~victims) | missing | bv) & ~dead
                     U2 = ((U & ~victims) | bv) & ~dead
                     nxt = (C2, F2, U2)
-                    d = cost + step
+                    d = g + step
                     if d < dist.get(nxt, 1 << 60):
                         dist[nxt] = d
                         parent[nxt] = (state, v)
-                        while len(buckets) <= d:
+                        key = d + popcount(live2 & ~F2)
+                        while len(buckets) <= key:
                             buckets.append([])
-                        buckets[d].append(nxt)
+                        buckets[key].append(nxt)
         if goal is not None or status != "optimal":
             break
         cost += 1

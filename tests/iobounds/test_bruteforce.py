@@ -163,8 +163,7 @@ def test_schedule_io_never_runs_the_mip():
                                     ("user_limit", None, 99.0)])
 def test_solver_failures_contribute_zero_with_status(monkeypatch, answer):
     """HiGHS's failures (and a dual bound above a real schedule) never crash and never count."""
-    from dawnlab.iobounds import ilp as ilp_module
-    monkeypatch.setattr(ilp_module, "_milp", lambda G, nodes, M, limit: (*answer, []))
+    monkeypatch.setitem(ilp_bound.__globals__, "_milp", lambda G, nodes, M, limit: (*answer, []))
     G = _graph(*ISSUE_GRAPHS[4][:2])
     r = ilp_bound(G, 4, solver="ilp")
     p = r.parts[0]
@@ -178,16 +177,18 @@ def test_solver_failures_contribute_zero_with_status(monkeypatch, answer):
 
 def test_wrong_optimum_is_rejected(monkeypatch):
     """An "optimal" value above a real schedule (what presolve produced) is rejected."""
-    from dawnlab.iobounds import ilp as ilp_module
     G = _graph(*ISSUE_GRAPHS[0][:2])
     order = list(nx.topological_sort(G))
-    monkeypatch.setattr(ilp_module, "_milp", lambda G, nodes, M, limit: ("optimal", 4.0, 4.0, order))
+    # the module's own namespace (pytest may import the module twice for its doctests)
+    monkeypatch.setitem(ilp_bound.__globals__, "_milp",
+                        lambda G, nodes, M, limit: ("optimal", 4.0, 4.0, order))
     r = ilp_bound(G, 4, solver="ilp")
     assert r.value == 0 and not r.exact and r.parts[0].status == "rejected"
     # an optimum below what its own order costs is kept as a bound only
     G2 = graphs.fft(2)
     order2 = list(nx.topological_sort(G2))
-    monkeypatch.setattr(ilp_module, "_milp", lambda G, nodes, M, limit: ("optimal", 1.0, 1.0, order2))
+    monkeypatch.setitem(ilp_bound.__globals__, "_milp",
+                        lambda G, nodes, M, limit: ("optimal", 1.0, 1.0, order2))
     r2 = ilp_bound(G2, 4, solver="ilp")
     assert not r2.exact and r2.parts[0].status == "unverified" and r2.value == 1
 
@@ -195,14 +196,13 @@ def test_wrong_optimum_is_rejected(monkeypatch):
 def test_run_time_check_raises_loudly(monkeypatch):
     """A lower bound above a real schedule raises (the check every ilp_bound runs)."""
     from dawnlab.iobounds import UnsoundBoundError
-    from dawnlab.iobounds import ilp as ilp_module
-    real = ilp_module.solve_exact
+    real = ilp_bound.__globals__["solve_exact"]
 
     def inflated(G, M, time_limit=None, **kw):
         r = real(G, M, time_limit, **kw)
         r.value += 1000
         return r
-    monkeypatch.setattr(ilp_module, "solve_exact", inflated)
+    monkeypatch.setitem(ilp_bound.__globals__, "solve_exact", inflated)
     with pytest.raises(UnsoundBoundError, match="above the I/O"):
         ilp_bound(graphs.fft(2), 4)
     with pytest.raises(UnsoundBoundError):
