@@ -24,14 +24,16 @@ on the frame's content, so the sample stays unbiased.  Every oracle result is
 kept in a store of the stream's own: the session's store only when the stream
 is a replay of the session's own video, otherwise a private store attached to
 the stream, so labels of one video never answer for another.  ``train=n`` labels the first ``n`` frames of the
-stream with the oracle, trains the NN on them and then queries the rest, in
-one call.  When the stream stalls, the source reconnects (see
+stream with the oracle, trains the NN on them in a thread beside the reader
+(the frames that arrive meanwhile are kept and queried once it is ready, so
+training drops nothing) and then queries the rest, in one call.  When the stream stalls, the source reconnects (see
 :class:`dawnlab.blazeit.sources.StreamSource`) and this generator simply keeps
 its state and goes on.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -46,6 +48,11 @@ from dawnlab.blazeit.specialized import SpecializedNN
 from dawnlab.errors import invalid
 
 __all__ = ["standing_query"]
+
+
+def _fit(nn, thumbs, counts):
+    """Train ``nn`` (in a worker process) and return it."""
+    return nn.fit(thumbs, counts)
 
 
 def standing_query(session, text: str | Query, source=None, *, sample: float = 0.1,
@@ -118,18 +125,21 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
     def info():
         stats = src.stats() if hasattr(src, "stats") else {}
         return dict(stats, frames_seen=seen, oracle_calls=calls, train_oracle_calls=train_calls,
+                    trained_in=trainer.get("where"),
                     nn_ms_per_frame=1000 * nn_seconds / max(1, nn_frames),
                     elapsed=time.perf_counter() - t0)
 
     def label(i, img, training=False):
         """Oracle counts per class of frame ``i``; the oracle runs only on a new frame."""
         nonlocal calls, train_calls
-        if int(i) not in store.labelled():
-            store.add(i, img, oracle.detect(img, i))
         if training:
             train_calls += 1
         else:
             calls += 1
+        if int(i) not in store.labelled():
+            dets = oracle.detect(img, i)
+            store.add(i, img, dets)
+            return np.array([sum(d.cls == c for d in dets) for c in classes])
         return session._class_counts([i], store)[0]
 
     def aggregate_result():
@@ -165,30 +175,47 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                 held = frame_scores(session.heldout_proba_, classes, query.terms)
                 threshold = label_threshold(held, positive, 0.05)
     stopped = False
-    for i, img in src:
-        if max_frames is not None and seen + len(train_counts) >= max_frames:
-            stopped = True
-            break
-        if session.nn_ is None:
-            train_thumbs.append(thumbnail(img, session.thumb_size))
-            train_counts.append(label(i, img, training=True))
-            if len(train_counts) >= train:
-                session.nn_ = SpecializedNN(classes, epochs=session.epochs, seed=session.seed,
-                                            lr=session.lr, batch_size=32)
-                session.nn_.fit(np.stack(train_thumbs), np.array(train_counts))
-            continue
+    trainer: dict = {}    # the NN being trained beside the reader
+    waiting: list = []    # frames that arrived while it trained, processed once it is ready
+
+    def fit(thumbs, counts):
+        # in a separate process, so that training holds no lock the reader and this loop need
+        nn = SpecializedNN(classes, epochs=session.epochs, seed=session.seed, lr=session.lr,
+                           batch_size=32)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                trainer["nn"] = pool.submit(_fit, nn, thumbs, counts).result()
+                trainer["where"] = "process"
+        except Exception:  # noqa: BLE001 - e.g. a script without a __main__ guard: train here
+            trainer["nn"] = nn.fit(thumbs, counts)
+            trainer["where"] = "thread"
+
+    def behind() -> bool:
+        return not (getattr(src, "speed", None) == 0 or not hasattr(src, "backlog")
+                    or src.backlog() <= src.buffer // 2)
+
+    def draw() -> bool:
+        """The Bernoulli draw of an aggregate's oracle sample (independent of the content)."""
+        return bool(not behind() and rng.random() < sample)
+
+    def process(i, img, thumb=None, drawn=None):
+        """Score one frame with the NN and run the oracle where the query needs it."""
+        nonlocal seen, nn_seconds, nn_frames, in_pop, stopped
         t1 = time.perf_counter()
-        proba = session.nn_.predict_proba(thumbnail(img, session.thumb_size)[None])
+        thumb = thumbnail(img, session.thumb_size) if thumb is None else thumb
+        proba = session.nn_.predict_proba(thumb[None])
         nn_seconds += time.perf_counter() - t1
         nn_frames += 1
         seen += 1
-        free = (getattr(src, "speed", None) == 0 or not hasattr(src, "backlog")
-                or src.backlog() <= src.buffer // 2)
+        free = not behind()
         if query.kind == "aggregate":
             if store.frame_filter(query, [i])[0]:
                 pop_x.append(float(session._proxy(query, proba)[0]))
                 in_pop += 1
-                if free and rng.random() < sample:
+                if (draw() if drawn is None else drawn):
                     label(i, img)
                     ys.append(float(store.frame_counts(query, [i])[0, 0]))
                     xs.append(in_pop - 1)
@@ -206,7 +233,59 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                                  query.kind, seen, calls, list(history), info())
                     if query.limit is not None and len(hits) >= query.limit:
                         stopped = True
-                        break
+
+    def keep(i, img):
+        """What a waiting frame needs later: its thumbnail, and its image only if the oracle
+        may run on it (an aggregate draws its sample now)."""
+        thumb = thumbnail(img, session.thumb_size)
+        if query.kind == "aggregate":
+            drawn = bool(rng.random() < sample)
+            return (i, img if drawn else None, thumb, drawn)
+        return (i, img, thumb, None)
+
+    for i, img in src:
+        if max_frames is not None and seen + len(train_counts) + len(waiting) >= max_frames:
+            stopped = True
+            break
+        if session.nn_ is None:
+            if "thread" not in trainer and behind():
+                # the oracle cannot keep up with the stream: this frame waits for the NN
+                # instead of being labelled, so the reader never drops
+                waiting.append(keep(i, img))
+                continue
+            if "thread" not in trainer:
+                train_thumbs.append(thumbnail(img, session.thumb_size))
+                train_counts.append(label(i, img, training=True))
+                if len(train_counts) >= train:
+                    # train beside the reader: the stream keeps being consumed meanwhile
+                    trainer["thread"] = threading.Thread(
+                        target=fit, args=(np.stack(train_thumbs), np.array(train_counts)),
+                        daemon=True)
+                    trainer["thread"].start()
+                continue
+            if trainer["thread"].is_alive():
+                waiting.append(keep(i, img))
+                continue
+            trainer["thread"].join()
+            session.nn_ = trainer["nn"]
+        if waiting:
+            for item in waiting:
+                yield from process(*item)
+                if stopped:
+                    break
+            waiting = []
+        if stopped:
+            break
+        yield from process(i, img)
+        if stopped:
+            break
+    if "thread" in trainer and session.nn_ is None:  # the stream ended while training
+        trainer["thread"].join()
+        session.nn_ = trainer["nn"]
+        for item in waiting:
+            yield from process(*item)
+            if stopped:
+                break
     if stopped:
         src.close()
     if query.kind == "aggregate":

@@ -325,6 +325,8 @@ class LiveSource(VideoSource):
             raise invalid("buffer", type(self).__name__, "a positive int", buffer)
         self.buffer = buffer
         self.received = self.dropped = self.undecodable = self.reconnects = 0
+        self.stalls = 0
+        self.ended = False
         self.max_buffered = 0
         self._queue: queue.Queue = queue.Queue(maxsize=buffer)
         self._stop = threading.Event()
@@ -375,6 +377,7 @@ class LiveSource(VideoSource):
         """The counters, as a dict."""
         return {"received": self.received, "dropped": self.dropped,
                 "undecodable": self.undecodable, "reconnects": self.reconnects,
+                "stalls": self.stalls, "ended": self.ended,
                 "max_buffered": self.max_buffered, "buffer": self.buffer}
 
     def close(self):
@@ -393,7 +396,10 @@ class StreamSource(LiveSource):
     fps : float, optional
         Frame rate to assume when the stream does not report one.
     stall_timeout : float
-        Seconds without a frame after which the stream counts as stalled.
+        Seconds without a frame after which the stream counts as stalled: a
+        watchdog abandons a ``read()`` blocked that long and reconnects, with
+        back-off.  A finite source (a file or an HTTP file) read to its end
+        ends the stream instead of replaying it.
     backoff : (float, float)
         First and largest wait between reconnection attempts (doubling).
     max_retries : int
@@ -427,6 +433,54 @@ class StreamSource(LiveSource):
 
         return cv2.VideoCapture(self.url if isinstance(self.url, int) else str(self.url))
 
+    def _reads(self, cap):
+        """``cap.read()`` results through a helper thread; ``None`` when a read stalls.
+
+        The watchdog: a ``read()`` that blocks for ``stall_timeout`` seconds
+        (a network stream that stopped sending) is abandoned and counted as a
+        stall, so the reader can reconnect instead of hanging.
+        """
+        results: queue.Queue = queue.Queue(maxsize=4)
+        done = threading.Event()
+
+        def pump():
+            while not done.is_set() and not self._stop.is_set():
+                item = cap.read()
+                while not done.is_set():
+                    try:
+                        results.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not item[0]:
+                    return
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = results.get(timeout=self.stall_timeout)
+                except queue.Empty:
+                    self.stalls += 1
+                    yield None
+                    return
+                yield item
+                if not item[0]:
+                    return
+        finally:
+            done.set()
+
+    @staticmethod
+    def _at_end(cap) -> bool:
+        """Whether a finite source (a file, an HTTP file) has been read to its last frame."""
+        if not hasattr(cap, "get"):
+            return bool(getattr(cap, "finite", False) and getattr(cap, "exhausted", False))
+        import cv2
+
+        total = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        pos = cap.get(cv2.CAP_PROP_POS_FRAMES)
+        return bool(total and total > 0 and pos >= total - 1)
+
     def _run(self):
         index = 0
         failures = 0
@@ -434,6 +488,7 @@ class StreamSource(LiveSource):
         first = True
         while not self._stop.is_set():
             cap = self._open()
+            ended = False
             if cap.isOpened():
                 if not first:
                     self.reconnects += 1
@@ -445,10 +500,13 @@ class StreamSource(LiveSource):
                     if reported and 0 < reported < 1000:
                         self.fps = float(reported)
                 last = time.monotonic()
-                while not self._stop.is_set():
-                    ok, img = cap.read()
+                for item in self._reads(cap):
+                    if item is None:
+                        break  # a blocking read: reconnect
+                    ok, img = item
                     if not ok:
-                        break  # stalled or ended: reconnect
+                        ended = self._at_end(cap)  # a finite source's end ends the stream
+                        break  # stalled: reconnect
                     if img is None or getattr(img, "ndim", 0) != 3:
                         self.undecodable += 1
                         if time.monotonic() - last > self.stall_timeout:
@@ -464,6 +522,9 @@ class StreamSource(LiveSource):
                     failures, wait = 0, self.backoff[0]
             # a failed open and a stalled stream back off the same way
             cap.release()
+            if ended:
+                self.ended = True
+                return
             failures += 1
             if failures > self.max_retries:
                 return
