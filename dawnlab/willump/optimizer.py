@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 
 from dawnlab.errors import invalid
 from dawnlab.willump.cache import LRUCache
-from dawnlab.willump.errors import NotFittedError
+from dawnlab.willump.errors import FeatureGroupError, NotFittedError
 from dawnlab.willump.importance import SCORES, make_score, permutation_importance
 from dawnlab.willump.knapsack import knapsack
 from dawnlab.willump.pipeline import Pipeline, _select, check_X, check_Xy, n_rows, take_rows, vstack
@@ -415,13 +415,17 @@ class Willump:
         n = n_rows(X)
         for g in cached:
             cache, group = self.caches_[g], pipe.group(g)
-            sel = _select(X, group.columns)
-            if isinstance(sel, pd.DataFrame):
-                keys = list(sel.itertuples(index=False, name=None))
-            elif isinstance(sel, pd.Series):
-                keys = sel.tolist()
-            else:
-                keys = [_row_key(v) for v in (sel if not isinstance(sel, np.ndarray) or sel.ndim == 1 else sel)]
+            try:
+                sel = _select(X, group.columns)
+                if isinstance(sel, pd.DataFrame):
+                    keys = list(sel.itertuples(index=False, name=None))
+                elif isinstance(sel, pd.Series):
+                    keys = sel.tolist()
+                else:
+                    keys = [_row_key(v) for v in sel]
+            except Exception as exc:
+                raise FeatureGroupError(f"Feature group {g!r} raised on {n} rows while reading its input: "
+                                        f"{type(exc).__name__}: {exc}") from exc
             rows = [cache.get(k) for k in keys]
             miss = [i for i, r in enumerate(rows) if r is None]
             if miss:
@@ -467,6 +471,7 @@ class Willump:
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels through the cascade (see :meth:`predict_proba`)."""
+        self._check_fitted()
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_proba_full(self, X) -> np.ndarray:
