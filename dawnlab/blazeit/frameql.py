@@ -293,6 +293,8 @@ def parse(text: str, classes: list[str] | tuple[str, ...] | None = None) -> Quer
     except ParseError as err:
         info = err.errors[0] if err.errors else {}
         desc = info.get("description") or str(err).split(". Line")[0]
+        if "Required keyword" in desc or "sqlglot" in desc:
+            desc = "an incomplete expression (an operator without its operand?)"
         line, col = info.get("line") or 1, info.get("col") or 1
         highlight = info.get("highlight")
         if highlight and "\n" not in highlight:
@@ -358,9 +360,18 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
     det_classes = tuple(sorted({lit.name for p in det_parts for eq in p.find_all(exp.EQ, exp.In)
                                 for lit in eq.find_all(exp.Literal)
                                 if lit.is_string and _mentions_class(eq)}))
+    allowed = _allowed_classes(det_parts, classes)
+    if allowed is not None:
+        det_classes = allowed
 
     projections = tree.expressions
     aggregate = None
+    aggs = [p for p in projections if _aggregate_name(p) is not None]
+    if len(aggs) > 1 or (aggs and len(projections) > 1):
+        line, col = _node_position(text, aggs[-1] if len(aggs) > 1 else projections[-1])
+        raise FrameQLError("A FrameQL query answers one aggregate at a time (got "
+                           f"{', '.join(p.sql() for p in projections)}); run one query per "
+                           "aggregate: " + ", ".join(AGGREGATES), line, col)
     if len(projections) == 1 and _aggregate_name(projections[0]) is not None:
         aggregate = _aggregate_name(projections[0])
     limit = tree.args.get("limit")
@@ -422,11 +433,16 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
     n_limit = None
     if limit is not None:
         value = limit.args.get("expression")
-        if not isinstance(value, exp.Literal) or value.is_string or int(float(value.this)) < 1:
+        if not isinstance(value, exp.Literal) or value.is_string or \
+                not float(value.this).is_integer() or int(float(value.this)) < 1:
             line, col = _node_position(text, limit)
             raise FrameQLError(f"LIMIT must be a positive integer; got {limit.sql()!r}", line, col)
         n_limit = int(float(value.this))
-    gap = int(extra.get("gap", (0,))[0])
+    gap_value = extra.get("gap", (0,))[0]
+    if not float(gap_value).is_integer():
+        _, line, col = extra["gap"]
+        raise FrameQLError(f"GAP must be a whole number of frames; got {gap_value:g}", line, col)
+    gap = int(gap_value)
     if gap < 0:
         _, line, col = extra["gap"]
         raise FrameQLError(f"GAP must be >= 0; got {gap}", line, col)
@@ -435,6 +451,46 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
                  terms=terms, frame_sql=frame_sql, classes=all_classes, udfs=udfs,
                  error=error, confidence=confidence, limit=n_limit, gap=gap,
                  fnr=extra.get("fnr", (None,))[0], fpr=extra.get("fpr", (None,))[0], ast=tree)
+
+
+def _allowed_classes(parts, classes):
+    """The classes a detection can have under the top-level conjuncts, when they say.
+
+    ``class = 'c'`` and ``class IN (...)`` keep those classes; ``class != 'c'``,
+    ``NOT class = 'c'`` and ``class NOT IN (...)`` remove them (which needs the
+    oracle's classes).  ``None`` when no conjunct constrains the class.
+    """
+    allowed = None if classes is None else set(classes)
+    said = False
+    for part in parts:
+        node, negate = part, False
+        while isinstance(node, (exp.Not, exp.Paren)):
+            negate ^= isinstance(node, exp.Not)
+            node = node.this
+        names, op = None, None
+        if isinstance(node, (exp.EQ, exp.NEQ)):
+            col, lit = node.this, node.expression
+            if isinstance(lit, exp.Column) and isinstance(col, exp.Literal):
+                col, lit = lit, col
+            if isinstance(col, exp.Column) and col.name.lower() == "class" and \
+                    isinstance(lit, exp.Literal) and lit.is_string:
+                names, op = {lit.name}, "keep" if isinstance(node, exp.EQ) else "drop"
+        elif isinstance(node, exp.In) and isinstance(node.this, exp.Column) and \
+                node.this.name.lower() == "class" and all(
+                    isinstance(e, exp.Literal) and e.is_string for e in node.expressions):
+            names, op = {e.name for e in node.expressions}, "keep"
+        if names is None:
+            continue
+        if negate:
+            op = "drop" if op == "keep" else "keep"
+        if op == "drop" and allowed is None:
+            return None  # a complement needs the oracle's classes
+        said = True
+        if allowed is None:
+            allowed = set(names)
+        else:
+            allowed = allowed & names if op == "keep" else allowed - names
+    return tuple(sorted(allowed)) if said else None
 
 
 def _mentions_class(node: exp.Expr) -> bool:

@@ -78,3 +78,37 @@ def test_unknown_class_lists_the_known_ones():
 def test_unsupported_queries(text, message):
     with pytest.raises(FrameQLError, match=message):
         parse(text)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("SELECT FCOUNT(*), COUNT(*) FROM v WHERE class = 'car'", "one aggregate at a time"),
+    ("SELECT timestamp FROM v WHERE class = 'car' LIMIT 2.5", "LIMIT must be a positive integer"),
+    ("SELECT timestamp FROM v WHERE class = 'car' LIMIT 2 GAP 2.7", "GAP must be a whole number"),
+    ("SELECT FCOUNT(*) FROM v WHERE class = = 'car'", "incomplete expression"),
+])
+def test_issue_queries_that_ran_silently_or_leaked_internals(text, message):
+    with pytest.raises(FrameQLError, match=message) as err:
+        parse(text, classes=CLASSES)
+    assert "sqlglot" not in str(err.value) and "Required keyword" not in str(err.value)
+
+
+@pytest.mark.parametrize("where, classes", [
+    ("class != 'car'", ("bus", "person")),
+    ("NOT class = 'car' AND class != 'bus'", ("person",)),
+    ("class NOT IN ('car', 'bus')", ("person",)),
+    ("class IN ('car', 'bus') AND class != 'bus'", ("car",)),
+])
+def test_negations_choose_the_proxy_classes(where, classes):
+    q = parse(f"SELECT timestamp FROM v WHERE {where}", classes=CLASSES)
+    assert q.terms[0].classes == classes
+
+
+def test_negated_class_limit_query_ranks_by_the_other_classes(small_session):
+    """`class != 'car'` used to rank by the car count (and scan every frame)."""
+    s = small_session
+    q = "SELECT timestamp FROM v WHERE class != 'car' AND class != 'person' LIMIT 2 GAP 50"
+    r = s.query(q)
+    qualifying = set(s.exact(q.split(" LIMIT")[0]))
+    assert set(r.value) <= qualifying and len(r.value) == 2
+    scan = s.query(q, method="scan")
+    assert r.oracle_calls < scan.oracle_calls

@@ -186,3 +186,31 @@ def test_features_are_stored_and_queryable(labelled):
     q = "SELECT timestamp FROM v WHERE class = 'car' AND feature(features, 3) > 0.5"
     assert s.exact(q) == np.flatnonzero(counts >= 1).tolist()
     assert 0 < len(s.exact(q)) < 300
+
+
+def test_truncated_video_is_a_clear_error(tmp_path):
+    """Issue item 10: a truncated AVI stops decoding; the error says so where it happens."""
+    from dawnlab.blazeit import FileSource, HOGPeopleOracle
+    from dawnlab.data import video_path
+    from dawnlab.errors import DataError
+
+    data = video_path().read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 3])
+    src = FileSource(cut)
+    s = Session(src, HOGPeopleOracle(), train_frames=4, heldout_frames=2, epochs=1)
+    s.oracle.detect = lambda image, index: []  # the decoding is what matters here
+    with pytest.raises(DataError, match="truncated"):
+        s.store.label(src, s.oracle, range(src.n_frames))
+    assert 0 < s.store.n_labelled() < src.n_frames  # what was decoded is kept
+
+
+@pytest.mark.parametrize("kw, name", [({"train_frames": -5}, "train_frames"),
+                                      ({"heldout_frames": "abc"}, "heldout_frames"),
+                                      ({"epochs": 0}, "epochs")])
+def test_bad_session_arguments_name_the_argument(kw, name):
+    from dawnlab.errors import InvalidArgument
+
+    src, oracle = synthetic.scene(50, seed=0)
+    with pytest.raises(InvalidArgument, match=f"'{name}' argument"):
+        Session(src, oracle, **kw)
