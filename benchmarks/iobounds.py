@@ -6,9 +6,15 @@
    checked against the exact closed-form spectra.
 2. The spectral bound of a million-vertex FFT (l=16): time and peak memory
    (peak resident set of a child process doing only that).
-3. The partitioned ILP bound on the FFT (l=11, M=4, parts <= 16 vertices:
-   whole 4-point sub-butterflies from ``butterfly_parts``), against the
-   authors' 4219.
+3. The partitioned ILP bound on the FFT (l=11, M=4, parts <= 16 vertices):
+   whole 4-point sub-butterflies from ``butterfly_parts``, and the paper's
+   contiguous METIS parts of at most 16 vertices (against the authors' 4219),
+   then METIS parts of 24 and 32 vertices with the time per part; the parts
+   run on ``--processes`` workers (default 2).
+4. The sandwich: on each graph of the table, the best lower bound (spectral,
+   partitioned ILP over METIS parts of 16, and over sub-butterflies on the
+   FFT) and the best real schedule (Belady over the topological,
+   level, depth-first, blocked and greedy orders), and their ratio.
 
 Both eigen-solvers run under the same BLAS thread limit (``--blas-threads``,
 default 1): on a shared 2-core machine multi-threaded OpenBLAS slows the
@@ -42,7 +48,8 @@ import torch  # noqa: F401
 from threadpoolctl import threadpool_limits
 
 from dawnlab.iobounds import (butterfly_parts, fft_spectrum, graphs, hypercube_spectrum,
-                              ilp_bound, laplacian, smallest_eigenvalues, spectral_bound)
+                              ilp_bound, laplacian, min_memory, schedule_io,
+                              smallest_eigenvalues, spectral_bound)
 
 #: Relative accuracy asked of our solver (its error estimates).
 TOL = 1e-6
@@ -109,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=None,
                     help="runs of each eigen-solver per graph, medians reported (default 3; 1 "
                          "with --quick)")
+    ap.add_argument("--processes", type=int, default=2,
+                    help="worker processes for the partitioned ILP's parts (default 2)")
     ap.add_argument("--big-timeout", type=float, default=None,
                     help="seconds allowed to the million-vertex spectral bound (default 900)")
     args = ap.parse_args(argv)
@@ -166,6 +175,62 @@ def main(argv=None):
           f"copies; {limit:g} s limit per part) in {t_ilp:.1f} s"
           + ("   [paper: 4219]" if ilp_l == 11 else ""))
 
+    # the paper's partition: contiguous METIS parts of <= 16 vertices, then larger parts
+    G_ilp = graphs.fft(ilp_l)
+    metis = {}
+    for size in ((16,) if q else (16, 24, 32)):
+        t = time.perf_counter()
+        r = ilp_bound(G_ilp, 4, part_size=size, time_limit=limit, processes=args.processes)
+        seconds = time.perf_counter() - t
+        solved = [p for p in r.parts if p.status != "cached"]
+        per = np.array([p.seconds for p in solved]) if solved else np.zeros(1)
+        metis[size] = {"value": r.value, "seconds": seconds, "parts": len(r.parts),
+                       "solved": len(solved), "statuses": r.statuses,
+                       "part_s_median": float(np.median(per)), "part_s_max": float(per.max()),
+                       "part_s_total": float(per.sum())}
+        print(f"partitioned ILP, fft l={ilp_l}, M=4, METIS parts<={size}: {r.value} "
+              f"({r.statuses}; {len(solved)} distinct parts solved, per part median "
+              f"{np.median(per):.3f} s, max {per.max():.2f} s, sum {per.sum():.1f} s) in "
+              f"{seconds:.1f} s on {args.processes} processes"
+              + ("   [paper: 4219]" if ilp_l == 11 and size == 16 else ""))
+
+    # the sandwich on each graph: best lower bound against the best real schedule
+    sandwich_graphs = ([("fft l=5", graphs.fft(5), 4), ("stencil 1d 16x8", graphs.stencil(16, 8), 4),
+                        ("matmul 4", graphs.matmul(4), 5), ("hypercube l=6", graphs.hypercube(6), 7)]
+                       if q else
+                       [(f"fft l={ilp_l}", G_ilp, 4), ("stencil 1d 64x32", graphs.stencil(64, 32), 8),
+                        ("stencil 2d 16x8", graphs.stencil(16, 8, 2), 8),
+                        ("matmul 8", graphs.matmul(8), 9), ("strassen 4", graphs.strassen(4), 4),
+                        ("hypercube l=10", graphs.hypercube(10), 11)])
+    sandwich = {}
+    print(f"{'graph':<20}{'n':>7}{'M':>4}{'spectral':>10}{'ILP parts<=16':>15}"
+          f"{'best schedule':>15}{'(order)':>14}{'topological':>13}{'ratio':>8}")
+    best_fft = None
+    for name, G, M in sandwich_graphs:
+        M = max(M, min_memory(G))
+        spec = spectral_bound(G, M).value
+        if G is G_ilp:
+            part = max(metis[16]["value"], ilp.value)
+        else:
+            part = ilp_bound(G, M, part_size=16, time_limit=limit, processes=args.processes).value
+            if G.graph.get("family") == "fft":  # whole sub-butterflies bound more
+                part = max(part, ilp_bound(G, M, parts=butterfly_parts(G.graph["l"]),
+                                           time_limit=limit).value)
+        s = schedule_io(G, M)
+        lower = max(spec, part)
+        ratio = s.io / lower if lower > 0 else None
+        sandwich[name] = {"M": M, "spectral": spec, "ilp16": part, "schedule": s.io,
+                          "order": s.name, "topological": s.tried["topological"], "ratio": ratio}
+        if G is G_ilp:
+            best_fft = s
+        print(f"{name:<20}{G.number_of_nodes():>7}{M:>4}{spec:>10.1f}{part:>15}{s.io:>15}"
+              f"{s.name:>14}{s.tried['topological']:>13}"
+              + (f"{ratio:>8.2f}" if ratio is not None else f"{'-':>8}"))
+    if best_fft is None:
+        best_fft = schedule_io(G_ilp, 4)
+    print(f"best schedule, fft l={ilp_l}, M=4: {best_fft.io} ({best_fft.name}); every order: "
+          f"{best_fft.tried}")
+
     print(json.dumps({
         "eig_speedup_vs_eigs_sr": round(min(r["speedup"] for r in rows), 3),
         # against eigs SR on its runs that found every copy; all runs in the next key
@@ -181,6 +246,14 @@ def main(argv=None):
         "eig_repeat": repeat, "eigs_sr_runs_wrong": sum(r["eigs_sr_wrong"] for r in rows),
         "eig_tol": TOL,
         "ilp_fft11_m4": ilp.value, "ilp_fft11_m4_seconds": round(t_ilp, 2),
+        "ilp_fft11_m4_metis16": metis[16]["value"],
+        "ilp_fft11_m4_metis16_seconds": round(metis[16]["seconds"], 2),
+        "ilp_fft11_m4_metis": {size: {k: (round(v, 3) if isinstance(v, float) else v)
+                                      for k, v in m.items()} for size, m in metis.items()},
+        "ilp_processes": args.processes,
+        "best_schedule_fft11_m4": best_fft.io,
+        "sandwich_ratio": {name: (None if r["ratio"] is None else round(r["ratio"], 3))
+                           for name, r in sandwich.items()},
         "spectral_fft_l": big_l, "ilp_fft_l": ilp_l, "ilp_parts_exact": n_exact,
         "ilp_parts": len(ilp.parts), "quick": q}))
 

@@ -172,8 +172,26 @@ class ILPBound:
         return out
 
 
-def _milp(G, nodes, M: int, time_limit: float | None):
-    """Solve the MIP with HiGHS, presolve off. Returns (status, value, dual, order)."""
+def _twins(G, nodes):
+    """Pairs of vertices with the same predecessors and the same successors, in
+    ``nodes`` order: swapping two such vertices in a schedule gives a schedule of
+    the same cost, so one may be computed before the other (symmetry breaking)."""
+    groups: dict = {}
+    for v in nodes:
+        key = (frozenset(G.predecessors(v)), frozenset(G.successors(v)))
+        groups.setdefault(key, []).append(v)
+    return [(g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1)]
+
+
+def _milp(G, nodes, M: int, time_limit: float | None, lower: int = 0,
+          upper: int | None = None, tighten: bool = True):
+    """Solve the MIP with HiGHS, presolve off. Returns (status, value, dual, order).
+
+    With ``tighten``: the objective is at least ``lower`` (a bound proven by
+    the search), twins are ordered, and HiGHS is told that a schedule of cost
+    ``upper`` exists (its ``objective_bound``, which prunes every node that
+    cannot beat it).
+    """
     import cvxpy as cp
 
     n = len(nodes)
@@ -208,9 +226,18 @@ def _milp(G, nodes, M: int, time_limit: float | None):
             # successor is still to be computed, and is loaded only at the step of a use
             cons.append(f[i, :] <= sum(later[j, :] for j in succ))
             cons.append(ld[i, :] <= sum(c[j, :] for j in succ))
-    prob = cp.Problem(cp.Minimize(cp.sum(s) + cp.sum(ld)), cons)
+    objective = cp.sum(s) + cp.sum(ld)
+    steps = np.arange(T)
+    if tighten:
+        if lower > 0:
+            cons.append(objective >= lower)
+        for u, v in _twins(G, nodes):
+            cons.append(c[idx[u], :] @ steps <= c[idx[v], :] @ steps)
+    prob = cp.Problem(cp.Minimize(objective), cons)
     # presolve off: with it on, HiGHS 1.16 returned wrong optima and "infeasible"
     opts = {"presolve": "off"}
+    if tighten and upper is not None:
+        opts["objective_bound"] = float(upper) + 0.5
     if time_limit is not None:
         opts["time_limit"] = float(time_limit)
     try:
@@ -305,7 +332,7 @@ def solve_exact(G, M: int, time_limit: float | None = None, *, solver: str = "au
             exact, status, order = True, "optimal", r.order
     if not exact and solver in ("auto", "ilp"):
         left = None if deadline is None else max(0.5, deadline - time.perf_counter())
-        ilp_status, value, dual, found = _milp(G, nodes, M, left)
+        ilp_status, value, dual, found = _milp(G, nodes, M, left, lower, upper)
         if ilp_status == "optimal" and value is not None and _is_order(G, found):
             value = int(round(value))
             own = search_io(G, M, order=found, max_states=SEARCH_STATES)

@@ -163,7 +163,7 @@ def test_schedule_io_never_runs_the_mip():
                                     ("user_limit", None, 99.0)])
 def test_solver_failures_contribute_zero_with_status(monkeypatch, answer):
     """HiGHS's failures (and a dual bound above a real schedule) never crash and never count."""
-    monkeypatch.setitem(ilp_bound.__globals__, "_milp", lambda G, nodes, M, limit: (*answer, []))
+    monkeypatch.setitem(ilp_bound.__globals__, "_milp", lambda G, nodes, M, limit, *hints: (*answer, []))
     G = _graph(*ISSUE_GRAPHS[4][:2])
     r = ilp_bound(G, 4, solver="ilp")
     p = r.parts[0]
@@ -181,14 +181,14 @@ def test_wrong_optimum_is_rejected(monkeypatch):
     order = list(nx.topological_sort(G))
     # the module's own namespace (pytest may import the module twice for its doctests)
     monkeypatch.setitem(ilp_bound.__globals__, "_milp",
-                        lambda G, nodes, M, limit: ("optimal", 4.0, 4.0, order))
+                        lambda G, nodes, M, limit, *hints: ("optimal", 4.0, 4.0, order))
     r = ilp_bound(G, 4, solver="ilp")
     assert r.value == 0 and not r.exact and r.parts[0].status == "rejected"
     # an optimum below what its own order costs is kept as a bound only
     G2 = graphs.fft(2)
     order2 = list(nx.topological_sort(G2))
     monkeypatch.setitem(ilp_bound.__globals__, "_milp",
-                        lambda G, nodes, M, limit: ("optimal", 1.0, 1.0, order2))
+                        lambda G, nodes, M, limit, *hints: ("optimal", 1.0, 1.0, order2))
     r2 = ilp_bound(G2, 4, solver="ilp")
     assert not r2.exact and r2.parts[0].status == "unverified" and r2.value == 1
 
