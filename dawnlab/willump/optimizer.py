@@ -14,13 +14,21 @@
 3. For each confidence threshold ``t`` (0.6..1.0) a held-out row is confident
    when the small model's largest class probability is ``>= t``; the cascade
    answers those rows with the small model and sends the rest to the full
-   model.  Expected cost per row is ``f * cost(subset) + (1 - f) * cost(all)``
-   with ``f`` the confident fraction.
+   model.  Expected cost per row is ``cost(subset) + small + (1 - f) *
+   (cost(rest) + full)`` with ``f`` the confident fraction and ``small``,
+   ``full`` the measured per-row prediction times of the two models (the
+   reference's ``f * cost(subset) + (1 - f) * cost(all)`` plus model time).
 4. **The accuracy guarantee.**  A (subset, threshold) is accepted only if a
    one-sided test at level ``alpha`` (default 0.05) does *not* find the cascade
    worse than the full model on the paired held-out predictions: McNemar's
    exact test for ``score="accuracy"``, the paired bootstrap test of
    :func:`~dawnlab.willump.stats.paired_bootstrap_pvalue` for other scores.
+   With ``max_drop`` set (accuracy only), a candidate must also pass a
+   non-inferiority check: the exact Clopper-Pearson upper bound on the rate
+   of rows the full model gets right and the cascade wrong (which bounds the
+   accuracy drop) must be ``<= max_drop``, each bound at level ``alpha / m``
+   for ``m`` candidates (Bonferroni), so that with probability ``>= 1 -
+   alpha`` every candidate's bound holds at once, the chosen one's included.
    The accepted candidate of least expected cost is chosen; when none is
    cheaper than the full pipeline, there is no cascade and every row gets all
    features.  The choice is made on the held-out split, so the p-value it
@@ -66,7 +74,7 @@ from dawnlab.willump.errors import FeatureGroupError, NotFittedError
 from dawnlab.willump.importance import SCORES, make_score, permutation_importance
 from dawnlab.willump.knapsack import knapsack
 from dawnlab.willump.pipeline import Pipeline, _select, check_X, check_Xy, n_rows, take_rows, vstack
-from dawnlab.willump.stats import mcnemar_exact, paired_bootstrap_pvalue
+from dawnlab.willump.stats import drop_upper_bound, mcnemar_exact, paired_bootstrap_pvalue
 
 __all__ = ["Willump", "Cascade", "TopKPlan", "TopK", "DEFAULT_THRESHOLDS", "DEFAULT_CUTOFFS", "C_GRID"]
 
@@ -90,6 +98,7 @@ class Cascade:
     score_full: float
     score_cascade: float
     frac_confident: float
+    drop_bound: float  # simultaneous (1 - alpha) upper bound on the accuracy drop (NaN for other scores)
     expected_cost: float
     full_cost: float
     reference: dict
@@ -166,6 +175,9 @@ class Willump:
         The class whose probability ranks rows (default: the last class).
     cache_entries, cache_bytes : int, optional
         Bound of each cacheable group's LRU cache (no cache when both are None).
+    max_drop : float, optional
+        Non-inferiority margin: accept only candidates whose simultaneous
+        ``1 - alpha`` upper bound on the accuracy drop is at most this (accuracy only).
     reference_tolerance : float
         Accuracy tolerance of the authors' rule, reported beside the test's choice.
     seed : int
@@ -193,7 +205,8 @@ class Willump:
                  holdout: float = 0.25, refit: bool = True, n_repeats: int = 3, n_boot: int = 200,
                  topk_fraction: float = 0.01, topk_precision: float = 0.95, topk_bootstrap: int = 100,
                  topk_quantile: float = 0.99, topk_class: Any = None, cache_entries: int | None = None,
-                 cache_bytes: int | None = None, reference_tolerance: float = 0.001, seed: int = 0,
+                 cache_bytes: int | None = None, max_drop: float | None = None,
+                 reference_tolerance: float = 0.001, seed: int = 0,
                  progress: bool = True):
         own = "Willump"
         if not isinstance(pipeline, Pipeline):
@@ -213,6 +226,8 @@ class Willump:
             raise invalid("topk_fraction", own, "a fraction in (0, 1]", topk_fraction)
         if not (0 < topk_precision <= 1) or not (0 < topk_quantile <= 1):
             raise invalid("topk_precision", own, "in (0, 1] (and topk_quantile too)", (topk_precision, topk_quantile))
+        if max_drop is not None and (score != "accuracy" or not (0 < max_drop < 1)):
+            raise invalid("max_drop", own, "None, or a fraction in (0, 1) with score='accuracy'", max_drop)
         if cache_entries is not None or cache_bytes is not None:
             LRUCache(cache_entries, cache_bytes)  # validates the bounds
         self.pipeline, self.score, self.alpha = pipeline, score, float(alpha)
@@ -222,6 +237,7 @@ class Willump:
         self.topk_bootstrap, self.topk_quantile, self.topk_class = topk_bootstrap, topk_quantile, topk_class
         self.cache_entries, self.cache_bytes = cache_entries, cache_bytes
         self.reference_tolerance, self.seed, self.progress = reference_tolerance, seed, progress
+        self.max_drop = max_drop
         self.pipeline_: Pipeline | None = None
 
     # -- tuning ------------------------------------------------------------
@@ -248,11 +264,13 @@ class Willump:
             blocks_ho = pipe.features(X_ho, timings=timings)
             bar.update()
             cost = {g: timings[g] / len(ho) for g in names}
-            total = sum(cost.values())
             full = clone(pipe.model).fit(pipe.matrix(blocks_tr), y_tr)
             classes = full.classes_
             scorer = make_score(self.score, classes)
+            t0 = time.perf_counter()
             pf = full.predict_proba(pipe.matrix(blocks_ho))
+            model_cost = {(): (time.perf_counter() - t0) / len(ho)}  # () keys the full model
+            total = sum(cost.values()) + model_cost[()]
             bar.set_description("willump: importance")
             importance = permutation_importance(full, blocks_ho, names, y_ho, scorer, self.n_repeats, self.seed)
             bar.update()
@@ -267,16 +285,19 @@ class Willump:
             rows, smalls, probas = [], {}, {}
             for s in subsets:
                 small = clone(pipe.model).fit(pipe.matrix(blocks_tr, s), y_tr)
+                t0 = time.perf_counter()
                 ps = small.predict_proba(pipe.matrix(blocks_ho, s))
+                model_cost[s] = (time.perf_counter() - t0) / len(ho)
                 smalls[s], probas[s] = small, ps
-                rows += self._candidates(s, ps, pf, y_ho, classes, scorer, cost, total)
+                rows += self._candidates(s, ps, pf, y_ho, classes, scorer, cost, model_cost[s], total,
+                                         len(subsets) * len(self.thresholds))
             bar.update()
             table = pd.DataFrame(rows, columns=["groups", "subset_cost", "threshold", "frac_confident", "score",
-                                                "score_full", "pvalue", "b", "c", "expected_cost", "accepted",
+                                                "score_full", "pvalue", "b", "c", "drop_bound", "expected_cost", "accepted",
                                                 "reference_accepted"])
             cascade = self._choose(table, names, total, scorer(y_ho, pf))
             bar.set_description("willump: top-K")
-            topk = self._tune_topk(subsets, probas, pf, classes, cost, total, len(ho))
+            topk = self._tune_topk(subsets, probas, pf, classes, cost, model_cost, total, len(ho))
             bar.update()
         finally:
             bar.close()
@@ -292,8 +313,10 @@ class Willump:
         self.classes_ = full.classes_
         self.small_models_ = {s: m for s, m in smalls.items() if s in (cascade.groups, topk.groups)}
         self.cascade_, self.topk_ = cascade, topk
+        self.model_costs_ = {"+".join(s) or "(full model)": v for s, v in model_cost.items()}
         self.groups_ = pd.DataFrame({"group": names, "cost_per_row_s": [cost[g] for g in names],
-                                     "cost_share": [cost[g] / total if total > 0 else 0.0 for g in names],
+                                     "cost_share": [cost[g] / sum(cost.values()) if total > 0 else 0.0
+                                                    for g in names],
                                      "importance": [importance[g] for g in names],
                                      "selected": [g in cascade.groups for g in names],
                                      "cacheable": [pipe.group(g).cacheable for g in names],
@@ -301,9 +324,10 @@ class Willump:
         self.reset_stats()
         return self
 
-    def _candidates(self, s, ps, pf, y, classes, scorer, cost, total) -> list[dict]:
+    def _candidates(self, s, ps, pf, y, classes, scorer, cost, small_cost, total, m) -> list[dict]:
         conf = ps.max(axis=1)
-        cs = sum(cost[g] for g in s)
+        groups_cost = sum(cost[g] for g in s)
+        cs = groups_cost + small_cost
         score_full = scorer(y, pf)
         pred_full = classes[np.argmax(pf, axis=1)]
         out = []
@@ -314,13 +338,16 @@ class Willump:
             if self.score == "accuracy":
                 r = mcnemar_exact(y, pred_full, classes[np.argmax(pc, axis=1)])
                 p, b, c = r.pvalue, r.b, r.c
+                bound = drop_upper_bound(b, len(y), self.alpha / m)
             else:
                 p = paired_bootstrap_pvalue(scorer, y, pf, pc, self.n_boot, self.seed)
                 b = c = -1
+                bound = float("nan")
+            ok = p >= self.alpha and (self.max_drop is None or bound <= self.max_drop)
             f = float(mask.mean())
             out.append({"groups": s, "subset_cost": cs, "threshold": float(t), "frac_confident": f, "score": sc,
                         "score_full": score_full, "pvalue": p, "b": b, "c": c,
-                        "expected_cost": f * cs + (1 - f) * total, "accepted": p >= self.alpha,
+                        "drop_bound": bound, "expected_cost": cs + (1 - f) * (total - groups_cost), "accepted": ok,
                         "reference_accepted": sc >= score_full - self.reference_tolerance})
         return out
 
@@ -340,12 +367,12 @@ class Willump:
                                           "pvalue": float(ref.pvalue)})
         row = best("accepted")
         if row is None:
-            return Cascade((), tuple(names), 1.0, test, self.alpha, 1.0, None, score_full, score_full, 0.0, total,
-                           total, reference, table)
+            return Cascade((), tuple(names), 1.0, test, self.alpha, 1.0, None, score_full, score_full, 0.0, 0.0,
+                           total, total, reference, table)
         disc = None if row.b < 0 else (int(row.b), int(row.c))
         return Cascade(tuple(row.groups), tuple(g for g in names if g not in row.groups), float(row.threshold), test,
                        self.alpha, float(row.pvalue), disc, score_full, float(row.score), float(row.frac_confident),
-                       float(row.expected_cost), total, reference, table)
+                       float(row.drop_bound), float(row.expected_cost), total, reference, table)
 
     def _class_column(self, classes) -> int:
         if self.topk_class is None:
@@ -355,7 +382,7 @@ class Willump:
             raise invalid("topk_class", "Willump", f"one of the classes {classes.tolist()}", self.topk_class)
         return int(where[0])
 
-    def _tune_topk(self, subsets, probas, pf, classes, cost, total, n) -> TopKPlan:
+    def _tune_topk(self, subsets, probas, pf, classes, cost, model_cost, total, n) -> TopKPlan:
         col = self._class_column(classes)
         k = max(1, int(round(self.topk_fraction * n)))
         need = math.ceil(self.topk_quantile * self.topk_bootstrap)
@@ -381,7 +408,7 @@ class Willump:
             good = [j for j in range(len(grid)) if ok[j] >= need]
             c = grid[good[0]] if good else n / k
             cs = sum(cost[g] for g in s)
-            exp = cs + min(1.0, c * k / n) * (total - cs)
+            exp = cs + model_cost[s] + min(1.0, c * k / n) * (total - cs)
             if exp < best.expected_cost:
                 best = TopKPlan(s, float(c), k, n, float(exp), best.curve)
         curve = pd.concat(curves, ignore_index=True) if curves else best.curve

@@ -8,6 +8,12 @@ discordant rows carry information, ``b`` (full right, cascade wrong) and ``c``
 accurate, ``b ~ Binomial(b + c, 1/2)``; the one-sided p-value is
 ``P(Binomial(b + c, 1/2) >= b)`` (small when the cascade is worse).
 
+:func:`drop_upper_bound` turns the same counts into a non-inferiority
+statement: the accuracy drop ``P(full right) - P(cascade right)`` equals
+``P(b-type row) - P(c-type row) <= P(b-type row)``, and the exact
+Clopper-Pearson upper bound on ``P(b-type row)`` from ``b`` of ``n`` rows holds
+with probability ``>= 1 - alpha``.
+
 For a score that is not a per-row correctness (ROC-AUC, a user's function),
 :func:`paired_bootstrap_pvalue` gives the one-sided paired bootstrap p-value of
 "the cascade scores no lower than the full pipeline".
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
-__all__ = ["McNemar", "mcnemar_exact", "paired_bootstrap_pvalue"]
+__all__ = ["McNemar", "mcnemar_exact", "paired_bootstrap_pvalue", "drop_upper_bound"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +88,21 @@ def paired_bootstrap_pvalue(score: Callable, y_true, proba_full, proba_other, n_
     diffs = np.asarray(diffs)
     # null distribution: the bootstrap differences shifted to mean zero
     return float((1 + np.sum(diffs - observed >= observed)) / (len(diffs) + 1))
+
+
+def drop_upper_bound(b: int, n: int, alpha: float) -> float:
+    """Exact one-sided (1 - alpha) upper bound on the accuracy drop from ``b`` full-right/other-wrong rows of ``n``.
+
+    The Clopper-Pearson bound on the rate of such rows, which is at least the
+    accuracy drop (see the module docstring).
+
+    Examples
+    --------
+    >>> round(drop_upper_bound(0, 3000, 0.05), 5)  # about 3 / n, the "rule of three"
+    0.001
+    """
+    from scipy.stats import beta
+
+    if b >= n:
+        return 1.0
+    return float(beta.ppf(1 - alpha, b + 1, n - b))

@@ -54,10 +54,39 @@ def test_the_reported_test_is_mcnemar_on_the_held_out_rows_and_the_choice_obeys_
     assert cas.score_cascade == pytest.approx((cascade.argmax(1) == y[ho]).mean())
     f = (small.max(1) >= cas.threshold).mean()
     assert cas.frac_confident == pytest.approx(f)
-    assert cas.expected_cost == pytest.approx(f * w.groups_.cost_per_row_s[0] + (1 - f) * cas.full_cost)
+    c_cheap, c_costly = w.groups_.cost_per_row_s
+    m_small, m_full = w.model_costs_["cheap"], w.model_costs_["(full model)"]
+    assert cas.full_cost == pytest.approx(c_cheap + c_costly + m_full)
+    assert cas.expected_cost == pytest.approx(c_cheap + m_small + (1 - f) * (c_costly + m_full))
     # every accepted candidate's expected cost follows the formula; rejected ones are significant losses
     assert (table.expected_cost <= table.subset_cost.max() + cas.full_cost).all()
     assert (table[~table.accepted].pvalue < 0.05).all()
+
+
+def test_max_drop_accepts_only_candidates_whose_simultaneous_bound_is_within_it():
+    from scipy.stats import beta
+
+    X, y = synthetic()
+    w = Willump(synthetic_pipeline(), progress=False, max_drop=0.03).fit(X, y)
+    t = w.cascade_.table
+    m, n = len(t), 300  # candidates, held-out rows
+    want = [beta.ppf(1 - 0.05 / m, b + 1, n - b) for b in t.b]  # Clopper-Pearson at alpha / m
+    np.testing.assert_allclose(t.drop_bound, want)
+    assert (t.accepted == ((t.pvalue >= 0.05) & (t.drop_bound <= 0.03))).all()
+    assert w.cascade_.drop_bound <= 0.03 and w.cascade_.pvalue >= 0.05
+
+
+def test_drop_bound_covers_the_true_drop_over_seeds():
+    # b-type rows occur at rate 0.004 (>= the accuracy drop); the 95% bound from 2000 rows must cover it in
+    # at least 95% of 2000 replications, minus 3 simulation standard errors
+    from dawnlab.willump.stats import drop_upper_bound
+
+    rng = np.random.default_rng(0)
+    reps, covered = 2000, 0
+    for _ in range(reps):
+        b = rng.binomial(2000, 0.004)
+        covered += drop_upper_bound(b, 2000, 0.05) >= 0.004
+    assert covered / reps >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / reps)
 
 
 def test_a_strict_alpha_never_accepts_a_significant_loss():

