@@ -16,3 +16,26 @@ def test_iobounds_explorer_loads_and_follows_its_controls(serve_app, page):
     assert summary.get_by_text("32 vertices").count() == 0
     page.wait_for_timeout(500)
     assert page.console_errors == []
+
+
+@pytest.mark.slow
+def test_a_second_page_answers_while_one_computes(serve_app, page, browser):
+    """Issue 16: a slow setting on one page never blocks another page's load.
+
+    Page one drags the FFT size to its maximum (1024 vertices: the bounds take
+    tens of seconds) and shows a spinner; page two must load and render its
+    summary while page one is still busy."""
+    url = serve_app("widgets/iobounds.py")
+    page.goto(url)
+    page.locator(".iob-summary").get_by_text("32 vertices").wait_for()
+    handle = page.locator(".iob-size .noUi-handle").first
+    handle.focus()
+    handle.press("End")  # the slider's real maximum for fft: 7
+    page.locator(".pn-loading").first.wait_for(timeout=30_000)
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.goto(url, timeout=120_000)
+    other.locator(".iob-summary").get_by_text("32 vertices").wait_for(timeout=120_000)
+    assert page.locator(".pn-loading").count() > 0  # page one is still computing
+    page.locator(".iob-summary").get_by_text("1024 vertices").wait_for(timeout=300_000)
+    other.context.close()
+    assert page.console_errors == []
