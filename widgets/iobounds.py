@@ -41,7 +41,6 @@ SOURCES = ["fft", "hypercube", "matmul", "strassen", "dct", "stencil-1d", "stenc
 SIZE_RANGES = {"fft": (1, 7), "hypercube": (2, 10), "matmul": (1, 6), "strassen": (1, 4),
                "dct": (1, 4), "stencil-1d": (2, 24), "stencil-2d": (2, 6), "erdos-renyi": (2, 60),
                "traced: x^T A x": (1, 8), "traced: torch MLP": (1, 4)}
-SIZE_LIMITS = {k: hi for k, (lo, hi) in SIZE_RANGES.items()}  # kept for old callers
 
 #: Parts of the ILP bound shown in the summary, and the seconds each may take.
 ILP_PART, ILP_SECONDS = 16, 2.0
