@@ -1,0 +1,62 @@
+"""State tests of the Willump explorer (no browser)."""
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+
+from dawnlab.willump import Willump
+from dawnlab.willump.datasets import synthetic, synthetic_pipeline
+from widgets.willump import WillumpExplorer, app
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = synthetic(1200)
+    return Willump(synthetic_pipeline(), progress=False).fit(X, y)
+
+
+def test_plan_follows_the_controls():
+    ex = WillumpExplorer()
+    assert "tweets" in ex.plan() and "alpha = 0.05" in ex.plan()
+    ex.dataset, ex.alpha, ex.n_rows = "letters", 0.01, 500
+    assert "26-class letters" in ex.plan() and "alpha = 0.01" in ex.plan() and "500 rows" in ex.plan()
+    assert "Run to see" in ex.readout()
+
+
+def test_app_builds_a_layout():
+    assert isinstance(app(WillumpExplorer()), pn.viewable.Viewable)
+
+
+def test_show_fills_the_frames_and_the_slider_reads_them(fitted):
+    ex = WillumpExplorer()
+    ex.show(fitted)
+    cas = fitted.cascade_
+    assert list(ex.groups.group) == ["cheap", "costly"] and ex.groups.selected.tolist() == [True, False]
+    assert ex.threshold == pytest.approx(cas.threshold)
+    table = cas.table[cas.table.groups == cas.groups]
+    np.testing.assert_allclose(ex.curve.score, table.score)
+    np.testing.assert_allclose(ex.curve.pvalue, table.pvalue)
+    np.testing.assert_allclose(ex.curve.throughput, 1 / table.expected_cost)
+    r = ex.at_threshold()
+    assert r["score"] == pytest.approx(cas.score_cascade) and r["pvalue"] == pytest.approx(cas.pvalue)
+    assert "accepted" in ex.readout() and f"{cas.threshold:.3f}" in ex.readout()
+    ex.threshold = 1.0  # the slider moves the read-out to another tuned threshold
+    assert ex.at_threshold()["threshold"] == 1.0 and ex.at_threshold()["frac_confident"] == 0.0
+    assert ex.chosen["c"] == fitted.topk_.c and not ex.topk.empty
+    import holoviews as hv
+
+    for plot in (ex.groups_plot(), ex.threshold_plot(), ex.topk_plot()):
+        hv.render(plot)
+    marked = [g for g in ex.groups_plot().data.group.unique() if g.endswith("(cheap)")]
+    assert marked == ["cheap (cheap)"]
+
+
+@pytest.mark.slow
+def test_compute_runs_on_a_few_tweets():
+    ex = WillumpExplorer(dataset="tweets", n_rows=400)
+    ex.compute()
+    assert ex.status == "done"
+    assert list(ex.groups.group) == ["words", "chars"]
+    assert ex.curve.threshold.is_monotonic_increasing and ex.curve.score.between(0, 1).all()
+    assert isinstance(ex.topk, pd.DataFrame) and ex.topk.frac_ok.between(0, 1).all()
