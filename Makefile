@@ -6,8 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LAB_ARGS ?=
 PORT ?= 5006
-# loadgroup: like load, but tests marked xdist_group(name) share one worker (one JupyterLab for tests/ui)
-PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
+PYTEST_ARGS ?= -n 2 --dist load --durations=25
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 WIDGET_APPS := $(filter-out widgets/__init__.py,$(wildcard widgets/*.py))
 

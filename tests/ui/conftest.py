@@ -1,11 +1,13 @@
 """Browser fixtures: serve a widget app with ``panel serve`` and drive it in Chromium.
 
 ``serve_app("widgets/<name>.py")`` starts ``panel serve`` on a free localhost port
-and returns the app's URL; the server stops when the test module ends.  ``lab`` starts
-JupyterLab on a free port over a folder holding the tour, a one-cell notebook
-that shows the data browser (``widget.ipynb``) and one holding every system
-notebook's widget cell (``systems.ipynb``), and returns its base URL; ``make_lab``
-starts JupyterLab with ``make lab`` itself.  ``page``
+and returns the app's URL; the server stops when the test module ends.  ``lab`` (and
+``started_lab(folder)``) starts JupyterLab on a free port over a folder holding the
+tour, a one-cell notebook that shows the data browser (``widget.ipynb``) and one
+holding every system notebook's widget cell (``systems.ipynb``), and returns its
+base URL; ``make_lab`` starts JupyterLab with ``make lab`` itself.
+``shared_once`` runs an expensive check once for all xdist workers (pytest-xdist's
+``loadgroup`` cannot keep tests together under pytest 9).  ``page``
 is a Playwright page in Debian's headless Chromium (``/usr/bin/chromium``; no
 Playwright browser download) with ``page.console_errors``: every console error and
 uncaught page error seen so far (and ``page.console_warnings``).
@@ -13,6 +15,8 @@ uncaught page error seen so far (and ``page.console_warnings``).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -139,9 +143,10 @@ def system_widget_cells() -> dict[str, str]:
     return cells
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def started_lab(root: Path):
+    """JupyterLab on a free port over ``root`` (created), holding the notebooks above; yields its URL."""
+    root.mkdir(parents=True)
     shutil.copy(ROOT / "notebooks" / "00_tour.ipynb", root)
     kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb = nbformat.v4.new_notebook()
@@ -154,9 +159,13 @@ def lab(tmp_path_factory):
     nb.metadata["kernelspec"] = kernelspec
     nbformat.write(nb, root / "systems.ipynb")
     # every cell rendered, on screen or not, so that sizes can be measured anywhere in a notebook
-    settings = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    # and no dialog or pop-up in the way: the default kernel starts without asking, no news question
+    settings = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
+    for plugin, value in [("notebook-extension/tracker", '{"windowingMode": "none"}'),
+                          ("docmanager-extension/plugin", '{"autoStartDefaultKernel": true}'),
+                          ("apputils-extension/notification", '{"fetchNews": "false"}')]:
+        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
+        (settings / f"{plugin}.jupyterlab-settings").write_text(value)
     port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "TQDM_DISABLE": "1",
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
@@ -174,7 +183,31 @@ def lab(tmp_path_factory):
         stop(process)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    with started_lab(tmp_path_factory.mktemp("lab") / "root") as base:
+        yield base
+
+
+def shared_once(tmp_path_factory, name: str, compute):
+    """``compute()`` run once per test session, its JSON result shared by every xdist worker.
+
+    The first worker to ask computes and writes ``<name>.json`` under the run's
+    common temporary folder while holding a file lock; the others wait, then read it.
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / f"{name}.json"
+    with FileLock(str(path) + ".lock"):
+        if not path.exists():
+            path.write_text(json.dumps(compute()))
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
 def make_lab(tmp_path_factory):
     """JupyterLab started by ``make lab``, as the README says, from a PATH without ``.venv/bin``.
 
@@ -198,3 +231,15 @@ def make_lab(tmp_path_factory):
         yield base
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def once(tmp_path_factory):
+    """``once(name, compute)``: :func:`shared_once` for this session."""
+    return lambda name, compute: shared_once(tmp_path_factory, name, compute)
+
+
+@pytest.fixture(scope="session")
+def lab_factory():
+    """:func:`started_lab`, for a test module that manages its own JupyterLab."""
+    return started_lab

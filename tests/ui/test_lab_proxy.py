@@ -16,7 +16,7 @@ def fetch(url: str, timeout: float = 240) -> tuple[int, str]:
         return response.status, response.read().decode(errors="replace")
 
 
-def test_panel_proxy_serves_every_app_under_make_lab(make_lab):
+def test_panel_proxy_serves_every_app_and_the_index_under_make_lab(make_lab):
     # the first request starts `panel serve` behind jupyter-server-proxy (by name, from PATH)
     status, body = fetch(f"{make_lab}/panel/data_browser")
     assert status == 200 and "<title>dawnlab data browser</title>" in body
@@ -25,9 +25,7 @@ def test_panel_proxy_serves_every_app_under_make_lab(make_lab):
         assert status == 200, f"/panel/{name} answered {status}"
         assert "Bokeh.embed" in body or "embed_items" in body, f"/panel/{name} is not a Panel page"
 
-
-def test_panel_proxy_index_links_each_app_under_the_prefix(make_lab):
-    status, body = fetch(f"{make_lab}/panel/")
+    status, body = fetch(f"{make_lab}/panel/")  # the index page, its links and pictures under the prefix
     assert status == 200 and "<title>dawnlab apps</title>" in body
     for name in APPS:
         assert f'href="/panel/{name}"' in body, f"no card for {name} under /panel/"
