@@ -15,6 +15,7 @@ from dawnlab.blazeit.aggregate import BettingCS, Estimate, control_variate, esti
 from dawnlab.blazeit.frameql import FrameQLError, Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
 from dawnlab.blazeit.live import standing_query
+from dawnlab.blazeit.onnx_oracle import ONNXDetector
 from dawnlab.blazeit.oracles import BlobOracle, Detection, HOGPeopleOracle, Oracle, link_tracks, nms
 from dawnlab.blazeit.selection import Foreground, accept_threshold, min_area, query_region
 from dawnlab.blazeit.session import Result, Session
@@ -25,7 +26,7 @@ from dawnlab.blazeit.store import Store, StoreMismatch, box_features
 
 __all__ = ["parse", "FrameQLError", "Query", "Session", "Result", "Store", "StoreMismatch",
            "synthetic", "Detection", "Oracle", "HOGPeopleOracle", "BlobOracle", "link_tracks",
-           "nms", "VideoSource", "FileSource", "FolderSource", "StreamSource", "ReplaySource",
+           "nms", "ONNXDetector", "VideoSource", "FileSource", "FolderSource", "StreamSource", "ReplaySource",
            "open_source", "SpecializedNN", "CountNet", "estimate_mean", "Estimate",
            "BettingCS", "control_variate", "frame_scores", "scan", "standing_query",
            "Foreground", "accept_threshold", "min_area", "query_region", "box_features"]

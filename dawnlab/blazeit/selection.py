@@ -117,13 +117,15 @@ def label_threshold(scores: np.ndarray, positive: np.ndarray, fnr: float, confid
     one-sided Clopper-Pearson upper bound (at ``confidence``) of the miss rate
     ``m / positives`` must be at most ``fnr``, so the bound holds for new
     frames like the held-out ones and not only for the held-out frames
-    themselves.  When no ``m`` qualifies (few positives, or ``fnr = 0``) every
-    held-out positive is kept: the threshold is the smallest positive score.
+    themselves.  When no ``m`` qualifies, not even 0 (too few positives to
+    certify the rate, or ``fnr = 0``), the threshold is ``-inf``: the filter
+    keeps every frame, since keeping only the held-out positives' range
+    would promise a recall nothing supports.
 
     Examples
     --------
     >>> label_threshold(np.array([0.9, 0.8, 0.1, 0.05]), np.array([True, True, True, False]), 0.0)
-    0.1
+    -inf
     >>> s = np.linspace(0, 1, 1000); pos = np.ones(1000, bool)
     >>> t = label_threshold(s, pos, 0.1)  # the 10% point estimate would be 0.1; the bound is stricter
     >>> 0.07 < t < 0.1
@@ -133,11 +135,13 @@ def label_threshold(scores: np.ndarray, positive: np.ndarray, fnr: float, confid
 
     pos = np.sort(np.asarray(scores)[np.asarray(positive, dtype=bool)])
     if len(pos) == 0:
-        return 0.0
+        return -np.inf
     m = np.arange(len(pos))  # positives below a threshold at pos[m]
     upper = beta.ppf(confidence, m + 1, len(pos) - m)
-    ok = np.flatnonzero(upper <= fnr)
-    return float(pos[ok[-1]]) if len(ok) else float(pos[0])
+    # a threshold must not split tied scores: at pos[m] exactly m positives lie below it
+    first = np.r_[True, pos[1:] != pos[:-1]]
+    ok = np.flatnonzero((upper <= fnr) & first)
+    return float(pos[ok[-1]]) if len(ok) else -np.inf
 
 
 _EDGES = {"xmin": ("x", "lo"), "ymin": ("y", "lo"), "xmax": ("x", "hi"), "ymax": ("y", "hi")}
