@@ -2,9 +2,11 @@
 
 Implements Jain and Zaharia, "Spectral Lower Bounds on the I/O Complexity of
 Computation Graphs" (arXiv 1909.09791): the spectral bound (Section 4), the
-ILP bound (Section 6), closed forms for the FFT and hypercube (Section 5), and
-beside them the convex min-cut bound of Elango et al., Hong-Kung's analytic
-bounds, and the I/O of real schedules (Belady eviction) as upper bounds.
+ILP bound (Section 6; certified, with an exact A* search over pebble states as
+a second solver and for the parts of the partitioned bound), closed forms for
+the FFT and hypercube (Section 5), and beside them the convex min-cut bound of
+Elango et al., Hong-Kung's analytic bounds, and the I/O of real schedules
+(Belady eviction over blocked, greedy and searched orders) as upper bounds.
 
 The I/O model (no recomputation, fast memory of ``M`` values, compulsory I/O
 reported apart) is stated in :mod:`dawnlab.iobounds.model`.

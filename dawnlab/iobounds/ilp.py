@@ -213,26 +213,37 @@ def _milp(G, nodes, M: int, time_limit: float | None, lower: int = 0,
     done = cp.hstack([np.zeros((n, 1)), cp.cumsum(c, axis=1)[:, :-1]]) if T > 1 else np.zeros((n, 1))
     cons += [f[:, 0] <= c[:, 0], f[:, 1:] <= f[:, :-1] + c[:, 1:] + ld[:, 1:],
              ld <= done, f <= done + c, c <= f]
-    for u, v in G.edges:
-        cons.append(c[idx[v], :] <= f[idx[u], :])
+    # every constraint family is one matrix constraint: compiling n separate ones
+    # took cvxpy longer than HiGHS's time limit on a few dozen vertices
+    if G.number_of_edges():
+        us = np.array([idx[u] for u, _ in G.edges])
+        vs = np.array([idx[v] for _, v in G.edges])
+        cons.append(c[vs, :] <= f[us, :])
     later = 1 - done  # computed at t or later
-    for i, v in enumerate(nodes):
-        succ = [idx[w] for w in G.successors(v)]
-        if not succ:
-            cons += [ld[i, :] == 0, s[i] == 0, f[i, :] <= c[i, :]]
-        else:
-            cons.append(ld[i, :] <= s[i])
-            # tightening, valid for some optimal schedule: a value stays only while a
-            # successor is still to be computed, and is loaded only at the step of a use
-            cons.append(f[i, :] <= sum(later[j, :] for j in succ))
-            cons.append(ld[i, :] <= sum(c[j, :] for j in succ))
+    A = np.zeros((n, n))
+    for u, v in G.edges:
+        A[idx[u], idx[v]] = 1.0
+    sinks = np.array([i for i in range(n) if not A[i].any()], dtype=int)
+    inner = np.array([i for i in range(n) if A[i].any()], dtype=int)
+    if len(sinks):
+        cons += [ld[sinks, :] == 0, s[sinks] == 0, f[sinks, :] <= c[sinks, :]]
+    if len(inner):
+        cons.append(ld[inner, :] <= cp.reshape(s[inner], (len(inner), 1), order="F")
+                    @ np.ones((1, T)))
+        # tightening, valid for some optimal schedule: a value stays only while a
+        # successor is still to be computed, and is loaded only at the step of a use
+        cons.append(f[inner, :] <= A[inner] @ later)
+        cons.append(ld[inner, :] <= A[inner] @ c)
     objective = cp.sum(s) + cp.sum(ld)
     steps = np.arange(T)
     if tighten:
         if lower > 0:
             cons.append(objective >= lower)
-        for u, v in _twins(G, nodes):
-            cons.append(c[idx[u], :] @ steps <= c[idx[v], :] @ steps)
+        pairs = _twins(G, nodes)
+        if pairs:
+            first = np.array([idx[u] for u, _ in pairs])
+            second = np.array([idx[v] for _, v in pairs])
+            cons.append(c[first, :] @ steps <= c[second, :] @ steps)
     prob = cp.Problem(cp.Minimize(objective), cons)
     # presolve off: with it on, HiGHS 1.16 returned wrong optima and "infeasible"
     opts = {"presolve": "off"}
