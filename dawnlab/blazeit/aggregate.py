@@ -180,6 +180,7 @@ class BettingCS:
         self._w, self._a, self._b, self._lam, self._kp, self._km = ([] for _ in range(6))
         self._sums = np.zeros(4)  # sum y, sum t, sum y t, sum t^2 of the samples so far
         self._var_sum, self._w_sum = 0.0, 0.0
+        self._arrays = None
         self.low, self.high = 0.0, self.M
 
     # -- sampling -----------------------------------------------------------------
@@ -250,14 +251,16 @@ class BettingCS:
         The capital is the equal-weight mixture of the processes whose bets are
         truncated at each level of ``truncs`` (a mixture of martingales is one).
         """
-        w, a, b = (np.asarray(v)[:, None] for v in (self._w, self._a, self._b))
-        lam = np.asarray(self._lam)[:, None]
+        if self._arrays is None or len(self._arrays[0]) != len(self._w):
+            self._arrays = tuple(np.asarray(v, dtype=float)[:, None] for v in
+                                 (self._w, self._a, self._b, self._lam, self._kp, self._km))
+        w, a, b, lam, kp, km = self._arrays
         m = a * mu[None, :] - b
         if side > 0:
-            loss = m + np.asarray(self._kp)[:, None]          # w - m >= -(m + k+)
+            loss = m + kp          # w - m >= -(m + k+)
             gain = w - m
         else:
-            loss = (self.M - m) + np.asarray(self._km)[:, None]  # w - m <= (M - m) + k-
+            loss = (self.M - m) + km  # w - m <= (M - m) + k-
             gain = m - w
         loss = np.maximum(loss, 1e-12)
         logs = [np.log1p(np.minimum(lam, tr / loss) * gain).sum(axis=0) for tr in self.truncs]
