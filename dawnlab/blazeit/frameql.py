@@ -213,6 +213,19 @@ class Query:
     ast: exp.Select | None = field(default=None, compare=False, repr=False)
 
     @property
+    def projection(self) -> list[str]:
+        """The selected columns (``["*"]`` for ``SELECT *``), lower-case."""
+        if self.ast is None:
+            return ["timestamp"]
+        out = []
+        for p in self.ast.expressions:
+            if isinstance(p, exp.Star):
+                out.append("*")
+            elif isinstance(p, exp.Column):
+                out.append(p.name.lower())
+        return out or ["timestamp"]
+
+    @property
     def detection_sql(self) -> str:
         """The detection predicate of an aggregate (the first term's), as SQL."""
         return self.terms[0].sql if self.terms else "TRUE"

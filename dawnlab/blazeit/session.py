@@ -87,6 +87,10 @@ class Result:
         ``(oracle_calls, value, low, high)`` after each step, for plots.
     info : dict
         Extra figures (skipped frames, live counters, ...).
+    rows : pandas.DataFrame or None
+        For limit and selection queries that select more than ``timestamp``
+        (``SELECT *`` or columns): those columns of the detections behind the
+        answer's frames.
     """
 
     value: object
@@ -99,6 +103,7 @@ class Result:
     new_oracle_calls: int = 0
     history: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    rows: object = None
 
 
 def _int_sequence(value) -> bool:
@@ -486,6 +491,11 @@ class Session:
             result.info["oracle_calls_made_now"] = {"training_and_heldout": train_now,
                                                     "query": new - train_now}
             result.info.setdefault("final", True)
+            if query.kind != "aggregate" and query.projection != ["timestamp"] and \
+                    result.info["final"] and isinstance(result.value, list):
+                # frames accepted unconfirmed (FPR WITHIN) have no labels to show
+                shown = [f for f in result.value if f in self.store.labelled()]
+                result.rows = self.store.rows(query, shown)
             yield result
             t0 = time.perf_counter()
 

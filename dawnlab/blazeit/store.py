@@ -380,6 +380,25 @@ class Store:
             return greedy_gap(hits, query.gap, query.limit)
         return hits
 
+    def rows(self, query: Query, frames):
+        """The selected columns of the detections behind a selection's frames, as a DataFrame.
+
+        ``SELECT *`` gives every column of the relation (``features`` aside);
+        a query without ``HAVING`` keeps the detections matching its WHERE.
+        """
+        cols = query.projection
+        all_cols = ["timestamp", "seconds", "class", "xmin", "ymin", "xmax", "ymax", "score",
+                    "trackid"]
+        names = all_cols if "*" in cols else [c for c in cols]
+        pred = "TRUE" if query.ast is not None and query.ast.args.get("having") else \
+            query.detection_sql
+        self._fresh_tracks()
+        sel = ", ".join(f'"{c}"' for c in names)
+        return self.con.execute(
+            f'SELECT {sel} FROM (SELECT *, "timestamp" / {self.fps!r} AS seconds FROM rel) '
+            f'WHERE "timestamp" IN (SELECT unnest(?::BIGINT[])) AND ({pred}) '
+            'ORDER BY "timestamp", xmin', [list(map(int, frames))]).df()
+
     def qualifies(self, query: Query, frames, temporal: bool = True) -> np.ndarray:
         """Whether each (labelled) frame satisfies a limit/selection query's predicate.
 

@@ -112,3 +112,15 @@ def test_negated_class_limit_query_ranks_by_the_other_classes(small_session):
     assert set(r.value) <= qualifying and len(r.value) == 2
     scan = s.query(q, method="scan")
     assert r.oracle_calls < scan.oracle_calls
+
+
+def test_projections_return_the_selected_columns(small_session):
+    s = small_session
+    r = s.query("SELECT timestamp, class, xmin FROM v WHERE class = 'bus' AND timestamp < 400")
+    assert list(r.rows.columns) == ["timestamp", "class", "xmin"]
+    assert set(r.rows["timestamp"]) == set(r.value) and set(r.rows["class"]) == {"bus"}
+    star = s.query("SELECT * FROM v WHERE class = 'bus' AND timestamp < 400")
+    assert {"timestamp", "class", "xmin", "ymax", "trackid", "seconds"} <= set(star.rows.columns)
+    assert len(star.rows) == len(r.rows)
+    plain = s.query("SELECT timestamp FROM v WHERE class = 'bus' AND timestamp < 400")
+    assert plain.rows is None
