@@ -390,9 +390,8 @@ class Pipeline:
             return block, time.perf_counter() - t0
 
         futures = {}
-        pool = None
         if len(lookups) > 1 or (lookups and len(groups) > 1):
-            pool = ThreadPoolExecutor(max_workers=min(self.max_lookup_threads, len(lookups)))
+            pool = self._lookup_pool()
             futures = {g.name: pool.submit(timed, g) for g in lookups}
         try:
             for g in groups:
@@ -400,14 +399,33 @@ class Pipeline:
                     out[g.name], dt = timed(g)
                     if timings is not None:
                         timings[g.name] = dt
+        finally:  # wait for the lookups even when a local group raised
+            results = {}
             for name, fut in futures.items():
-                out[name], dt = fut.result()
-                if timings is not None:
-                    timings[name] = dt
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+                try:
+                    results[name] = fut.result()
+                except Exception as exc:
+                    results[name] = exc
+        for name, r in results.items():
+            if isinstance(r, Exception):
+                raise r
+            out[name], dt = r
+            if timings is not None:
+                timings[name] = dt
         return {n: out[n] for n in names}
+
+    def _lookup_pool(self) -> ThreadPoolExecutor:
+        """The threads that run lookups; kept between calls so that each keeps its DuckDB connection."""
+        pool = self.__dict__.get("_pool")
+        if pool is None:
+            pool = self._pool = ThreadPoolExecutor(max_workers=self.max_lookup_threads,
+                                                   thread_name_prefix="willump-lookup")
+        return pool
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_pool", None)
+        return state
 
     def matrix(self, blocks: Mapping[str, Any], names: Sequence[str] | None = None):
         """The model's input: the named groups' blocks side by side, in pipeline order."""
