@@ -11,6 +11,11 @@ On top of SQL it adds the clauses of Section 3 / Table 2:
   confidence of an approximate aggregate (Section 6);
 - ``LIMIT n GAP g``: a scrubbing (limit) query whose answers are at least ``g``
   frames apart (Section 7);
+- ``GROUP BY trackid HAVING ...``: a track query (Section 3's example, with
+  ``COUNT(*)``, ``COUNT(DISTINCT ...)``, ``AVG``/``MIN``/``MAX`` of a UDF, ``AND``
+  and ``OR``), kind ``"track"``, answered exactly over the labelled video;
+- projections: ``SELECT *`` or columns give those columns of the answer's
+  detections (``Result.rows``);
 - ``FNR WITHIN f`` / ``FPR WITHIN f``: the false negative / positive rates a
   content-based selection may incur (the first version of the paper,
   "Fast Exploratory Video Queries using Neural Networks", Section 5);
@@ -211,6 +216,7 @@ class Query:
     fnr: float | None = None
     fpr: float | None = None
     ast: exp.Select | None = field(default=None, compare=False, repr=False)
+    having_sql: str | None = None
 
     @property
     def projection(self) -> list[str]:
@@ -434,15 +440,24 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
             raise FrameQLError("ERROR WITHIN / AT CONFIDENCE apply to aggregates "
                                "(" + ", ".join(AGGREGATES) + ")", line, col)
         group = tree.args.get("group")
-        if group is not None:
-            keys = [g.name.lower() for g in group.expressions if isinstance(g, exp.Column)]
-            if keys != ["timestamp"] or len(group.expressions) != 1:
-                line, col = _node_position(text, group)
-                raise FrameQLError("GROUP BY supports only 'timestamp' (one group per frame); "
-                                   f"got {group.sql()!r}", line, col)
-        terms = _having_terms(text, having, det_sql) if having is not None else \
-            (Term(sql=det_sql, classes=det_classes),)
-        kind = "limit" if limit is not None else "select"
+        keys = [g.name.lower() for g in group.expressions if isinstance(g, exp.Column)] \
+            if group is not None else []
+        if group is not None and (keys not in (["timestamp"], ["trackid"])
+                                  or len(group.expressions) != 1):
+            line, col = _node_position(text, group)
+            raise FrameQLError("GROUP BY supports 'timestamp' (one group per frame) or "
+                               f"'trackid' (one group per track); got {group.sql()!r}",
+                               line, col)
+        if keys == ["trackid"]:
+            # a track query (Section 3's example): answered exactly over the labelled video
+            having_sql = _to_sql(having.this) if having is not None else None
+            terms = (Term(sql=det_sql, classes=det_classes),)
+            kind = "track"
+            extra["having_sql"] = having_sql
+        else:
+            terms = _having_terms(text, having, det_sql) if having is not None else \
+                (Term(sql=det_sql, classes=det_classes),)
+            kind = "limit" if limit is not None else "select"
     n_limit = None
     if limit is not None:
         value = limit.args.get("expression")
@@ -463,7 +478,8 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
     return Query(text=text, kind=kind, table=source.this.name, aggregate=aggregate,
                  terms=terms, frame_sql=frame_sql, classes=all_classes, udfs=udfs,
                  error=error, confidence=confidence, limit=n_limit, gap=gap,
-                 fnr=extra.get("fnr", (None,))[0], fpr=extra.get("fpr", (None,))[0], ast=tree)
+                 fnr=extra.get("fnr", (None,))[0], fpr=extra.get("fpr", (None,))[0], ast=tree,
+                 having_sql=extra.get("having_sql"))
 
 
 def _allowed_classes(parts, classes):
@@ -524,7 +540,7 @@ def _aggregate_name(node: exp.Expr) -> str | None:
 
 
 def _check_names(text: str, tree: exp.Select) -> None:
-    allowed_funcs = (exp.Count, exp.Sum, exp.Distinct)
+    allowed_funcs = (exp.Count, exp.Sum, exp.Distinct, exp.Avg, exp.Min, exp.Max)
     for func in tree.find_all(exp.Func):
         if isinstance(func, exp.Anonymous):
             name = func.name.lower()

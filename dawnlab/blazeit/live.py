@@ -92,6 +92,9 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
     from dawnlab.blazeit.session import Result
 
     query = text if isinstance(text, Query) else session.parse(text)
+    if query.kind == "track":
+        raise invalid("text", "Session.stream", "an FCOUNT aggregate, a limit or a selection "
+                      "query (a track query needs the whole recorded video)", query.text)
     if query.kind == "aggregate" and query.aggregate != "FCOUNT":
         raise invalid("text", "Session.stream", "an FCOUNT aggregate, a limit or a selection "
                       "query", query.text)

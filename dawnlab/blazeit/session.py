@@ -461,6 +461,8 @@ class Session:
             gen = self._aggregate(query, method, rng, allow_nn_only)
         elif query.kind == "limit":
             gen = iter([self._limit(query, method, rng, callback)])
+        elif query.kind == "track":
+            gen = iter([self._track(query)])
         else:
             gen = iter([self._select(query, method, rng, callback)])
         busy = 0.0  # time spent computing, not waiting for the consumer between steps
@@ -491,7 +493,7 @@ class Session:
             result.info["oracle_calls_made_now"] = {"training_and_heldout": train_now,
                                                     "query": new - train_now}
             result.info.setdefault("final", True)
-            if query.kind != "aggregate" and query.projection != ["timestamp"] and \
+            if query.kind in ("select", "limit") and query.projection != ["timestamp"] and \
                     result.info["final"] and isinstance(result.value, list):
                 # frames accepted unconfirmed (FPR WITHIN) have no labels to show
                 shown = [f for f in result.value if f in self.store.labelled()]
@@ -668,6 +670,38 @@ class Session:
         calls = step.calls if step else 0
         return Result(sorted(hits), None, calls, 0.0, method, "limit",
                       len(pop), history=history, info=self._overlap(self._last_frames))
+
+    def _track(self, query: Query) -> Result:
+        """A track query (``GROUP BY trackid HAVING ...``), answered exactly.
+
+        Tracks span many frames, so a sample of frames does not say which
+        tracks qualify; the answer comes from the labelled video (every frame
+        labelled, each once): the qualifying track ids, and their detections
+        in ``Result.rows``.
+        """
+        self.label_all()
+        st = self.store
+        st._fresh_tracks()
+        where = query.detection_sql + (f" AND ({query.frame_sql})" if query.frame_sql else "")
+        having = f" HAVING {query.having_sql}" if query.having_sql else ""
+        inner = f'(SELECT *, "timestamp" / {st.fps!r} AS seconds FROM rel)'
+        ids = [int(r[0]) for r in st.con.execute(
+            f"SELECT trackid FROM {inner} WHERE {where} GROUP BY trackid{having} "
+            "ORDER BY trackid").fetchall()]
+        if query.limit is not None:
+            ids = ids[:query.limit]
+        cols = query.projection
+        names = (["timestamp", "seconds", "class", "xmin", "ymin", "xmax", "ymax", "score",
+                  "trackid"] if "*" in cols else cols)
+        rows = st.con.execute(
+            f"SELECT {', '.join(chr(34) + c + chr(34) for c in names)} FROM {inner} "
+            f"WHERE {where} AND trackid IN (SELECT unnest(?::BIGINT[])) "
+            'ORDER BY trackid, "timestamp"', [ids]).df()
+        n = self.n_frames
+        return Result(ids, None, n, 0.0, "exact", "track", n, rows=rows,
+                      info={"path": "exact: a track query is answered over the fully labelled "
+                                    "video (a sample of frames does not say which tracks "
+                                    "qualify)"})
 
     def _heldout_positive(self, query: Query) -> np.ndarray:
         """Held-out frames whose oracle class counts satisfy every term."""
