@@ -192,8 +192,8 @@ def main(argv=None):
     # -- selection queries -------------------------------------------------------------
     span = 3000 if q else 20000
     sel_rows = []
-    print(f"\nSelection over frames 0 .. {span - 1} (filters before the oracle; learned "
-          "thresholds from held-out frames of the other recording)")
+    print(f"\nSelection over frames 0 .. {span - 1} (exact filters before the oracle; learned "
+          "ones only with FNR WITHIN, calibrated on random frames of this video)")
     print(f"{'query':>62} {'exact':>6} {'recall':>7} {'prec':>6} {'calls':>7} {'scan':>7} "
           f"{'accept':>6}  skipped by filter")
     for where in ["class = 'bus'", "class = 'bus' AND area(mask) > 300",

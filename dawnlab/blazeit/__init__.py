@@ -26,7 +26,8 @@ from dawnlab.blazeit.store import Store, StoreMismatch, box_features
 
 __all__ = ["parse", "FrameQLError", "Query", "Session", "Result", "Store", "StoreMismatch",
            "synthetic", "Detection", "Oracle", "HOGPeopleOracle", "BlobOracle", "link_tracks",
-           "nms", "ONNXDetector", "VideoSource", "FileSource", "FolderSource", "StreamSource", "ReplaySource",
+           "nms", "ONNXDetector", "VideoSource", "FileSource", "FolderSource", "StreamSource",
+           "ReplaySource",
            "open_source", "SpecializedNN", "CountNet", "estimate_mean", "Estimate",
            "BettingCS", "control_variate", "frame_scores", "scan", "standing_query",
            "Foreground", "accept_threshold", "min_area", "query_region", "box_features"]

@@ -4,8 +4,8 @@ BlazeIt (arXiv 1805.01046, Section 7) answers ``... LIMIT n GAP g`` queries,
 which look for ``n`` frames with a rare event at least ``g`` frames apart, by
 running the oracle on frames in the order of the specialized NN's confidence
 that the predicate holds (highest first), skipping any frame within ``g`` of a
-confirmed hit, and stopping at the ``n``-th hit; every oracle run is charged.  Every reported frame is
-confirmed by the oracle, so the answer has no false positive; a frame the NN
+confirmed hit, and stopping at the ``n``-th hit; every oracle run is charged.
+Every reported frame is confirmed by the oracle, so the answer has no false positive; a frame the NN
 ranks low is still reached if the earlier ones do not suffice, so the answer
 is complete as well.  The baselines scan frames in order or in random order
 with the same loop.

@@ -23,10 +23,12 @@ slow oracle never makes the reader drop frames; that decision does not depend
 on the frame's content, so the sample stays unbiased.  Every oracle result is
 kept in a store of the stream's own: the session's store only when the stream
 is a replay of the session's own video, otherwise a private store attached to
-the stream, so labels of one video never answer for another.  ``train=n`` labels the first ``n`` frames of the
-stream with the oracle, trains the NN on them in a thread beside the reader
-(the frames that arrive meanwhile are kept and queried once it is ready, so
-training drops nothing) and then queries the rest, in one call.  When the stream stalls, the source reconnects (see
+the stream, so labels of one video never answer for another.  ``train=n``
+labels the first ``n`` frames of the stream with the oracle, trains the NN on
+them in a worker process beside the reader (the frames that arrive meanwhile,
+and those the oracle cannot keep up with while labelling, wait and are
+queried once it is ready, so training drops nothing) and then queries the
+rest, in one call.  When the stream stalls, the source reconnects (see
 :class:`dawnlab.blazeit.sources.StreamSource`) and this generator simply keeps
 its state and goes on.
 """

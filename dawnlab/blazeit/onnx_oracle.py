@@ -104,7 +104,8 @@ class ONNXDetector:
         try:
             self._session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several kinds
-            raise DataError(f"Cannot load the ONNX model {model if not isinstance(model, (bytes, bytearray)) else '<bytes>'!r}: "
+            shown = "<bytes>" if isinstance(model, (bytes, bytearray)) else repr(str(model))
+            raise DataError(f"Cannot load the ONNX model {shown}: "
                             f"{str(exc).splitlines()[0]}") from None
         inp = self._session.get_inputs()[0]
         shape = inp.shape

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dawnlab.blazeit.aggregate import BettingCS, estimate_mean
+from dawnlab.blazeit.aggregate import estimate_mean
 from dawnlab.blazeit.frameql import Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
 from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filters,
