@@ -161,8 +161,7 @@ def started_lab(root: Path):
     # every cell rendered, on screen or not, so that sizes can be measured anywhere in a notebook
     # and no dialog or pop-up in the way: the default kernel starts without asking, no news question
     settings = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
-    for plugin, value in [("notebook-extension/tracker", '{"windowingMode": "none"}'),
-                          ("docmanager-extension/plugin", '{"autoStartDefaultKernel": true}'),
+    for plugin, value in [("notebook-extension/tracker", '{"windowingMode": "none", "autoStartDefaultKernel": true}'),
                           ("apputils-extension/notification", '{"fetchNews": "false"}')]:
         (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
         (settings / f"{plugin}.jupyterlab-settings").write_text(value)
