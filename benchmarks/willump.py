@@ -120,7 +120,8 @@ def topk_report(w, X, k, repeats):
     return {"rows": len(X), "k": k, "c": w.topk_.c, "groups": "+".join(w.topk_.groups),
             "rows_scored_full": got.rows_scored_full, "speedup": t["full"] / t["topk"],
             "precision": len(set(got.indices.tolist()) & set(want.tolist())) / k,
-            "full_s": t["full"], "topk_s": t["topk"], "expected_speedup_model": w.cascade_.full_cost / w.topk_.expected_cost}
+            "full_s": t["full"], "topk_s": t["topk"],
+            "expected_speedup_model": w.cascade_.full_cost / w.topk_.expected_cost}
 
 
 def point_report(w, X, queries, seed=0):

@@ -293,7 +293,8 @@ class Willump:
                                          len(subsets) * len(self.thresholds))
             bar.update()
             table = pd.DataFrame(rows, columns=["groups", "subset_cost", "threshold", "frac_confident", "score",
-                                                "score_full", "pvalue", "b", "c", "drop_bound", "expected_cost", "accepted",
+                                                "score_full", "pvalue", "b", "c", "drop_bound", "expected_cost",
+                                                "accepted",
                                                 "reference_accepted"])
             cascade = self._choose(table, names, total, scorer(y_ho, pf))
             bar.set_description("willump: top-K")
