@@ -25,16 +25,17 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PARAMS = Path(__file__).parent / "params"
 
 
-def git_status() -> set[str]:
-    """What a notebook run can add to ``git status --porcelain``: untracked files, one by one,
-    and changes to the notebooks themselves.
+def git_status(notebook: Path) -> set[str]:
+    """What running ``notebook`` can add to ``git status --porcelain``: untracked files, one by
+    one, and a change to the notebook itself.
 
     Edits to other tracked files are left out, so that a person editing code while
     the suite runs does not fail this test.
     """
     out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    return {line for line in out.splitlines() if line.startswith("??") or line[3:].startswith("notebooks/")}
+    mine = f"notebooks/{notebook.name}"
+    return {line for line in out.splitlines() if line.startswith("??") or line[3:] == mine}
 
 
 def ignored_in_notebooks() -> set[str]:
@@ -55,12 +56,12 @@ def cases():
 def test_running_a_notebook_in_place_leaves_git_status_unchanged(notebook, tmp_path):
     path = PARAMS / f"{notebook.stem}.json"
     parameters = json.loads(path.read_text()) if path.exists() else {}
-    before = git_status()
+    before = git_status(notebook)
     ignored_before = ignored_in_notebooks()
     papermill.execute_notebook(
         str(notebook), str(tmp_path / f"{notebook.stem}.out.ipynb"), parameters=parameters,
         cwd=str(notebook.parent), kernel_name="python3", progress_bar=False, execution_timeout=600)
-    new = sorted(git_status() - before)
+    new = sorted(git_status(notebook) - before)
     for line in ignored_in_notebooks() - ignored_before:  # tidy up what the run wrote, ignored or not
         path = ROOT / line[3:]
         path.unlink(missing_ok=True)

@@ -23,8 +23,9 @@ OK = "ok"
 # Checks that fail today because of the system's own widget, for its owner to fix (strict: a fix
 # turns them red until the entry is removed).
 KNOWN = {
-    "04_blazeit": "widgets/blazeit.py (its owner's): live updates raise 'ValueError: failed to validate "
-                  "Patch.line_alpha ... Value(value=0.3)' into the cell, and the widget renders 164 px tall",
+    "04_blazeit": "widgets/blazeit.py (its owner's): inline the widget renders 164 px tall, the video squashed "
+                  "to a strip (and until lately live updates raised 'ValueError: failed to validate "
+                  "Patch.line_alpha ... Value(value=0.3)' into the cell)",
 }
 
 
