@@ -42,7 +42,9 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
     SVPError
         If the data set is empty, has NaN/inf features, features that are not
         at least 2-d, or labels that are not a 1-d array of non-negative
-        integers (string labels included: encode them first).
+        integers (string labels included, even "1": encode them first).
+        Float labels are accepted only when they are whole numbers (1.0, not
+        0.7), by the same rule for every input form.
 
     Examples
     --------
@@ -57,10 +59,7 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
         X, y = dataset.tensors[0], dataset.tensors[1]
     elif isinstance(dataset, (tuple, list)) and len(dataset) == 2 and not isinstance(dataset[0], tuple):
         Xa, ya = np.asarray(dataset[0]), np.asarray(dataset[1])
-        if ya.dtype.kind not in "biuf":
-            raise invalid(name, owner, "integer class labels 0 .. C-1",
-                          f"labels of dtype {ya.dtype} (e.g. {ya.ravel()[:1].tolist()})",
-                          "Encode them first: classes, y = np.unique(y, return_inverse=True).", cls=SVPError)
+        _check_label_dtype(ya, name, owner)
         if Xa.dtype.kind not in "biuf":
             raise invalid(name, owner, "numeric features", f"features of dtype {Xa.dtype}", cls=SVPError)
         X, y = torch.as_tensor(Xa), torch.as_tensor(ya)
@@ -74,11 +73,16 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
                           "Give the pool at least one example per budget step.", cls=SVPError)
         pairs = [dataset[i] for i in range(n)]
         X = torch.stack([torch.as_tensor(np.asarray(p[0])) for p in pairs])
+        # the labels go through the same checks as an (X, y) pair's: numeric dtype here, whole numbers below
+        # (no int() on each label, which would truncate 0.7 to 0 and parse the string "1")
         try:
-            y = torch.as_tensor([int(p[1]) for p in pairs])
+            ya = np.asarray([np.asarray(p[1]) for p in pairs])
         except (TypeError, ValueError) as exc:
-            raise invalid(name, owner, "integer class labels 0 .. C-1", f"a label {pairs[0][1]!r}",
+            raise invalid(name, owner, "integer class labels 0 .. C-1, one per example",
+                          f"labels of differing shapes (first {pairs[0][1]!r})",
                           "Encode the labels as class indices first.", cls=SVPError) from exc
+        _check_label_dtype(ya, name, owner)
+        y = torch.as_tensor(ya)
     else:
         raise invalid(name, owner, "a LabelledArrays, a torch Dataset or an (X, y) pair",
                       type(dataset).__name__, cls=SVPError)
@@ -98,12 +102,24 @@ def as_tensors(dataset, owner: str, name: str = "dataset") -> tuple[torch.Tensor
         bad = int((~torch.isfinite(X.reshape(len(X), -1))).any(1).sum())
         raise invalid(name, owner, "finite features (no NaN or inf)", f"{bad} examples with NaN/inf features",
                       "Impute or drop those examples first.", cls=SVPError)
-    if y.dtype.is_floating_point and not torch.equal(y, y.round()):
-        raise invalid(name, owner, "integer class labels", "non-integer labels", cls=SVPError)
+    if y.dtype.is_floating_point:
+        bad = ~torch.isfinite(y) | (y != y.round())
+        if bad.any():
+            raise invalid(name, owner, "integer class labels 0 .. C-1 (floats only if whole numbers)",
+                          f"{int(bad.sum())} non-integer labels, e.g. {float(y[bad][0])!r}",
+                          "Encode the labels as class indices first.", cls=SVPError)
     y = y.long()
     if (y < 0).any():
         raise invalid(name, owner, "class labels >= 0", int(y.min()), cls=SVPError)
     return X, y
+
+
+def _check_label_dtype(ya: np.ndarray, name: str, owner: str) -> None:
+    """Refuse labels that are not numbers (strings, objects) with the fix."""
+    if ya.dtype.kind not in "biuf":
+        raise invalid(name, owner, "integer class labels 0 .. C-1",
+                      f"labels of dtype {ya.dtype} (e.g. {ya.ravel()[:1].tolist()})",
+                      "Encode them first: classes, y = np.unique(y, return_inverse=True).", cls=SVPError)
 
 
 def data_fingerprint(*tensors: torch.Tensor) -> str:
