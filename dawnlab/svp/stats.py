@@ -36,10 +36,11 @@ class PairedDifference:
     high: float
     n: int
     confidence: float
+    note: str | None = None
 
     @property
     def excludes_zero(self) -> bool:
-        """True when the whole interval lies on one side of zero."""
+        """True when the whole interval lies on one side of zero (never for an infinite, degenerate one)."""
         return self.low > 0 or self.high < 0
 
     def to_dict(self) -> dict:
@@ -61,31 +62,59 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
     Returns
     -------
     PairedDifference
-        With ``n = 1`` the interval is infinite (one pair says nothing about spread).
+        Two cases are degenerate and get an infinite interval, so that they
+        never claim ``excludes_zero``, with ``note`` saying why: ``n = 1``
+        (one pair says nothing about spread) and differences that are equal on
+        every seed (zero sample spread; the t interval would have zero width,
+        a claim the data cannot back).  ``note`` is None otherwise.
 
     Raises
     ------
     SVPError
-        If the arrays differ in shape, are empty, hold NaN, or ``confidence`` is out of range.
+        If ``a`` is not a non-empty 1-d array, ``b`` is not shaped like it,
+        either holds NaN or inf, or ``confidence`` is not in (0, 1).
 
     Examples
     --------
     >>> d = paired_difference([0.90, 0.92, 0.91], [0.88, 0.91, 0.89])
     >>> round(d.mean, 4), round(d.low, 4), round(d.high, 4)
     (0.0167, 0.0023, 0.031)
+    >>> same = paired_difference([0.90, 0.80], [0.89, 0.79])  # +0.01 on both seeds
+    >>> same.low, same.high, same.excludes_zero, same.note.startswith("zero spread")
+    (-inf, inf, False, True)
     """
-    x, z = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.ndim != 1 or x.shape != z.shape or len(x) == 0:
-        raise invalid("b", "paired_difference", f"a non-empty 1-d array shaped like a {x.shape}", z.shape,
-                      cls=SVPError)
-    if np.isnan(x).any() or np.isnan(z).any():
-        raise invalid("a", "paired_difference", "results without NaN", "NaN present",
-                      "Drop the seeds that did not finish for both methods.", cls=SVPError)
-    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+    x, z = _vector(a, "a"), _vector(b, "b")
+    if x.ndim != 1 or len(x) == 0:
+        raise invalid("a", "paired_difference", "a non-empty 1-d array of floats (one result per seed)",
+                      f"an array of shape {x.shape}", cls=SVPError)
+    if z.shape != x.shape:
+        raise invalid("b", "paired_difference", f"an array shaped like a, {x.shape} (one result per seed)",
+                      f"an array of shape {z.shape}", cls=SVPError)
+    for name, v in (("a", x), ("b", z)):
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise invalid(name, "paired_difference", "finite results (no NaN or inf)",
+                          f"{v[bad][0]} at position {int(np.flatnonzero(bad)[0])}",
+                          "Drop the seeds that did not finish for both methods.", cls=SVPError)
+    if isinstance(confidence, bool) or not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
         raise invalid("confidence", "paired_difference", "a float in (0, 1)", confidence, cls=SVPError)
     d = x - z
     n, mean = len(d), float(d.mean())
     if n == 1:
-        return PairedDifference(mean, -np.inf, np.inf, 1, float(confidence))
+        return PairedDifference(mean, -np.inf, np.inf, 1, float(confidence), "one pair: no spread to estimate")
+    # equal differences up to the rounding of a - b (a few ulps of the inputs' size) count as zero spread
+    scale = max(float(np.abs(x).max()), float(np.abs(z).max()), np.finfo(np.float64).tiny)
+    if float(np.ptp(d)) <= 16 * np.finfo(np.float64).eps * scale:
+        return PairedDifference(mean, -np.inf, np.inf, n, float(confidence),
+                                f"zero spread: the difference is {mean:.6g} on all {n} seeds, so the t interval "
+                                "is undefined; no significance is claimed")
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * d.std(ddof=1) / np.sqrt(n))
     return PairedDifference(mean, mean - half, mean + half, n, float(confidence))
+
+
+def _vector(v, name: str) -> np.ndarray:
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise invalid(name, "paired_difference", "an array of floats (one result per seed)",
+                      repr(v)[:80], cls=SVPError) from exc

@@ -43,3 +43,39 @@ def test_one_pair_gives_an_infinite_interval_and_bad_input_is_refused():
         paired_difference([1, np.nan], [1, 2])
     with pytest.raises(SVPError, match="'confidence'"):
         paired_difference([1, 2], [1, 2], confidence=95)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_inf_and_nan_are_refused_naming_the_argument(bad, side):
+    good, broken = [0.9, 0.91, 0.92], [0.9, bad, 0.92]
+    a, b = (broken, good) if side == "a" else (good, broken)
+    with pytest.raises(SVPError, match=rf"'{side}' argument.*finite results \(no NaN or inf\).*{bad}.*position 1"):
+        paired_difference(a, b)
+
+
+def test_a_two_dimensional_a_is_blamed_on_a_not_b():
+    with pytest.raises(SVPError, match=r"'a' argument.*non-empty 1-d array.*shape \(2, 2\)"):
+        paired_difference([[0.9, 0.8], [0.7, 0.6]], [0.9, 0.8])
+    with pytest.raises(SVPError, match=r"'a' argument.*non-empty 1-d array.*shape \(0,\)"):
+        paired_difference([], [])
+    with pytest.raises(SVPError, match=r"'b' argument.*shaped like a, \(2,\).*shape \(2, 1\)"):
+        paired_difference([0.9, 0.8], [[0.9], [0.8]])
+    with pytest.raises(SVPError, match=r"'b' argument.*array of floats"):
+        paired_difference([0.9, 0.8], ["x", "y"])
+    with pytest.raises(SVPError, match="'confidence'"):
+        paired_difference([1, 2], [1, 3], confidence=True)
+
+
+@pytest.mark.parametrize("a,b", [([0.9, 0.8, 0.7, 0.85, 0.75], [0.89, 0.79, 0.69, 0.84, 0.74]),  # +0.01 each
+                                 ([0.9, 0.8, 0.7], [0.9, 0.8, 0.7]),  # a tie on every seed
+                                 ([0.9, 0.8, 0.7], [0.8, 0.7, 0.6])])  # 0.1 up to rounding of a - b (ptp 1e-16)
+def test_equal_differences_on_every_seed_claim_no_significance(a, b):
+    d = paired_difference(a, b)
+    assert d.mean == pytest.approx(np.mean(np.subtract(a, b)))
+    assert d.low == -np.inf and d.high == np.inf and not d.excludes_zero
+    assert d.note.startswith("zero spread") and f"all {len(a)} seeds" in d.note
+    assert paired_difference([0.9], [0.8]).note.startswith("one pair")
+    # a real, if tiny, spread still gets its t interval
+    tiny = paired_difference([0.9, 0.8, 0.7], [0.889, 0.79, 0.69])
+    assert tiny.note is None and 0 < tiny.low < tiny.high < np.inf and tiny.excludes_zero
