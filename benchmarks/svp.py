@@ -270,6 +270,7 @@ def summarise(table: list[dict], cfg: dict) -> dict:
     print(f"selection speed-up target/proxy: {speed.mean():.2f} ± {speed.std():.2f}")
     print(f"paired SVP - target: {al_t['mean']:+.4f} [{al_t['low']:+.4f}, {al_t['high']:+.4f}];  "
           f"SVP - random: {al_r['mean']:+.4f} [{al_r['low']:+.4f}, {al_r['high']:+.4f}]  (95% t, n={al_t['n']})")
+    print(f"every interval here: {al_t['method']}, assuming {al_t['assumption']}")
 
     full, sfull = stat("cs_full_acc")
     print(f"\ncore-set: target on all of the pool {full:.4f} ± {sfull:.4f}; proxy accuracy "
