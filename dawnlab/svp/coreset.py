@@ -140,9 +140,15 @@ class CoreSet:
             raise invalid("proxy", owner, "a dawnlab.svp.Learner or None", type(proxy).__name__, cls=SVPError)
         if method not in CORESET_METHODS:
             raise invalid("method", owner, f"one of {CORESET_METHODS}", method, cls=SVPError)
-        keeps = [keep] if isinstance(keep, (int, float, np.floating)) else list(keep)
-        if not keeps or not all(isinstance(k, (int, float, np.floating)) and 0 < k <= 1 for k in keeps):
-            raise invalid("keep", owner, "a fraction in (0, 1] or a non-empty list of them", keep,
+        def fraction(k):  # a real number; True is not 1.0
+            return isinstance(k, (int, float, np.integer, np.floating)) and not isinstance(k, (bool, np.bool_))
+
+        try:
+            keeps = [keep] if fraction(keep) or isinstance(keep, (bool, np.bool_)) else list(keep)
+        except TypeError:
+            keeps = []
+        if not keeps or not all(fraction(k) and 0 < k <= 1 for k in keeps):
+            raise invalid("keep", owner, "a fraction in (0, 1] or a non-empty list of them (not a bool)", keep,
                           "Keeping more than the pool is impossible; 1.0 keeps everything.", cls=SVPError)
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise invalid("seed", owner, "an int", seed, cls=SVPError)

@@ -67,6 +67,18 @@ def test_selection_cost_counts_the_proxy_once_per_fraction():
     assert b.n_kept == len(res.pool)
 
 
+@pytest.mark.parametrize("keep", [True, False, [0.5, True], np.True_, None, "0.5"])
+def test_keep_refuses_bools_and_non_numbers(keep):
+    # True used to pass as 1.0 (bool is an int)
+    with pytest.raises(SVPError, match=r"'keep' argument of CoreSet must be a fraction in \(0, 1\].*not a bool"):
+        CoreSet(BIG, keep=keep)
+
+
+def test_keep_accepts_numpy_numbers():
+    assert CoreSet(BIG, keep=np.int64(1)).keep == [1.0]
+    assert CoreSet(BIG, keep=[np.float32(0.5), 1]).keep == [0.5, 1.0]
+
+
 def test_bad_input_gets_clear_errors():
     X, y = blobs()
     with pytest.raises(SVPError, match="'keep'"):
