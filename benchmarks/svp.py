@@ -45,7 +45,9 @@ as ``seed_<s>.json`` and, while a part runs, each finished unit (an
 active-learning method, the full-data target, a core-set score) is added to
 ``seed_<s>.<part>.partial.json``; a rerun with the same recipe skips finished
 seeds, and inside an unfinished seed skips the units its partial files already
-hold (core-set rounds resume from their own checkpoints under ``work_seed_<s>``).
+hold (core-set rounds resume from their own checkpoints under
+``work_seed_<s>_<recipe hash>``, so a changed recipe starts cleanly in new
+folders and leaves the old ones as they were; delete those by hand).
 
 Usage: ``python benchmarks/svp.py [--quick] [--seeds 5] [--processes 2] [--out DIR] [--data NAME]``.
 The last line printed is one JSON object with the headline figures.
@@ -121,6 +123,17 @@ def part_recipe(recipe: dict, part: str) -> dict:
             "version": recipe["version"], **{k: recipe["settings"][k] for k in PART_SETTINGS[part]}}
 
 
+def recipe_key(recipe: dict) -> str:
+    """A short, stable hash of a recipe, naming the checkpoint folders it owns.
+
+    >>> recipe_key({"keep": [0.5], "n": 300}) == recipe_key({"n": 300, "keep": [0.5]}) != recipe_key({"n": 200})
+    True
+    """
+    import hashlib
+
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def _partial_path(task: dict) -> Path | None:
     if not task.get("out"):
         return None
@@ -151,7 +164,9 @@ def run_seed(task: dict) -> dict:
         old = results.load(part)
         if old.get("recipe") == recipe:
             out = old
-    work = (Path(task["out"]) / f"work_seed_{seed}{'_quick' if task['quick'] else ''}"
+    # checkpoint folders keyed by the part's recipe: a changed recipe starts in folders of its own (CoreSet
+    # refuses a checkpoint_dir holding another configuration), and an earlier recipe's are left as they were
+    work = (Path(task["out"]) / f"work_seed_{seed}{'_quick' if task['quick'] else ''}_{recipe_key(recipe)}"
             if task.get("out") else None)
 
     def unit(name, fn):

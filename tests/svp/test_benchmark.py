@@ -1,5 +1,6 @@
 """The SVP benchmark resumes an interrupted seed from its partial files and pairs its comparisons."""
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -83,6 +84,31 @@ def test_coreset_part_resumes_without_training_the_proxy_again(bench, tmp_path, 
     # every score has its random control on the same kept fractions
     for m in bench.CS_SCORES + ("random",):
         assert {f"cs_{m}_keep0.50_acc", f"cs_{m}_keep0.90_acc"} <= set(resumed)
+
+
+def test_a_changed_recipe_starts_cleanly_in_a_reused_out_folder(bench, tmp_path, monkeypatch):
+    real = bench.settings
+
+    def recipe(epochs):  # a tiny core-set comparison whose target schedule is the recipe change
+        def settings(quick, data="opencv_digits", n=None):
+            cfg = real(quick, data, n)
+            cfg.update(keep=[0.5], cs_target=dataclasses.replace(cfg["cs_target"], epochs=epochs),
+                       cs_proxy=dataclasses.replace(cfg["cs_proxy"], epochs=1))
+            return cfg
+        return settings
+
+    monkeypatch.setattr(bench, "settings", recipe(1))
+    first = bench.run_seed(task(bench, tmp_path, "cs"))
+    monkeypatch.setattr(bench, "settings", recipe(2))
+    # before: CoreSet refused work_seed_0_quick/coreset_forgetting, written under the first recipe
+    changed = bench.run_seed(task(bench, tmp_path, "cs"))
+    assert figures(changed) == figures(bench.run_seed(task(bench, None, "cs")))  # as if the folder were new
+    work = sorted(p.name for p in tmp_path.glob("work_seed_0_quick*"))
+    assert len(work) == 2 and all(len(name) > len("work_seed_0_quick_") for name in work)
+    # the first recipe's folders were left alone: going back resumes from them, with its figures
+    monkeypatch.setattr(bench, "settings", recipe(1))
+    assert figures(bench.run_seed(task(bench, tmp_path, "cs"))) == figures(first)
+    assert sorted(p.name for p in tmp_path.glob("work_seed_0_quick*")) == work
 
 
 def test_summary_reports_paired_intervals_per_fraction_and_score(bench, capsys):
