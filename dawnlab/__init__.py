@@ -7,6 +7,7 @@ heavier dependencies only when imported):
 - :mod:`dawnlab.blazeit` - FrameQL queries over recorded and live video
 - :mod:`dawnlab.flexflow` - SOAP parallelization search with an execution simulator
 - :mod:`dawnlab.svp` - Selection via Proxy
+- :mod:`dawnlab.willump` - cascades, top-K queries and feature caching for inference pipelines
 - :mod:`dawnlab.data` - offline real data sets and the pedestrian video
 
 Shared helpers: :mod:`dawnlab.parallel` (fan-out), :mod:`dawnlab.results`
