@@ -84,6 +84,24 @@ C_GRID = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 2
           75.0, 100.0)
 
 
+
+# Costs are measured wall times.  A feature pass on the held-out rows that takes under RETIME_BELOW_S is
+# repeated RETIMES more times and each group keeps its fastest pass; model predictions are timed RETIMES + 1
+# times, fastest kept.  One context switch would otherwise outweigh a short timing and flip the plan.
+RETIME_BELOW_S = 0.2
+RETIMES = 2
+
+
+def _fastest_predict(model, M):
+    """``model.predict_proba(M)`` and its fastest wall time over ``RETIMES + 1`` runs."""
+    best, out = float("inf"), None
+    for _ in range(RETIMES + 1):
+        t0 = time.perf_counter()
+        out = model.predict_proba(M)
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
 @dataclass
 class Cascade:
     """The chosen cascade (``groups`` empty when there is none) and the evidence for it."""
@@ -262,14 +280,20 @@ class Willump:
             blocks_tr = pipe.features(X_tr)
             timings: dict[str, float] = {}
             blocks_ho = pipe.features(X_ho, timings=timings)
+            if sum(timings.values()) < RETIME_BELOW_S:
+                # a pass this short is outweighed by one context switch on a busy machine: time it again
+                # (cheaply) and keep each group's fastest pass
+                for _ in range(RETIMES):
+                    again: dict[str, float] = {}
+                    pipe.features(X_ho, timings=again)
+                    timings = {g: min(timings[g], again[g]) for g in timings}
             bar.update()
             cost = {g: timings[g] / len(ho) for g in names}
             full = clone(pipe.model).fit(pipe.matrix(blocks_tr), y_tr)
             classes = full.classes_
             scorer = make_score(self.score, classes)
-            t0 = time.perf_counter()
-            pf = full.predict_proba(pipe.matrix(blocks_ho))
-            model_cost = {(): (time.perf_counter() - t0) / len(ho)}  # () keys the full model
+            pf, dt = _fastest_predict(full, pipe.matrix(blocks_ho))
+            model_cost = {(): dt / len(ho)}  # () keys the full model
             total = sum(cost.values()) + model_cost[()]
             bar.set_description("willump: importance")
             importance = permutation_importance(full, blocks_ho, names, y_ho, scorer, self.n_repeats, self.seed)
@@ -285,9 +309,8 @@ class Willump:
             rows, smalls, probas = [], {}, {}
             for s in subsets:
                 small = clone(pipe.model).fit(pipe.matrix(blocks_tr, s), y_tr)
-                t0 = time.perf_counter()
-                ps = small.predict_proba(pipe.matrix(blocks_ho, s))
-                model_cost[s] = (time.perf_counter() - t0) / len(ho)
+                ps, dt = _fastest_predict(small, pipe.matrix(blocks_ho, s))
+                model_cost[s] = dt / len(ho)
                 smalls[s], probas[s] = small, ps
                 rows += self._candidates(s, ps, pf, y_ho, classes, scorer, cost, model_cost[s], total,
                                          len(subsets) * len(self.thresholds))
