@@ -24,9 +24,16 @@ when a proof stands behind it:
 
 * the exact search of :mod:`dawnlab.iobounds.search` (a second, independent
   solver) completed, or
-* HiGHS proved optimality and the optimal evaluation order it returned, given
-  its best loads and evictions (:func:`~dawnlab.iobounds.search.order_io`),
-  costs exactly the objective.
+* HiGHS (presolve off) reported optimality and the optimal evaluation order it
+  returned, given its best loads and evictions
+  (:func:`~dawnlab.iobounds.search.order_io`), costs exactly the objective.
+  The order shows the value is attained; that nothing lower exists rests on
+  HiGHS's own optimality proof, which no independent solver re-checks on parts
+  too large for the search.  ``PartResult.solver`` says which solver stands
+  behind each exact value (``"search"`` or ``"ilp"``).
+
+An "optimal" answer whose own order costs more than its objective contradicts
+itself: it is recorded as ``"unverified"`` and contributes nothing.
 
 An ILP value above the I/O of a real schedule of the same graph (its own order,
 or the best Belady schedule) is rejected.  A part whose MIP is infeasible,
@@ -102,7 +109,7 @@ class PartResult:
         ``"infeasible"`` or ``"solver_error"`` (HiGHS's answer, which is
         wrong: the problem is always feasible); ``"rejected"`` (HiGHS's value
         failed a check, see :mod:`dawnlab.iobounds.ilp`); ``"unverified"``
-        (HiGHS's optimum is below the I/O of its own order, kept as a bound);
+        (HiGHS's optimum is below the I/O of its own order: not used);
         ``"cached"`` (an isomorphic copy of an earlier part); or
         ``"interrupted"``.
     seconds : float
@@ -114,7 +121,7 @@ class PartResult:
         ``"trivial"`` (no edges) or ``"none"`` (0).
     upper : int or None
         I/O of the best real schedule of the part found, which ``value`` never
-        exceeds.
+        exceeds (for an exact part, the optimum itself).
     ilp_status : str
         HiGHS's own status (``""`` if the MIP was not run).
     """
@@ -352,10 +359,8 @@ def solve_exact(G, M: int, time_limit: float | None = None, *, solver: str = "au
                 status = "rejected"  # a real schedule is cheaper, or the search proves more
             elif own_cost == value:
                 lower, exact, status, used, order = value, True, "optimal", "ilp", found
-            else:  # its own order costs more than it claims: a bound, not an optimum
-                status = "unverified"
-                if value > lower:
-                    lower, used = value, "ilp"
+            else:  # its own order costs more than it claims: the answer contradicts itself, so it is
+                status = "unverified"  # evidence of a solver error and is not used as a bound
         elif ilp_status == "optimal":
             status = "rejected"
         elif ilp_status in ("infeasible", "infeasible_inaccurate", "solver_error",
