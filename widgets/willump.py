@@ -108,8 +108,7 @@ class WillumpExplorer(param.Parameterized):
                        "score": cas.score_cascade, "score_full": cas.score_full, "alpha": cas.alpha,
                        "full_throughput": 1.0 / cas.full_cost if cas.full_cost > 0 else float("nan"),
                        "throughput": 1.0 / cas.expected_cost if cas.expected_cost > 0 else float("nan"),
-                       "c": w.topk_.c, "topk_precision": w.topk_precision, "topk_quantile": w.topk_quantile,
-                       "subset": list(subset)}
+                       "c": w.topk_.c, "subset": list(subset)}
         if cas.active:
             self.threshold = float(np.clip(cas.threshold, 0.6, 1.0))
 
@@ -154,7 +153,8 @@ class WillumpExplorer(param.Parameterized):
     def threshold_plot(self):
         df = self.curve
         if df.empty:
-            return _placeholder("threshold", "value", "held-out accuracy and p-value (after Run)")
+            return hv.Curve([], "threshold", "value").opts(title="held-out accuracy and p-value (after Run)",
+                                                          responsive=True, min_height=300)
         acc = hv.Curve(df, "threshold", "score", label="held-out accuracy").opts(tools=["hover"])
         p = hv.Curve(df, "threshold", "pvalue", label="McNemar p-value").opts(tools=["hover"])
         alpha = hv.HLine(self.chosen["alpha"]).opts(line_dash="dashed", color="gray")
@@ -176,20 +176,14 @@ class WillumpExplorer(param.Parameterized):
     def topk_plot(self):
         df = self.topk
         if df.empty:
-            return _placeholder("c", "precision", "top-K precision against c (after Run)")
+            return hv.Curve([], "c", "precision").opts(title="top-K precision against c (after Run)",
+                                                      responsive=True, min_height=300)
         mean = hv.Curve(df, "c", "mean_precision", label="mean precision").opts(tools=["hover"])
-        ok = hv.Curve(df, "c", "frac_ok", label=f"resamples with precision >= {self.chosen['topk_precision']:g}"
-                      ).opts(tools=["hover"])
-        return (mean * ok * hv.VLine(self.chosen["c"]).opts(color="red") * hv.HLine(
-                self.chosen["topk_quantile"]).opts(
+        ok = hv.Curve(df, "c", "frac_ok", label="resamples with precision >= 0.95").opts(tools=["hover"])
+        return (mean * ok * hv.VLine(self.chosen["c"]).opts(color="red") * hv.HLine(0.99).opts(
             color="gray", line_dash="dashed")).opts(title="top-K: precision against the ratio c (red: tuned c)",
                                                      logx=True, responsive=True, min_height=300,
                                                      legend_position="right", ylim=(0, 1.05))
-
-
-def _placeholder(x: str, y: str, title: str) -> hv.Curve:
-    """The empty plot shown before the first Run."""
-    return hv.Curve([], x, y).opts(title=title, responsive=True, min_height=300)
 
 
 def app(explorer: WillumpExplorer | None = None) -> pn.viewable.Viewable:
