@@ -144,6 +144,16 @@ def system_widget_cells() -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def running_lab(process: subprocess.Popen, base: str):
+    """Wait until the JupyterLab in ``process`` answers at ``base``; stop it on exit."""
+    try:
+        wait_for_http(f"{base}/lab", process)
+        yield base
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
 def started_lab(root: Path):
     """JupyterLab on a free port over ``root`` (created), holding the notebooks above; yields its URL."""
     root.mkdir(parents=True)
@@ -174,12 +184,8 @@ def started_lab(root: Path):
          f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
          "--LabApp.collaborative=False"] + (["--allow-root"] if os.geteuid() == 0 else []),
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/lab", process)
+    with running_lab(process, f"http://127.0.0.1:{port}") as base:
         yield base
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -224,12 +230,8 @@ def make_lab(tmp_path_factory):
             "--LabApp.news_url=None")
     process = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab", f"LAB_ARGS={args}"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/lab", process)
+    with running_lab(process, f"http://127.0.0.1:{port}") as base:
         yield base
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="session")
