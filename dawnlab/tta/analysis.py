@@ -1,0 +1,196 @@
+"""The DAWNBench analysis of time-to-accuracy runs, and MLPerf's variance criterion.
+
+Coleman et al., "Analysis of DAWNBench" (arXiv 1806.01427): time-to-accuracy varies
+little across runs (Section 4.1, its coefficient of variation), the threshold matters
+(Section 4.3: the last points of accuracy cost most of the time, so rankings can change
+with it), TTA-tuned models generalize (Section 4.2), and cost and inference latency belong
+beside time (Sections 5-6).  Mattson et al. (arXiv 1910.01500, Section 4.2) pick the
+number of runs per result so that the olympic mean lands within 5% of the long-run mean
+90% of the time.
+
+Functions
+---------
+:func:`coefficient_of_variation`, :func:`bootstrap_cov`
+    CoV of run times, with a bootstrap interval (``scipy.stats.bootstrap``).
+:func:`runs_for_precision`
+    The smallest number of runs whose olympic mean meets MLPerf's criterion, by resampling.
+:func:`threshold_curve`, :func:`rankings`
+    TTA of each entry at each threshold, from the logged evaluations; the entries' ranks.
+:func:`cost`, :func:`latency_stats`
+    Dollars at an hourly price; median and 99th-percentile latency.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from dawnlab.errors import invalid
+
+__all__ = ["coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "olympic_mean_array",
+           "threshold_curve", "rankings", "cost", "latency_stats", "PRICE_PER_HOUR", "PRICE_SOURCE"]
+
+PRICE_PER_HOUR = 0.085
+"""The stated hourly price: an AWS c5.large (2 vCPUs) on demand in us-east-1, list price (USD)."""
+PRICE_SOURCE = "AWS EC2 c5.large (2 vCPU) on-demand, us-east-1 list price, USD 0.085 per hour"
+
+
+def _times(times, owner, minimum=2):
+    arr = np.asarray([t for t in times], dtype=float)
+    if arr.ndim != 1 or len(arr) < minimum or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise invalid("times", owner, f"at least {minimum} finite, positive run times", list(times))
+    return arr
+
+
+def coefficient_of_variation(times: Sequence[float]) -> float:
+    """Sample standard deviation over the mean.
+
+    Examples
+    --------
+    >>> round(coefficient_of_variation([9.0, 10.0, 11.0]), 4)
+    0.1
+    """
+    arr = _times(times, "coefficient_of_variation")
+    return float(arr.std(ddof=1) / arr.mean())
+
+
+def bootstrap_cov(times: Sequence[float], confidence: float = 0.95, n_resamples: int = 2000,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """The coefficient of variation and its bootstrap (BCa) interval.
+
+    Returns
+    -------
+    (cov, low, high)
+
+    Examples
+    --------
+    >>> cov, lo, hi = bootstrap_cov([9.0, 10.5, 10.0, 11.0, 9.5, 10.2, 9.8, 10.9, 10.1, 9.7])
+    >>> lo <= cov <= hi
+    True
+    """
+    from scipy.stats import bootstrap
+
+    arr = _times(times, "bootstrap_cov", minimum=3)
+    if not 0 < confidence < 1:
+        raise invalid("confidence", "bootstrap_cov", "a number in (0, 1)", confidence)
+
+    def stat(x, axis=-1):
+        return np.std(x, ddof=1, axis=axis) / np.mean(x, axis=axis)
+
+    res = bootstrap((arr,), stat, confidence_level=confidence, n_resamples=n_resamples, method="BCa",
+                    rng=np.random.default_rng(seed))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # BCa degenerates on ties; fall back to percentiles
+        res = bootstrap((arr,), stat, confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                        rng=np.random.default_rng(seed))
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return float(stat(arr)), lo, hi
+
+
+def olympic_mean_array(samples: np.ndarray) -> np.ndarray:
+    """Olympic mean of each row (drop one minimum and one maximum); rows need at least 3 entries."""
+    s = np.sort(samples, axis=-1)
+    return s[..., 1:-1].mean(axis=-1)
+
+
+def runs_for_precision(times: Sequence[float], tolerance: float = 0.05, probability: float = 0.9,
+                       max_runs: int = 50, n_sim: int = 4000, seed: int = 0) -> int | None:
+    """Fewest runs whose olympic mean is within ``tolerance`` of the long-run mean with ``probability``.
+
+    Runs are drawn with replacement from the measured ``times`` (their empirical
+    distribution stands for the long run; its mean is the long-run mean).
+
+    Returns
+    -------
+    int or None
+        The smallest ``k`` in ``3..max_runs`` that meets the criterion, None if none does.
+
+    Examples
+    --------
+    >>> runs_for_precision([10.0] * 10)
+    3
+    """
+    arr = _times(times, "runs_for_precision", minimum=3)
+    rng = np.random.default_rng(seed)
+    mean = arr.mean()
+    for k in range(3, max_runs + 1):
+        draws = arr[rng.integers(0, len(arr), size=(n_sim, k))]
+        within = np.abs(olympic_mean_array(draws) - mean) <= tolerance * mean
+        if within.mean() >= probability:
+            return k
+    return None
+
+
+def threshold_curve(entries: Mapping[str, Sequence], thresholds: Sequence[float]):
+    """Time to each threshold for each entry, from its runs' logged evaluations.
+
+    Parameters
+    ----------
+    entries : mapping name -> list of RunRecord
+        Each entry's runs (records from :class:`dawnlab.tta.Runner`).
+    thresholds : list of float
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``entry, threshold, reached`` (runs whose evaluations met it), ``median_s`` (over those
+        runs) and ``olympic_s`` (MLPerf's score at that threshold, NaN when invalid).
+    """
+    import pandas as pd
+
+    from dawnlab.tta.runner import olympic_score
+
+    rows = []
+    for name, runs in entries.items():
+        for th in thresholds:
+            times = [r.time_to(th) for r in runs]
+            got = [t for t in times if t is not None]
+            score = olympic_score(times)[0] if len(times) >= 3 else None
+            rows.append({"entry": name, "threshold": float(th), "reached": len(got), "runs": len(times),
+                         "median_s": float(np.median(got)) if got else float("nan"),
+                         "olympic_s": float("nan") if score is None else score})
+    return pd.DataFrame(rows)
+
+
+def rankings(curve, by: str = "olympic_s"):
+    """Rank the entries at each threshold (1 = fastest; entries without a score rank last, as NaN).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: threshold; columns: entries; values: ranks.
+    """
+    table = curve.pivot(index="threshold", columns="entry", values=by)
+    return table.rank(axis=1, method="min")
+
+
+def cost(seconds: float, cpu_seconds: float | None = None, price_per_hour: float = PRICE_PER_HOUR,
+         vcpus: int = 2) -> dict[str, float]:
+    """Dollars for a run at an hourly instance price, by wall time and by CPU time.
+
+    Examples
+    --------
+    >>> cost(3600.0)["dollars"]
+    0.085
+    """
+    out = {"seconds": float(seconds), "dollars": float(seconds) * price_per_hour / 3600.0}
+    if cpu_seconds is not None:
+        out["cpu_seconds"] = float(cpu_seconds)
+        out["cpu_dollars"] = float(cpu_seconds) * price_per_hour / vcpus / 3600.0
+    return out
+
+
+def latency_stats(latencies_ms: Sequence[float]) -> dict[str, float]:
+    """Median and 99th percentile of one-at-a-time latencies.
+
+    Examples
+    --------
+    >>> latency_stats(list(range(1, 101)))["median_ms"]
+    50.5
+    """
+    arr = np.asarray(latencies_ms, dtype=float)
+    if arr.size == 0:
+        raise invalid("latencies_ms", "latency_stats", "a non-empty list of latencies", list(latencies_ms))
+    return {"median_ms": float(np.median(arr)), "p99_ms": float(np.percentile(arr, 99)), "n": int(arr.size)}

@@ -1,0 +1,456 @@
+"""The runner: N rule-abiding runs of a benchmark, one compliance log each, and the olympic score.
+
+MLPerf Training (Mattson et al., arXiv 1910.01500, Section 3.2 "Timing rules" and
+Section 3.3 on results): each run uses a distinct, logged seed; the clock runs from
+``run_start`` (the first touch of the data) to ``run_stop`` (the evaluation that met the
+target, or the epoch limit); initialization is logged between ``init_start`` and
+``init_stop`` and excluded up to a limit (30 minutes since v1.0).  A result is several
+runs (5 for vision, 10 for others), scored by dropping the fastest and the slowest and
+averaging the rest; one non-converging run may be the dropped slowest one, two make the
+result invalid.
+
+Every line of a run's log is written by ``mlperf_logging.mllog`` into memory and the
+file ``result_<i>.txt`` is written atomically when the run ends, so an interrupted
+:class:`Runner` leaves only whole logs; run again on the same folder it keeps them
+(their seeds must match) and does the rest.  Runs fan out through
+:func:`dawnlab.parallel.imap` (one process by default, so runs do not share cores and
+inflate each other's clocks; a ``dask.distributed`` client when given).
+
+State of a finished run (:class:`RunRecord`, rebuilt from its log alone):
+``index``, ``seed``, ``status`` ('success' or 'aborted'), ``tta_s`` (run_stop - run_start),
+``init_s``, ``evals`` (epoch, seconds since run_start, accuracy), ``reason`` for an abort,
+``extras`` (untimed after-run measurements: held-out accuracy, CPU seconds, latencies).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dawnlab.errors import invalid
+from dawnlab.parallel import imap
+from dawnlab.results import atomic_write_bytes
+from dawnlab.tta.benchmark import HYPERPARAMETER_KEYS, Benchmark, validate_benchmark
+from dawnlab.tta.errors import BenchmarkError
+from dawnlab.tta.rules import RULESET, CheckReport, check_log, default_targets, log_lines, write_ruleset
+
+__all__ = ["Runner", "RunRecord", "RunnerResult", "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S"]
+
+INIT_LIMIT_S = 30 * 60.0
+"""MLPerf's limit on the excluded initialization time (30 minutes, closed division)."""
+
+ORG, PLATFORM = "dawnlab", "cpu"
+_EXTRA = "dawnlab_"  # prefix of the untimed after-run keys (unknown keys are allowed by the checker)
+
+
+@dataclass
+class RunRecord:
+    """One finished run, as read back from its compliance log (see the module docstring)."""
+
+    index: int
+    seed: int
+    status: str
+    tta_s: float
+    init_s: float
+    evals: list[tuple[int, float, float]]
+    benchmark: str = ""
+    reason: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+    log: str = ""
+
+    @property
+    def converged(self) -> bool:
+        """True when the run met its target."""
+        return self.status == "success"
+
+    def time_to(self, threshold: float) -> float | None:
+        """Seconds from run_start to the end of the first evaluation at or above ``threshold`` (None if none)."""
+        for _, t, acc in self.evals:
+            if acc >= threshold:
+                return t
+        return None
+
+
+@dataclass
+class RunnerResult:
+    """All runs of a :class:`Runner` and their olympic score (seconds; None when invalid)."""
+
+    benchmark: str
+    target: float
+    runs: list[RunRecord]
+    score_s: float | None
+    score_note: str
+    checks: list[CheckReport] = field(default_factory=list)
+    log_dir: str = ""
+
+    @property
+    def times(self) -> list[float | None]:
+        """Each run's time to the target in seconds, None where it did not converge."""
+        return [r.tta_s if r.converged else None for r in self.runs]
+
+    def table(self):
+        """One row per run: seed, status, TTA, init time, epochs, the check's verdict."""
+        import pandas as pd
+
+        verdict = {Path(c.path).name: c.passed for c in self.checks}
+        return pd.DataFrame([{"run": r.index, "seed": r.seed, "status": r.status, "tta_s": r.tta_s,
+                              "init_s": r.init_s, "epochs": r.evals[-1][0] if r.evals else 0,
+                              "best_accuracy": max((a for _, _, a in r.evals), default=float("nan")),
+                              "log_passes_checker": verdict.get(Path(r.log).name), "reason": r.reason}
+                             for r in self.runs])
+
+
+def olympic_score(times: list[float | None]) -> tuple[float | None, str]:
+    """MLPerf's olympic score of run times, with the non-converging rule.
+
+    Drop the fastest and the slowest run and average the rest.  A non-converging
+    run (``None``) may count as the slowest; two or more make the result invalid.
+
+    Parameters
+    ----------
+    times : list of float or None
+        Seconds to the target per run; ``None`` for a run that did not converge.
+
+    Returns
+    -------
+    (float or None, str)
+        The score and a note saying which runs were dropped, or why there is no score.
+
+    Raises
+    ------
+    InvalidArgument
+        If fewer than 3 runs are given or a time is negative or not finite.
+
+    Examples
+    --------
+    >>> olympic_score([10.0, 12.0, 11.0, 30.0, 9.0])
+    (11.0, 'dropped the fastest (9) and the slowest (30)')
+    >>> olympic_score([10.0, None, 11.0, 12.0, 9.0])[0]
+    11.0
+    >>> olympic_score([10.0, None, 11.0, None, 9.0])
+    (None, 'invalid: 2 runs did not converge (at most 1 may)')
+    """
+    times = list(times)
+    if len(times) < 3:
+        raise invalid("times", "olympic_score", "a list of at least 3 run times (one is dropped from each end)",
+                      times)
+    for t in times:
+        if t is not None and (not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0):
+            raise invalid("times", "olympic_score", "a list of finite, non-negative seconds or None", t)
+    failed = sum(t is None for t in times)
+    done = sorted(float(t) for t in times if t is not None)
+    if failed > 1:
+        return None, f"invalid: {failed} runs did not converge (at most 1 may)"
+    if failed == 1:
+        kept = done[1:]
+        return sum(kept) / len(kept), f"dropped the fastest ({done[0]:g}) and the non-converging run as the slowest"
+    kept = done[1:-1]
+    return sum(kept) / len(kept), f"dropped the fastest ({done[0]:g}) and the slowest ({done[-1]:g})"
+
+
+def run_seeds(seed: int, runs: int) -> list[int]:
+    """Distinct per-run seeds drawn from one seed (``numpy.random.SeedSequence``).
+
+    Examples
+    --------
+    >>> s = run_seeds(0, 5); len(set(s)) == 5 and s == run_seeds(0, 5)
+    True
+    """
+    seeds = [int(x) for x in np.random.SeedSequence(seed).generate_state(runs, dtype=np.uint32) % (2 ** 31 - 1)]
+    bump = 0
+    while len(set(seeds)) < runs:  # pragma: no cover - a 32-bit collision
+        bump += 1
+        seeds = list(dict.fromkeys(seeds)) + [seeds[-1] + bump]
+    return seeds
+
+
+class _Log:
+    """An in-memory compliance log written through mllog."""
+
+    def __init__(self):
+        from mlperf_logging.mllog import constants, mllog
+
+        self.lines: list[str] = []
+        logger = logging.Logger(f"dawnlab.tta.run.{id(self)}", level=logging.INFO)
+        handler = logging.Handler()
+        handler.emit = lambda record: self.lines.append(record.getMessage())
+        logger.addHandler(handler)
+        self.ml = mllog.MLLogger(logger=logger, default_stack_offset=2)
+        self.c = constants
+
+    @staticmethod
+    def now_ms() -> float:
+        return round(time.time() * 1e3, 3)
+
+    def event(self, key, value=None, metadata=None, time_ms=None):
+        self.ml.event(key=key, value=value, metadata=metadata, time_ms=time_ms or self.now_ms())
+
+    def start(self, key, value=None, metadata=None, time_ms=None):
+        self.ml.start(key=key, value=value, metadata=metadata, time_ms=time_ms or self.now_ms())
+
+    def end(self, key, value=None, metadata=None, time_ms=None):
+        self.ml.end(key=key, value=value, metadata=metadata, time_ms=time_ms or self.now_ms())
+
+    def text(self) -> str:
+        return "\n".join(line.strip("\n") for line in self.lines) + "\n"
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, init_limit_s: float = INIT_LIMIT_S,
+                division: str = "closed", latency_examples: int = 0) -> RunRecord:
+    """One run under the timing rules; writes its log atomically to ``path`` and returns its record.
+
+    Raises
+    ------
+    BenchmarkError
+        If ``evaluate`` returns a value that is not a finite number in [0, 1], or a
+        hyperparameter cannot be logged; the log (ending in an aborted ``run_stop``)
+        is written first.
+    """
+    log = _Log()
+    c = log.c
+    log.event(c.SUBMISSION_ORG, ORG)
+    log.event(c.SUBMISSION_PLATFORM, PLATFORM)
+    log.event(c.SUBMISSION_DIVISION, division)
+    log.event(c.SUBMISSION_STATUS, "research")
+    log.event(c.SUBMISSION_BENCHMARK, benchmark.name)
+    log.event(c.CACHE_CLEAR, True)
+    init_start = log.now_ms()
+    log.start(c.INIT_START, time_ms=init_start)
+    log.event(c.SEED, int(seed))
+    hyper = dict(benchmark.hyperparameters)
+    for key in HYPERPARAMETER_KEYS:
+        log.event(key, hyper[key])
+    log.event(c.GRADIENT_ACCUMULATION_STEPS, int(hyper.get("gradient_accumulation_steps", 1)))
+    benchmark.init(int(seed))
+    init_stop = log.now_ms()
+    log.end(c.INIT_STOP, time_ms=init_stop)
+    init_s = (init_stop - init_start) / 1e3
+
+    error = None
+    status, reason = "aborted", ""
+    cpu0 = _cpu_seconds()
+    run_start = log.now_ms()
+    log.start(c.RUN_START, time_ms=run_start)
+    epoch = 0
+    if init_s > init_limit_s:
+        reason = (f"init took {init_s:.3f} s, over the limit init_limit_s={init_limit_s:g} s "
+                  "(MLPerf excludes initialization only up to its limit)")
+    else:
+        benchmark.start()
+        for epoch in range(1, benchmark.max_epochs + 1):
+            log.start(c.EPOCH_START, metadata={c.EPOCH_NUM: epoch})
+            benchmark.train_epoch(epoch)
+            log.end(c.EPOCH_STOP, metadata={c.EPOCH_NUM: epoch})
+            if epoch % benchmark.eval_every and epoch != benchmark.max_epochs:
+                continue
+            log.start(c.EVAL_START, metadata={c.EPOCH_NUM: epoch})
+            acc = benchmark.evaluate()
+            ok = (not isinstance(acc, bool) and isinstance(acc, (int, float, np.floating, np.integer))
+                  and math.isfinite(float(acc)) and 0.0 <= float(acc) <= 1.0)
+            if not ok:
+                log.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: epoch})
+                reason = f"evaluate() returned {acc!r} at epoch {epoch}: must be a finite number in [0, 1]"
+                error = BenchmarkError(f"The value returned by {type(benchmark).__name__}.evaluate() must be a "
+                                       f"finite number in [0, 1]. Got {acc!r} instead (seed {seed}, epoch "
+                                       f"{epoch}). The run was logged as aborted in {str(path)!r}.")
+                break
+            acc = float(acc)
+            log.event(c.EVAL_ACCURACY, acc, metadata={c.EPOCH_NUM: epoch})
+            log.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: epoch})
+            if acc >= benchmark.target:
+                status = "success"
+                break
+        else:
+            reason = (f"the target {benchmark.target:g} was not met within max_epochs={benchmark.max_epochs}")
+    run_stop = log.now_ms()
+    cpu_s = _cpu_seconds() - cpu0
+    meta = {c.STATUS: status, c.EPOCH_NUM: epoch}
+    if reason:
+        meta["reason"] = reason
+    log.end(c.RUN_STOP, metadata=meta, time_ms=run_stop)
+    log.event(_EXTRA + "cpu_seconds", round(cpu_s, 6))
+    if error is None and status == "success":
+        held = benchmark.holdout_accuracy()
+        if held is not None:
+            log.event(_EXTRA + "holdout_accuracy", float(held))
+        if latency_examples > 0:
+            lat = _latencies(benchmark, latency_examples)
+            if lat is not None:
+                log.event(_EXTRA + "latency_ms", [round(x * 1e3, 6) for x in lat])
+    atomic_write_bytes(path, log.text().encode())
+    if error is not None:
+        raise error
+    return read_run(path)
+
+
+def _latencies(benchmark: Benchmark, n: int) -> list[float] | None:
+    if benchmark.predict_one(0) is NotImplemented:
+        return None
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        benchmark.predict_one(i)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def read_run(path: str | os.PathLike, index: int | None = None) -> RunRecord:
+    """Rebuild a :class:`RunRecord` from a compliance log."""
+    path = Path(path)
+    recs = log_lines(path)
+    by = {}
+    for r in recs:
+        by.setdefault(r["key"], []).append(r)
+    if "run_stop" not in by or "run_start" not in by:
+        raise ValueError(f"{path} has no run_start/run_stop: not a finished run")
+    t0 = float(by["run_start"][0]["time_ms"])
+    stop = by["run_stop"][0]
+    evals = []
+    for r in by.get("eval_accuracy", []):
+        t_end = next((float(e["time_ms"]) for e in by.get("eval_stop", [])
+                      if e["metadata"].get("epoch_num") == r["metadata"].get("epoch_num")), float(r["time_ms"]))
+        evals.append((int(r["metadata"]["epoch_num"]), (t_end - t0) / 1e3, float(r["value"])))
+    extras = {r["key"][len(_EXTRA):]: r["value"] for r in recs if r["key"].startswith(_EXTRA)}
+    if index is None:
+        digits = "".join(ch for ch in path.stem if ch.isdigit())
+        index = int(digits) if digits else -1
+    return RunRecord(index=index, seed=int(by["seed"][0]["value"]), status=stop["metadata"]["status"],
+                     tta_s=(float(stop["time_ms"]) - t0) / 1e3,
+                     init_s=(float(by["init_stop"][0]["time_ms"]) - float(by["init_start"][0]["time_ms"])) / 1e3,
+                     evals=evals, benchmark=by["submission_benchmark"][0]["value"],
+                     reason=stop["metadata"].get("reason", ""), extras=extras, log=str(path))
+
+
+def _task(args):
+    benchmark, seed, path, init_limit_s, latency_examples = args
+    return execute_run(benchmark, seed, path, init_limit_s=init_limit_s, latency_examples=latency_examples)
+
+
+class Runner:
+    """Run a benchmark ``runs`` times under MLPerf's rules and score the result.
+
+    Parameters
+    ----------
+    benchmark : Benchmark
+        The recipe (must pickle when ``processes > 1`` or a ``client`` is given).
+    runs : int
+        Number of runs, at least 3 (MLPerf: 5 for vision, 10 for others).
+    log_dir : path
+        Folder of the logs ``result_<i>.txt``; a folder with finished logs of the same
+        benchmark and seeds is resumed.
+    seed : int
+        Base seed; run ``i`` gets ``run_seeds(seed, runs)[i]``.
+    init_limit_s : float
+        Initialization excluded from the clock up to this many seconds (MLPerf: 1800);
+        a longer one aborts the run with the reason in its log.
+    processes : int
+        Local worker processes (default 1: runs do not share cores).
+    client : dask.distributed.Client, optional
+        Run on this cluster instead.
+    latency_examples : int
+        After each successful run, time ``predict_one`` on this many examples (untimed).
+    check : bool
+        Check every log with the package's checker engine and the workbench ruleset.
+    progress : bool
+        Show a progress bar.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dawnlab.tta.synthetic import CurveBenchmark
+    >>> runner = Runner(CurveBenchmark(target=0.9, epoch_seconds=0.0), runs=3, log_dir=tempfile.mkdtemp(),
+    ...                 progress=False)
+    >>> result = runner.run()
+    >>> [r.status for r in result.runs], all(c.passed for c in result.checks)
+    (['success', 'success', 'success'], True)
+    """
+
+    def __init__(self, benchmark: Benchmark, runs: int = 5, log_dir: str | os.PathLike = "tta_logs", *,
+                 seed: int = 0, init_limit_s: float = INIT_LIMIT_S, processes: int = 1, client=None,
+                 latency_examples: int = 0, check: bool = True, progress: bool = True):
+        validate_benchmark(benchmark)
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 3:
+            raise invalid("runs", "Runner", "an int >= 3 (olympic scoring drops the fastest and the slowest run)",
+                          runs, "MLPerf uses 5 runs for vision benchmarks and 10 for the others.")
+        if isinstance(init_limit_s, bool) or not isinstance(init_limit_s, (int, float)) or not (
+                0 < init_limit_s <= INIT_LIMIT_S):
+            raise invalid("init_limit_s", "Runner", f"a number of seconds in (0, {INIT_LIMIT_S:g}] (MLPerf's limit)",
+                          init_limit_s)
+        if isinstance(latency_examples, bool) or not isinstance(latency_examples, int) or latency_examples < 0:
+            raise invalid("latency_examples", "Runner", "an int >= 0", latency_examples)
+        self.benchmark, self.runs, self.seed = benchmark, runs, seed
+        self.log_dir = Path(log_dir)
+        self.init_limit_s, self.processes, self.client = float(init_limit_s), processes, client
+        self.latency_examples, self.check, self.progress = latency_examples, check, progress
+        self.seeds = run_seeds(seed, runs)
+
+    def path(self, i: int) -> Path:
+        """The log file of run ``i``."""
+        return self.log_dir / f"result_{i}.txt"
+
+    @property
+    def ruleset(self) -> Path:
+        """The ruleset the logs are checked with (the shipped one, or a copy that knows this benchmark)."""
+        b = self.benchmark
+        if default_targets().get(b.name) == float(b.target):
+            return RULESET
+        return write_ruleset(self.log_dir / "ruleset.yaml", {b.name: float(b.target)})
+
+    def finished(self) -> dict[int, RunRecord]:
+        """The runs whose logs are already in ``log_dir`` (they are kept on resume)."""
+        done = {}
+        for i, seed in enumerate(self.seeds):
+            p = self.path(i)
+            if not p.is_file():
+                continue
+            try:
+                rec = read_run(p, i)
+            except (ValueError, KeyError, IndexError):
+                continue
+            if rec.seed != seed or rec.benchmark != self.benchmark.name:
+                raise invalid("log_dir", "Runner", f"a new folder or one with this benchmark's runs (result_{i}.txt "
+                              f"is {rec.benchmark!r} seed {rec.seed}, expected {self.benchmark.name!r} seed {seed})",
+                              str(self.log_dir), "Use another log_dir or delete the old logs.")
+            done[i] = rec
+        return done
+
+    def iter_runs(self) -> Iterator[RunRecord]:
+        """Yield each run's record as it finishes (the kept ones first)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in self.log_dir.glob(".result_*.tmp"):  # a run killed while writing
+            tmp.unlink(missing_ok=True)
+        done = self.finished()
+        yield from (done[i] for i in sorted(done))
+        todo = [i for i in range(self.runs) if i not in done]
+        tasks = [(self.benchmark, self.seeds[i], str(self.path(i)), self.init_limit_s, self.latency_examples)
+                 for i in todo]
+        for _, rec in imap(_task, tasks, client=self.client, processes=self.processes, progress=self.progress,
+                           desc=f"{self.benchmark.name} runs"):
+            yield rec
+
+    def run(self) -> RunnerResult:
+        """Do (or finish) all runs, check every log, and score them."""
+        records = sorted(self.iter_runs(), key=lambda r: r.index)
+        return self.result(records)
+
+    def result(self, records: list[RunRecord]) -> RunnerResult:
+        """Score and check finished records."""
+        times = [r.tta_s if r.converged else None for r in records]
+        score, note = olympic_score(times) if len(records) >= 3 else (None, "fewer than 3 runs")
+        checks = [check_log(r.log, self.ruleset) for r in records] if self.check else []
+        return RunnerResult(self.benchmark.name, float(self.benchmark.target), records, score, note, checks,
+                            str(self.log_dir))

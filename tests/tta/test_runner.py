@@ -1,0 +1,152 @@
+"""The runner's rules: the clock and its exclusions, seeds, statuses, bad benchmarks, resume."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from dawnlab.errors import InvalidArgument
+from dawnlab.tta import BenchmarkError, CurveBenchmark, Runner, check_log, olympic_score, read_run
+from dawnlab.tta.rules import log_lines
+
+
+def _keys(path):
+    return [r["key"] for r in log_lines(path)]
+
+
+def test_init_sleep_is_not_on_the_clock_and_evaluation_is(tmp_path):
+    # noise 0, rate 1: accuracy 1 - e^-e reaches 0.9 at epoch 3 (0.950), not at 2 (0.865)
+    b = CurveBenchmark(target=0.9, rate=1.0, noise=0.0, jitter=0.0, epoch_seconds=0.0, eval_seconds=0.1,
+                       init_seconds=1.0)
+    res = Runner(b, runs=3, log_dir=tmp_path, progress=False).run()
+    for r in res.runs:
+        assert r.status == "success" and [e for e, _, _ in r.evals] == [1, 2, 3]
+        assert r.init_s >= 1.0  # the init sleep is logged between init_start and init_stop
+        assert r.tta_s >= 3 * 0.1  # three evaluations of 0.1 s each are on the clock
+        assert r.tta_s < 1.0  # the 1 s init sleep is not
+        recs = log_lines(r.log)
+        t = {x["key"]: float(x["time_ms"]) for x in recs if x["key"] in ("init_stop", "run_start", "run_stop")}
+        assert t["init_stop"] <= t["run_start"] and math.isclose(r.tta_s, (t["run_stop"] - t["run_start"]) / 1e3)
+    assert all(c.passed and c.converged for c in res.checks)
+
+
+def test_distinct_seeds_are_logged_once_each(tmp_path):
+    res = Runner(CurveBenchmark(epoch_seconds=0.0), runs=6, log_dir=tmp_path, seed=3, progress=False).run()
+    logged = [[x["value"] for x in log_lines(r.log) if x["key"] == "seed"] for r in res.runs]
+    assert all(len(s) == 1 for s in logged)
+    assert len({s[0] for s in logged}) == 6
+    assert [s[0] for s in logged] == Runner(CurveBenchmark(), runs=6, log_dir=tmp_path / "x", seed=3).seeds
+
+
+def test_unreachable_target_is_aborted_at_the_epoch_limit_and_the_logs_are_kept(tmp_path):
+    b = CurveBenchmark(target=0.9, ceiling=0.5, epoch_seconds=0.0, max_epochs=4)
+    res = Runner(b, runs=3, log_dir=tmp_path, progress=False).run()
+    for r in res.runs:
+        assert r.status == "aborted" and r.evals[-1][0] == 4
+        assert "max_epochs=4" in r.reason and Path(r.log).is_file()
+    assert all(c.passed and not c.converged for c in res.checks)  # an honest aborted log is compliant
+    assert res.score_s is None and res.score_note.startswith("invalid: 3 runs did not converge")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.1])
+def test_evaluate_outside_0_1_raises_naming_the_rule_and_keeps_the_log(tmp_path, bad):
+    b = CurveBenchmark(epoch_seconds=0.0, invalid_at=2, invalid_value=bad)
+    with pytest.raises(BenchmarkError, match=r"evaluate\(\) must be a finite number in \[0, 1\]") as err:
+        Runner(b, runs=3, log_dir=tmp_path, progress=False).run()
+    assert repr(bad) in str(err.value) and "result_0.txt" in str(err.value)
+    rec = read_run(tmp_path / "result_0.txt")
+    assert rec.status == "aborted" and "evaluate() returned" in rec.reason and len(rec.evals) == 1
+
+
+def test_init_over_its_limit_aborts_with_the_reason(tmp_path):
+    b = CurveBenchmark(epoch_seconds=0.0, init_seconds=0.3)
+    res = Runner(b, runs=3, log_dir=tmp_path, init_limit_s=0.1, progress=False, check=True).run()
+    for r, c in zip(res.runs, res.checks):
+        assert r.status == "aborted" and "init_limit_s=0.1" in r.reason and r.evals == []
+        assert not c.passed  # a run that broke the init rule is not a compliant result
+    assert res.score_s is None
+
+
+@pytest.mark.parametrize("runs", [0, 2, 2.5, True])
+def test_runs_below_three_are_refused(tmp_path, runs):
+    with pytest.raises(InvalidArgument, match=r"'runs' argument of Runner must be an int >= 3"):
+        Runner(CurveBenchmark(), runs=runs, log_dir=tmp_path)
+
+
+@pytest.mark.parametrize("attr, value, match", [("target", 1.5, "benchmark.target"), ("target", 0.0, "benchmark.target"),
+                                                ("max_epochs", 0, "benchmark.max_epochs"),
+                                                ("hyperparameters", {}, "benchmark.hyperparameters")])
+def test_bad_benchmark_attributes_are_refused(tmp_path, attr, value, match):
+    b = CurveBenchmark()
+    setattr(b, attr, value)
+    with pytest.raises(InvalidArgument, match=match):
+        Runner(b, runs=3, log_dir=tmp_path)
+
+
+def test_init_limit_above_mlperf_is_refused(tmp_path):
+    with pytest.raises(InvalidArgument, match="init_limit_s"):
+        Runner(CurveBenchmark(), runs=3, log_dir=tmp_path, init_limit_s=3600)
+
+
+def test_a_folder_of_another_benchmark_is_refused(tmp_path):
+    Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
+    with pytest.raises(InvalidArgument, match="log_dir"):
+        Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, seed=9, progress=False).run()
+
+
+def test_processes_fan_out_and_give_the_same_logs_structure(tmp_path):
+    res = Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, processes=2, progress=False).run()
+    assert [r.index for r in res.runs] == [0, 1, 2] and all(c.passed for c in res.checks)
+
+
+_KILLED = textwrap.dedent("""
+    import sys
+    from dawnlab.tta import CurveBenchmark, Runner
+    Runner(CurveBenchmark(epoch_seconds=0.15, noise=0.0, jitter=0.0, rate=1.0, target=0.9), runs=6,
+           log_dir=sys.argv[1], progress=False, check=False).run()
+""")
+
+
+def test_resume_after_a_killed_runner_keeps_the_finished_runs(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(tmp_path)])
+    deadline = time.time() + 60
+    try:
+        while not (tmp_path / "result_1.txt").exists() and time.time() < deadline:
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    kept = {p.name: p.read_bytes() for p in tmp_path.glob("result_*.txt")}
+    assert "result_1.txt" in kept and len(kept) < 6  # killed part-way, no half-written log
+    res = Runner(CurveBenchmark(epoch_seconds=0.0, noise=0.0, jitter=0.0, rate=1.0, target=0.9), runs=6,
+                 log_dir=tmp_path, progress=False).run()
+    assert len(res.runs) == 6 and all(c.passed for c in res.checks)
+    for name, data in kept.items():
+        assert (tmp_path / name).read_bytes() == data  # the finished runs were kept, not redone
+    assert not list(tmp_path.glob(".result_*"))
+
+
+def test_olympic_score_of_the_runner_is_the_rule_on_its_times(tmp_path):
+    res = Runner(CurveBenchmark(epoch_seconds=0.01, jitter=0.5), runs=5, log_dir=tmp_path, progress=False).run()
+    times = sorted(r.tta_s for r in res.runs)
+    assert res.score_s == pytest.approx(sum(times[1:-1]) / 3)
+    assert res.score_s == olympic_score([r.tta_s for r in res.runs])[0]
+
+
+def test_every_log_line_comes_from_mllog(tmp_path):
+    res = Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
+    for r in res.runs:
+        lines = Path(r.log).read_text().splitlines()
+        assert lines and all(line.startswith(":::MLLOG {") for line in lines)
+        keys = _keys(r.log)
+        for key in ["submission_benchmark", "cache_clear", "init_start", "init_stop", "run_start", "run_stop",
+                    "epoch_start", "epoch_stop", "eval_start", "eval_stop", "eval_accuracy", "seed",
+                    "global_batch_size", "opt_name", "opt_base_learning_rate", "train_samples", "eval_samples"]:
+            assert key in keys, key
+        assert check_log(r.log).passed
