@@ -23,20 +23,32 @@
    worse than the full model on the paired held-out predictions: McNemar's
    exact test for ``score="accuracy"``, the paired bootstrap test of
    :func:`~dawnlab.willump.stats.paired_bootstrap_pvalue` for other scores.
-   With ``max_drop`` set (accuracy only), a candidate must also pass a
-   non-inferiority check: the exact Clopper-Pearson upper bound on the rate
-   of rows the full model gets right and the cascade wrong (which bounds the
-   accuracy drop) must be ``<= max_drop``, each bound at level ``alpha / m``
-   for ``m`` candidates (Bonferroni), so that with probability ``>= 1 -
-   alpha`` every candidate's bound holds at once, the chosen one's included.
+   Not rejecting is not a proof of no loss, so with ``max_drop`` set (accuracy
+   only) a candidate must also pass a non-inferiority test, and this is the
+   stated guarantee: **with probability at least** ``1 - alpha`` **over the
+   held-out rows, every accepted candidate, the chosen one included, has a
+   true accuracy drop against the full model of at most** ``max_drop``.  The
+   drop ``P(full right, cascade wrong) - P(full wrong, cascade right)`` is
+   bounded by :func:`~dawnlab.willump.stats.paired_drop_upper_bound` (exact
+   Clopper-Pearson bounds on both discordant rates).  Within one subset the
+   thresholds are tested in a fixed order, from the highest (the cascade
+   closest to the full model) down, each at level ``alpha / S`` for ``S``
+   subsets, and the sequence stops at the first bound above ``max_drop``
+   (fixed-sequence testing, which controls the family-wise error at
+   ``alpha / S`` without splitting it over thresholds; Bonferroni over the
+   ``S`` subsets).  The guarantee is about the models that were tested, those
+   fitted on the training part, for new rows drawn like the held-out ones;
+   ``refit=True`` (the default, as in the paper) then refits them on all rows,
+   which the bound does not cover, so ``benchmarks/willump.py`` re-tests the
+   deployed cascade on a final split that tuning never saw.
    The accepted candidate of least expected cost is chosen; when none is
    cheaper than the full pipeline, there is no cascade and every row gets all
-   features.  The choice is made on the held-out split, so the p-value it
-   reports is optimistic for new data (the candidate was selected among many);
-   ``benchmarks/willump.py`` therefore re-tests the chosen cascade on a final
-   split that tuning never saw.  The rule of the authors' code (held-out
-   accuracy within ``reference_tolerance`` of the full model, no test) is
-   computed too and reported in ``cascade_.reference``.
+   features.  :meth:`Willump.cascade_for` re-reads the same table for another
+   margin, and :func:`dawnlab.willump.tuning.select_settings` chooses
+   ``holdout`` and ``max_drop`` by cross-validation on the fitting rows.  The
+   rule of the authors' code (held-out accuracy within ``reference_tolerance``
+   of the full model, no test) is computed too and reported in
+   ``cascade_.reference``.
 5. **Top-K.**  For each candidate subset, ``c`` is the smallest ratio in a grid
    such that, in at least ``topk_quantile`` (99%) of ``topk_bootstrap`` (100)
    bootstrap resamples of the held-out rows, the full model's top-K lies in the
@@ -57,6 +69,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,9 +87,9 @@ from dawnlab.willump.errors import FeatureGroupError, NotFittedError
 from dawnlab.willump.importance import SCORES, make_score, permutation_importance
 from dawnlab.willump.knapsack import knapsack
 from dawnlab.willump.pipeline import Pipeline, _select, check_X, check_Xy, n_rows, take_rows, vstack
-from dawnlab.willump.stats import drop_upper_bound, mcnemar_exact, paired_bootstrap_pvalue
+from dawnlab.willump.stats import mcnemar_exact, paired_bootstrap_pvalue, paired_drop_upper_bound
 
-__all__ = ["Willump", "Cascade", "TopKPlan", "TopK", "DEFAULT_THRESHOLDS", "DEFAULT_CUTOFFS", "C_GRID"]
+__all__ = ["Willump", "fixed_sequence", "Cascade", "TopKPlan", "TopK", "DEFAULT_THRESHOLDS", "DEFAULT_CUTOFFS", "C_GRID"]
 
 DEFAULT_CUTOFFS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 DEFAULT_THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.6, 1.0001, 0.025))
@@ -90,6 +103,9 @@ C_GRID = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 2
 # times, fastest kept.  One context switch would otherwise outweigh a short timing and flip the plan.
 RETIME_BELOW_S = 0.2
 RETIMES = 2
+
+TABLE_COLUMNS = ["groups", "subset_cost", "threshold", "frac_confident", "score", "score_full", "pvalue", "b", "c",
+                 "drop_bound", "expected_cost", "noninferior", "accepted", "reference_accepted"]
 
 
 def _fastest_predict(model, M):
@@ -116,7 +132,7 @@ class Cascade:
     score_full: float
     score_cascade: float
     frac_confident: float
-    drop_bound: float  # simultaneous (1 - alpha) upper bound on the accuracy drop (NaN for other scores)
+    drop_bound: float  # (1 - alpha / S) upper bound on the accuracy drop, S subsets (NaN for other scores)
     expected_cost: float
     full_cost: float
     reference: dict
@@ -149,6 +165,35 @@ class TopK(NamedTuple):
     indices: np.ndarray
     scores: np.ndarray
     rows_scored_full: int
+
+
+def fixed_sequence(table: pd.DataFrame, max_drop: float | None) -> np.ndarray:
+    """Which candidates the fixed-sequence non-inferiority test accepts, in the order of ``table``'s rows.
+
+    Within each subset (``table.groups``) the thresholds are taken from the
+    highest down; a threshold passes when its ``drop_bound`` and that of
+    every higher threshold of the subset are ``<= max_drop``: the first
+    failure ends the subset's sequence.  Each bound being a valid upper bound
+    at some level ``a``, the chance that any passing candidate of a subset
+    truly loses more than ``max_drop`` is at most ``a``.  With ``max_drop``
+    None every candidate passes.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"groups": [("a",)] * 3, "threshold": [0.9, 0.8, 0.7], "drop_bound": [0.01, 0.03, 0.01]})
+    >>> fixed_sequence(t, 0.02).tolist()
+    [True, False, False]
+    """
+    ok = np.ones(len(table), dtype=bool)
+    if max_drop is None or not len(table):
+        return ok
+    keys = [tuple(g) if isinstance(g, (tuple, list)) else g for g in table["groups"]]
+    thresholds, bounds = table["threshold"].to_numpy(), table["drop_bound"].to_numpy()
+    for key in dict.fromkeys(keys):
+        rows = np.array([i for i, k in enumerate(keys) if k == key])
+        order = rows[np.argsort(-thresholds[rows], kind="stable")]
+        ok[order] = np.cumprod(bounds[order] <= max_drop).astype(bool)
+    return ok
 
 
 def _ranked(scores: np.ndarray, k: int) -> np.ndarray:
@@ -194,14 +239,17 @@ class Willump:
     cache_entries, cache_bytes : int, optional
         Bound of each cacheable group's LRU cache (no cache when both are None).
     max_drop : float, optional
-        Non-inferiority margin: accept only candidates whose simultaneous
-        ``1 - alpha`` upper bound on the accuracy drop is at most this (accuracy only).
+        Non-inferiority margin (accuracy only): accept only candidates that the
+        fixed-sequence test shows to lose at most this much accuracy (see the
+        module docstring for the guarantee).
     reference_tolerance : float
         Accuracy tolerance of the authors' rule, reported beside the test's choice.
     seed : int
         Seed of the split, the permutations and the bootstraps.
     progress : bool
         Show a progress bar during ``fit``.
+    checkpoint_dir : path-like, optional
+        Save each finished stage of ``fit`` here and resume from them (see :meth:`fit`).
 
     Examples
     --------
@@ -225,7 +273,7 @@ class Willump:
                  topk_quantile: float = 0.99, topk_class: Any = None, cache_entries: int | None = None,
                  cache_bytes: int | None = None, max_drop: float | None = None,
                  reference_tolerance: float = 0.001, seed: int = 0,
-                 progress: bool = True):
+                 progress: bool = True, checkpoint_dir=None):
         own = "Willump"
         if not isinstance(pipeline, Pipeline):
             raise invalid("pipeline", own, "a dawnlab.willump.Pipeline (Pipeline.from_sklearn converts one)",
@@ -256,14 +304,51 @@ class Willump:
         self.cache_entries, self.cache_bytes = cache_entries, cache_bytes
         self.reference_tolerance, self.seed, self.progress = reference_tolerance, seed, progress
         self.max_drop = max_drop
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.pipeline_: Pipeline | None = None
 
     # -- tuning ------------------------------------------------------------
+    def _config(self) -> dict:
+        """Everything that decides what ``fit`` computes (the checkpoint folder is keyed by it and the data)."""
+        return {k: getattr(self, k) for k in ("score", "alpha", "cost_cutoffs", "thresholds", "holdout", "refit",
+                                              "n_repeats", "n_boot", "topk_fraction", "topk_precision",
+                                              "topk_bootstrap", "topk_quantile", "topk_class", "max_drop",
+                                              "reference_tolerance", "seed")} | {"pipeline": self.pipeline}
+
+    def _stages(self, X, y):
+        """The checkpoint folder of this fit (None without ``checkpoint_dir``) and its load/save helpers."""
+        if self.checkpoint_dir is None:
+            return None, (lambda name: None), (lambda name, obj: None)
+        import joblib
+
+        from dawnlab import results
+
+        folder = Path(self.checkpoint_dir) / f"fit-{joblib.hash((X, y, self._config()))[:20]}"
+
+        def load(name):
+            path = folder / f"{name}.pkl"
+            return results.load(path) if path.is_file() else None
+
+        def save(name, obj):
+            results.save(folder / f"{name}.pkl", obj)
+
+        return folder, load, save
+
     def fit(self, X, y) -> "Willump":
-        """Measure, tune on a held-out split, choose the cascade and the top-K plan, and refit."""
+        """Measure, tune on a held-out split, choose the cascade and the top-K plan, and refit.
+
+        With ``checkpoint_dir`` set, each finished stage (measurement with the
+        full model, importance, the small models and candidates, top-K, the
+        refit) is saved atomically (:func:`dawnlab.results.save`) in a folder
+        keyed by the data and every setting; an interrupted fit called again
+        with the same data and settings loads the finished stages instead of
+        recomputing them, measured costs included, so it ends with the plan the
+        uninterrupted fit would have made from those measurements.
+        """
         from sklearn.model_selection import train_test_split
 
         X, y = check_Xy(X, y, "Willump.fit")
+        _, load, save = self._stages(X, y)
         n = len(y)
         idx = np.arange(n)
         _, counts = np.unique(y, return_counts=True)
@@ -273,30 +358,40 @@ class Willump:
         if len(np.unique(y_tr)) < len(counts):
             raise invalid("y", "Willump.fit", "with every class present in the training part", counts.tolist())
 
-        pipe = self.pipeline.clone().fit_groups(X_tr, y_tr)
-        names = pipe.names
-        bar = tqdm(total=4, desc="willump: features", disable=not self.progress, leave=False)
+        bar = tqdm(total=5, desc="willump: features", disable=not self.progress, leave=False)
         try:
-            blocks_tr = pipe.features(X_tr)
-            timings: dict[str, float] = {}
-            blocks_ho = pipe.features(X_ho, timings=timings)
-            if sum(timings.values()) < RETIME_BELOW_S:
-                # a pass this short is outweighed by one context switch on a busy machine: time it again
-                # (cheaply) and keep each group's fastest pass
-                for _ in range(RETIMES):
-                    again: dict[str, float] = {}
-                    pipe.features(X_ho, timings=again)
-                    timings = {g: min(timings[g], again[g]) for g in timings}
+            measured = load("measure")
+            if measured is None:
+                pipe = self.pipeline.clone().fit_groups(X_tr, y_tr)
+                blocks_tr = pipe.features(X_tr)
+                timings: dict[str, float] = {}
+                blocks_ho = pipe.features(X_ho, timings=timings)
+                if sum(timings.values()) < RETIME_BELOW_S:
+                    # a pass this short is outweighed by one context switch on a busy machine: time it again
+                    # (cheaply) and keep each group's fastest pass
+                    for _ in range(RETIMES):
+                        again: dict[str, float] = {}
+                        pipe.features(X_ho, timings=again)
+                        timings = {g: min(timings[g], again[g]) for g in timings}
+                cost = {g: timings[g] / len(ho) for g in pipe.names}
+                full = clone(pipe.model).fit(pipe.matrix(blocks_tr), y_tr)
+                pf, dt = _fastest_predict(full, pipe.matrix(blocks_ho))
+                save("measure", {"pipe": pipe, "cost": cost, "full": full, "pf": pf, "full_model_cost": dt / len(ho)})
+            else:  # resumed: the fitted groups, costs and full model are the saved ones
+                pipe, cost, full, pf = measured["pipe"], measured["cost"], measured["full"], measured["pf"]
+                dt = measured["full_model_cost"] * len(ho)
+                blocks_tr, blocks_ho = pipe.features(X_tr), pipe.features(X_ho)
+            names = pipe.names
             bar.update()
-            cost = {g: timings[g] / len(ho) for g in names}
-            full = clone(pipe.model).fit(pipe.matrix(blocks_tr), y_tr)
             classes = full.classes_
             scorer = make_score(self.score, classes)
-            pf, dt = _fastest_predict(full, pipe.matrix(blocks_ho))
             model_cost = {(): dt / len(ho)}  # () keys the full model
             total = sum(cost.values()) + model_cost[()]
             bar.set_description("willump: importance")
-            importance = permutation_importance(full, blocks_ho, names, y_ho, scorer, self.n_repeats, self.seed)
+            importance = load("importance")
+            if importance is None:
+                importance = permutation_importance(full, blocks_ho, names, y_ho, scorer, self.n_repeats, self.seed)
+                save("importance", importance)
             bar.update()
 
             subsets = []
@@ -306,32 +401,45 @@ class Willump:
                 if s and len(s) < len(names) and s not in subsets:
                     subsets.append(s)
             bar.set_description("willump: cascades")
-            rows, smalls, probas = [], {}, {}
-            for s in subsets:
-                small = clone(pipe.model).fit(pipe.matrix(blocks_tr, s), y_tr)
-                ps, dt = _fastest_predict(small, pipe.matrix(blocks_ho, s))
-                model_cost[s] = dt / len(ho)
-                smalls[s], probas[s] = small, ps
-                rows += self._candidates(s, ps, pf, y_ho, classes, scorer, cost, model_cost[s], total,
-                                         len(subsets) * len(self.thresholds))
+            done = load("cascades")
+            if done is None:
+                rows, smalls, probas = [], {}, {}
+                for s in subsets:
+                    small = clone(pipe.model).fit(pipe.matrix(blocks_tr, s), y_tr)
+                    ps, dts = _fastest_predict(small, pipe.matrix(blocks_ho, s))
+                    model_cost[s] = dts / len(ho)
+                    smalls[s], probas[s] = small, ps
+                    rows += self._candidates(s, ps, pf, y_ho, classes, scorer, cost, model_cost[s], total,
+                                             len(subsets))
+                save("cascades", {"rows": rows, "smalls": smalls, "probas": probas, "model_cost": model_cost})
+            else:
+                rows, smalls, probas, model_cost = done["rows"], done["smalls"], done["probas"], done["model_cost"]
             bar.update()
-            table = pd.DataFrame(rows, columns=["groups", "subset_cost", "threshold", "frac_confident", "score",
-                                                "score_full", "pvalue", "b", "c", "drop_bound", "expected_cost",
-                                                "accepted",
-                                                "reference_accepted"])
-            cascade = self._choose(table, names, total, scorer(y_ho, pf))
+            table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+            cascade = self._choose(table, names, total, scorer(y_ho, pf), self.max_drop)
             bar.set_description("willump: top-K")
-            topk = self._tune_topk(subsets, probas, pf, classes, cost, model_cost, total, len(ho))
+            topk = load("topk")
+            if topk is None:
+                topk = self._tune_topk(subsets, probas, pf, classes, cost, model_cost, total, len(ho))
+                save("topk", topk)
+            bar.update()
+
+            if self.refit:
+                bar.set_description("willump: refit")
+                keep = {cascade.groups, topk.groups} - {()}
+                refitted = load("refit")
+                if refitted is None:
+                    pipe = self.pipeline.clone().fit_groups(X, y)
+                    blocks = pipe.features(X)
+                    full = clone(pipe.model).fit(pipe.matrix(blocks), y)
+                    smalls = {s: clone(pipe.model).fit(pipe.matrix(blocks, s), y) for s in keep}
+                    save("refit", {"pipe": pipe, "full": full, "smalls": smalls})
+                else:
+                    pipe, full, smalls = refitted["pipe"], refitted["full"], refitted["smalls"]
             bar.update()
         finally:
             bar.close()
 
-        if self.refit:
-            pipe = self.pipeline.clone().fit_groups(X, y)
-            blocks = pipe.features(X)
-            full = clone(pipe.model).fit(pipe.matrix(blocks), y)
-            keep = {cascade.groups, topk.groups} - {()}
-            smalls = {s: clone(pipe.model).fit(pipe.matrix(blocks, s), y) for s in keep}
         pipe.model_ = full
         self.pipeline_ = pipe
         self.classes_ = full.classes_
@@ -348,7 +456,7 @@ class Willump:
         self.reset_stats()
         return self
 
-    def _candidates(self, s, ps, pf, y, classes, scorer, cost, small_cost, total, m) -> list[dict]:
+    def _candidates(self, s, ps, pf, y, classes, scorer, cost, small_cost, total, n_subsets) -> list[dict]:
         conf = ps.max(axis=1)
         groups_cost = sum(cost[g] for g in s)
         cs = groups_cost + small_cost
@@ -362,21 +470,43 @@ class Willump:
             if self.score == "accuracy":
                 r = mcnemar_exact(y, pred_full, classes[np.argmax(pc, axis=1)])
                 p, b, c = r.pvalue, r.b, r.c
-                bound = drop_upper_bound(b, len(y), self.alpha / m)
+                bound = paired_drop_upper_bound(b, c, len(y), self.alpha / n_subsets)
             else:
                 p = paired_bootstrap_pvalue(scorer, y, pf, pc, self.n_boot, self.seed)
                 b = c = -1
                 bound = float("nan")
-            ok = p >= self.alpha and (self.max_drop is None or bound <= self.max_drop)
             f = float(mask.mean())
             out.append({"groups": s, "subset_cost": cs, "threshold": float(t), "frac_confident": f, "score": sc,
                         "score_full": score_full, "pvalue": p, "b": b, "c": c,
-                        "drop_bound": bound, "expected_cost": cs + (1 - f) * (total - groups_cost), "accepted": ok,
+                        "drop_bound": bound, "expected_cost": cs + (1 - f) * (total - groups_cost),
+                        "noninferior": True, "accepted": p >= self.alpha,
                         "reference_accepted": sc >= score_full - self.reference_tolerance})
         return out
 
-    def _choose(self, table: pd.DataFrame, names, total: float, score_full: float) -> Cascade:
+    def _accept(self, table: pd.DataFrame, max_drop: float | None) -> pd.DataFrame:
+        """``table`` with ``noninferior`` (see :func:`fixed_sequence`) and ``accepted`` for the margin ``max_drop``."""
+        table = table.copy()
+        table["noninferior"] = fixed_sequence(table, max_drop)
+        table["accepted"] = (table.pvalue >= self.alpha) & table.noninferior
+        return table
+
+    def cascade_for(self, max_drop: float | None) -> Cascade:
+        """The cascade ``fit`` would have chosen from the same held-out table with another ``max_drop``.
+
+        Nothing is refitted: only subsets whose small models were kept
+        (``small_models_``) can be routed through; use it to read the trade-off.
+        """
+        self._check_fitted()
+        if max_drop is not None and (self.score != "accuracy" or not (0 < max_drop < 1)):
+            raise invalid("max_drop", "Willump.cascade_for", "None, or a fraction in (0, 1) with score='accuracy'",
+                          max_drop)
+        cas = self.cascade_
+        return self._choose(cas.table, self.pipeline_.names, cas.full_cost, cas.score_full, max_drop)
+
+    def _choose(self, table: pd.DataFrame, names, total: float, score_full: float,
+                max_drop: float | None) -> Cascade:
         test = ("McNemar exact, one-sided" if self.score == "accuracy" else "paired bootstrap, one-sided")
+        table = self._accept(table, max_drop)
 
         def best(col):
             ok = table[table[col] & (table.expected_cost < total)] if len(table) else table
