@@ -157,7 +157,7 @@ def check_finite(loss: torch.Tensor, phase: str, epoch: int, step: int, lr: floa
     if not torch.isfinite(loss):
         kept = (f"The last good checkpoint, {checkpoint!r}, is kept." if checkpoint
                 else "No checkpoint folder was given, so nothing was saved.")
-        raise NonFiniteLossError(f"The {phase} loss became {float(loss)} at epoch {epoch + 1}, step {step + 1} "
+        raise NonFiniteLossError(f"The {phase} loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
                                  f"(learning rate {lr:g}). {kept} Lower the learning rate and run again.")
 
 
