@@ -24,8 +24,12 @@ heavy-tailed counts, so the interval here is a different, provably valid one:
   and smaller, ``K-``), each at ``a = (1 - p) / 2``, give the two ends.  The
   bets ``lambda_i`` are predictable (from earlier samples only): the
   variance-adapted ``e / sigma_hat^2`` (log-optimal for rejecting a mean at
-  distance ``e``), truncated so that no factor can fall below ``1 - 0.5`` (or ``1 - 0.9``: the
-  capital is the equal mixture of both, itself a martingale);
+  distance ``e``), truncated so that no factor can fall below ``1 - 0.5``
+  (or ``1 - 0.9``, or ``1 - 0.99``: the capital is the equal mixture of the
+  three, itself a martingale; the mixture costs nothing while no truncation
+  binds, and the 0.99 level is what a range-limited count needs: on the
+  50,000-frame benchmark it lowered the calls of random sampling and of the
+  control variate alike);
   the truncation depends on ``mu`` only through ``m_i(mu)`` in a way that
   keeps ``K+`` decreasing and ``K-`` increasing in ``mu``, so each end is a
   root found by bisection and the running intersection is an interval.
@@ -149,7 +153,7 @@ class BettingCS:
     """
 
     #: each bet is truncated so that no factor falls below 1 - trunc; the capital mixes these
-    truncs = (0.5, 0.9)
+    truncs = (0.5, 0.9, 0.99)
     min_slope_samples = 16
 
     def __init__(self, n_pop: int, value_range: float, confidence: float, *,
