@@ -1,0 +1,624 @@
+"""The runtime: every stage runs whole on one cache-sized piece before the next (arXiv 1810.12297, Section 5).
+
+A stage (:mod:`dawnlab.mozart.planner`) is compiled into a small program of
+slots: its split inputs, its broadcast constants and one slot per call.  Each
+worker takes the next piece ``[start, end)`` of the stage's index space, cuts
+every split input to that piece (views for NumPy arrays), and runs every call
+of the stage on it before it takes another piece, so a piece's intermediates
+stay in the core's cache (pipelining) while the workers run pieces at the same
+time (parallelism).
+
+Costs are kept per stage, not per piece:
+
+- the first piece (the *probe*: about 64 KiB of input and at most
+  :data:`PROBE_ELEMENTS` elements, or the caller's piece size) runs without preallocated outputs and tells the
+  runtime every result's dtype and shape;
+- a kept result that a function can write with ``out=`` is then allocated
+  once, whole, and every piece writes its part in place; an intermediate gets a
+  per-worker scratch buffer of one piece, and buffers are reused once their
+  last reader in the stage has run;
+- other results are collected per piece and merged once with their split
+  type's ``merge`` (pandas values, reductions).
+
+Piece size.  Unless the caller sets ``piece_size``, a stage's pieces hold
+``L2 / bytes_per_element`` elements, rounded down to a power of two, where
+``bytes_per_element`` adds the bytes per element of every split input and of
+every buffer the probe's results need (after reuse), and ``L2`` is the size of
+the level-2 cache read from ``/sys/devices/system/cpu/cpu0/cache/index*/``
+(:func:`l2_cache_bytes`); where that cannot be read the default is
+:data:`DEFAULT_L2_BYTES` (256 KiB, the smallest L2 of current x86 and Arm
+server cores, so pieces err on the small side).
+
+Backends.  ``"threads"`` (default): a thread pool that lives as long as the
+process (NumPy, SciPy's ufuncs and pandas' kernels release the GIL).
+``"processes"`` and ``"dask"``: the index space is cut into one block per
+worker (or per dask worker thread, times two); each block, with its slice of
+every input, goes through :func:`dawnlab.parallel.imap` to a local process pool
+or a ``dask.distributed`` ``Client``, where the same piece loop runs on it;
+the blocks' results are merged here.  Functions and broadcast values must
+pickle for these two.
+
+Failure.  An exception in any piece stops the other workers at their next
+piece and is re-raised as :class:`PieceError`, naming the call and the piece
+range; no value is committed (results of earlier stages of the same
+evaluation are dropped too, and in-place writes go to a shadow copy that is
+copied back only when the whole evaluation has succeeded), and the graph keeps
+every node pending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from dawnlab.errors import DawnlabError, invalid
+from dawnlab.mozart.graph import GRAPH, Node
+from dawnlab.mozart.planner import Stage, plan
+from dawnlab.mozart.splittypes import ArraySplit, Mut, Reduce
+
+__all__ = ["l2_cache_bytes", "options", "set_options", "get_options", "PieceError", "run",
+           "DEFAULT_L2_BYTES", "PROBE_ELEMENTS", "piece_size_for"]
+
+DEFAULT_L2_BYTES = 256 * 1024
+PROBE_ELEMENTS = 1024
+MIN_PIECE = 16
+BACKENDS = ("threads", "processes", "dask")
+
+
+class PieceError(DawnlabError, RuntimeError):
+    """A call raised on one piece; the message names the call and the piece range."""
+
+    def __init__(self, message, function=None, start=None, end=None):
+        super().__init__(message)
+        self.function, self.start, self.end = function, start, end
+
+
+def l2_cache_bytes(path: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
+    """The level-2 cache size of CPU 0 in bytes, from the OS; :data:`DEFAULT_L2_BYTES` if unreadable.
+
+    Examples
+    --------
+    >>> l2_cache_bytes() >= 64 * 1024
+    True
+    >>> l2_cache_bytes("/no/such/folder") == DEFAULT_L2_BYTES
+    True
+    """
+    for index in sorted(glob.glob(os.path.join(path, "index*"))):
+        try:
+            with open(os.path.join(index, "level")) as f:
+                level = int(f.read().strip())
+            with open(os.path.join(index, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(index, "size")) as f:
+                size = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if level != 2 or kind not in ("Unified", "Data"):
+            continue
+        unit = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1:].upper(), 1)
+        try:
+            return int(size.rstrip("KkMmGg")) * unit
+        except ValueError:
+            continue
+    return DEFAULT_L2_BYTES
+
+
+def _default_workers() -> int:
+    from dawnlab.parallel import default_workers
+
+    return default_workers()
+
+
+_OPTIONS = {"workers": None, "piece_size": None, "backend": "threads", "client": None}
+
+
+def get_options() -> dict:
+    """The current defaults (``workers=None`` means the usable cores)."""
+    return dict(_OPTIONS)
+
+
+def set_options(**kwargs) -> None:
+    """Set the defaults: ``workers``, ``piece_size``, ``backend``, ``client``.
+
+    >>> set_options(workers=2); get_options()["workers"]
+    2
+    >>> set_options(workers=None)
+    """
+    resolve_options(kwargs)
+    _OPTIONS.update(kwargs)
+
+
+@contextlib.contextmanager
+def options(**kwargs):
+    """The defaults changed inside a ``with`` block.
+
+    >>> with options(piece_size=4096):
+    ...     get_options()["piece_size"]
+    4096
+    """
+    old = dict(_OPTIONS)
+    set_options(**kwargs)
+    try:
+        yield
+    finally:
+        _OPTIONS.clear()
+        _OPTIONS.update(old)
+
+
+def resolve_options(overrides: dict) -> dict:
+    """The defaults with ``overrides`` applied, checked."""
+    unknown = sorted(set(overrides) - set(_OPTIONS))
+    if unknown:
+        raise invalid("options", "dawnlab.mozart", f"among {sorted(_OPTIONS)}", unknown)
+    opts = {**_OPTIONS, **overrides}
+    if opts["client"] is not None and "backend" not in overrides and opts["backend"] == "threads":
+        opts["backend"] = "dask"
+    if opts["backend"] not in BACKENDS:
+        raise invalid("backend", "dawnlab.mozart", f"one of {list(BACKENDS)}", opts["backend"])
+    if opts["backend"] == "dask" and opts["client"] is None:
+        raise invalid("client", "dawnlab.mozart", "a dask.distributed Client when backend='dask'", None)
+    w = opts["workers"]
+    if w is not None and (isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1):
+        raise invalid("workers", "dawnlab.mozart", "a positive int or None (the usable cores)", w)
+    opts["workers"] = int(w) if w is not None else _default_workers()
+    p = opts["piece_size"]
+    if p is not None and (isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1):
+        raise invalid("piece_size", "dawnlab.mozart", "a positive int or None (from the L2 cache size)", p)
+    return opts
+
+
+def piece_size_for(bytes_per_element: float, l2: int | None = None) -> int:
+    """Elements per piece for a stage touching ``bytes_per_element`` bytes per element.
+
+    >>> piece_size_for(64, l2=1024 * 1024)
+    16384
+    """
+    l2 = l2_cache_bytes() if l2 is None else l2
+    n = max(1, int(l2 // max(bytes_per_element, 1.0)))
+    return max(MIN_PIECE, 1 << (n.bit_length() - 1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# compiling a stage
+
+
+class _Op:
+    __slots__ = ("func", "name", "args", "kwargs", "out_kw", "slot", "out_type", "kept", "mut", "mode", "buf",
+                 "index", "buf_split")
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+class _Program:
+    """A stage as slots: split inputs, constants, and one op per call.  Pickles (for processes and dask)."""
+
+    def __init__(self, stage: Stage, env: dict, shadows: dict):
+        self.inputs = []     # (slot, split type) of values cut per piece
+        self.consts = []     # (slot, value) given whole
+        self.ops: list[_Op] = []
+        self.input_values = []
+        slot_of: dict[int, int] = {}
+        const_of: dict[int, int] = {}
+        nslots = 0
+        kept_ids = {n.id for n in stage.outputs}
+        for node in stage.nodes:
+            mut_names = _mut_names(node)
+            specs = []
+            for name, v, t in node.inputs():
+                if isinstance(v, Node) and v.id in slot_of:
+                    specs.append((name, slot_of[v.id]))
+                    continue
+                value = _value_of(v, env)
+                if name in mut_names and isinstance(value, np.ndarray) and node.mut_root is value:
+                    value = shadows.setdefault(id(value), (value, value.copy()))[1]
+                if t.splits:
+                    self.inputs.append((nslots, t))
+                    self.input_values.append(value)
+                else:
+                    ident = id(value)
+                    if ident in const_of:
+                        specs.append((name, const_of[ident]))
+                        continue
+                    const_of[ident] = nslots
+                    self.consts.append((nslots, value))
+                specs.append((name, nslots))
+                nslots += 1
+            npos = len(node.args)
+            ann = node.annotated
+            op = _Op(func=ann.func, name=node.name, args=[s for _, s in specs[:npos]],
+                     kwargs=[(n, s) for n, s in specs[npos:]],
+                     out_kw=ann.out if (ann.out and ann.out not in node.kwargs and node.mut_root is None) else None,
+                     slot=nslots, out_type=node.out_type, kept=node.id in kept_ids,
+                     mut=node.mut_root is not None, mode=0, buf=None, index=len(self.ops))
+            slot_of[node.id] = nslots
+            nslots += 1
+            self.ops.append(op)
+        self.nslots = nslots
+        self.node_ids = [n.id for n in stage.nodes]
+        self.last_use = {}
+        for op in self.ops:
+            for s in op.args + [s for _, s in op.kwargs]:
+                self.last_use[s] = op.index
+
+
+def _mut_names(node: Node) -> set:
+    ann = node.annotated
+    names = set()
+    for i, name in enumerate(ann.arg_names(len(node.args))):
+        t = ann.arg_types[i] if i < len(ann.arg_types) else (ann.arg_types[-1] if ann.arg_types else None)
+        if isinstance(t, Mut):
+            names.add(name)
+    names |= {k for k in node.kwargs if isinstance(ann.kw_types.get(k), Mut)}
+    return names
+
+
+def _value_of(v, env):
+    if isinstance(v, Node):
+        if v.id in env:
+            return env[v.id]
+        assert v.done, f"{v} used before it was computed"
+        return v.value
+    return v
+
+
+# ---------------------------------------------------------------------------------------------------
+# running a program over pieces
+
+
+class _Failure(Exception):
+    pass
+
+
+def _pieces(n: int, first: int, size: int) -> list[tuple[int, int]]:
+    if n == 0:
+        return [(0, 0)]
+    first = min(first, n)
+    return [(0, first)] + [(s, min(s + size, n)) for s in range(first, n, size)]
+
+
+def _length(prog: _Program) -> int:
+    lengths = {t.elements(v) for (_, t), v in zip(prog.inputs, prog.input_values)}
+    if len(lengths) > 1:
+        raise DawnlabError(f"the split inputs of a stage disagree in length: {sorted(lengths)}")
+    return lengths.pop() if lengths else 1
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mozart")
+        return _POOLS[workers]
+
+
+class _Run:
+    """One execution of a program over ``[0, n)``; ``partial`` keeps reductions' per-piece results unmerged."""
+
+    def __init__(self, prog: _Program, values: list, piece_size: int | None, workers: int, offset: int = 0):
+        self.prog, self.values, self.workers, self.offset = prog, values, workers, offset
+        self.n = _length_of(prog, values)
+        self.fixed = piece_size
+        self.piece_size = piece_size
+        self.bytes_per_element = None
+
+    # -- the probe ----------------------------------------------------------------------------------
+    def execute(self, pool_factory=_pool):
+        prog = self.prog
+        if self.fixed:
+            first = self.fixed
+        else:  # a probe of about 64 KiB of input, PROBE_ELEMENTS elements at most
+            bpe = sum(t.bytes_per_element(v) for (_, t), v in zip(prog.inputs, self.values)) or 8.0
+            first = int(max(1, min(PROBE_ELEMENTS, (64 * 1024) // bpe)))
+        probe_end = min(first, self.n) if self.n else 0
+        vals = self._fresh_vals()
+        kept_pieces = {op.index: [] for op in prog.ops if op.kept}
+        self._piece(0, probe_end, vals, None, kept_pieces, probe=True)
+        self._setup(vals, probe_end, kept_pieces)
+        pieces = _pieces(self.n, probe_end, self.piece_size)[1:] if self.n > probe_end else []
+        self.npieces = len(pieces) + 1
+        slots = {i: [None] * len(pieces) for i in self.list_ops}
+        if pieces:
+            counter = itertools.count()
+            stop = threading.Event()
+            errors = []
+
+            def work():
+                wvals = self._fresh_vals()
+                bufs = self._buffers()
+                while not stop.is_set():
+                    i = next(counter)
+                    if i >= len(pieces):
+                        return
+                    s, e = pieces[i]
+                    try:
+                        self._piece(s, e, wvals, bufs, slots, index=i)
+                    except _Failure as f:
+                        errors.append(f.args[0])
+                        stop.set()
+                        return
+
+            nw = min(self.workers, len(pieces))
+            if nw <= 1:
+                work()
+            else:
+                futures = [pool_factory(nw).submit(work) for _ in range(nw)]
+                for f in futures:
+                    f.result()
+            if errors:
+                errors.sort(key=lambda x: x[1])
+                raise _Failure(errors[0])
+        results = {}
+        for op in prog.ops:
+            if not op.kept:
+                continue
+            if op.mode == 1:
+                results[op.index] = self.full[op.index]
+            elif op.mut:
+                results[op.index] = ("mut",)
+            else:
+                results[op.index] = kept_pieces[op.index] + slots.get(op.index, [])
+        return results
+
+    def _fresh_vals(self):
+        vals = [None] * self.prog.nslots
+        for slot, value in self.prog.consts:
+            vals[slot] = value
+        return vals
+
+    def _piece(self, s, e, vals, bufs, collect, probe=False, index=None):
+        prog = self.prog
+        n = e - s
+        for (slot, t), value in zip(prog.inputs, self.values):
+            vals[slot] = t.split(value, s, e)
+        op = None
+        try:
+            for op in prog.ops:
+                kwargs = {k: vals[i] for k, i in op.kwargs}
+                mode = op.mode
+                if mode == 1:
+                    kwargs[op.out_kw] = self.full_split[op.index](self.full[op.index], s, e)
+                elif mode == 2:
+                    kwargs[op.out_kw] = op.buf_split(bufs[op.buf], 0, n)
+                r = op.func(*[vals[i] for i in op.args], **kwargs)
+                vals[op.slot] = r
+                if op.kept and mode == 0 and not op.mut:
+                    if probe:
+                        collect[op.index].append(r)
+                    else:
+                        if isinstance(r, np.ndarray) and r.base is not None and self.has_scratch:
+                            r = r.copy()
+                        collect[op.index][index] = r
+        except Exception as exc:  # noqa: BLE001 - re-raised with the call and piece named
+            name = op.name if op is not None else "split"
+            raise _Failure((name, s + self.offset, e + self.offset, exc)) from exc
+
+    # -- buffers ----------------------------------------------------------------------------------------
+    def _setup(self, vals, probe_end, kept_pieces):
+        prog = self.prog
+        self.full, self.full_split, self.list_ops = {}, {}, []
+        self.buffer_specs = []
+        self.has_scratch = False
+        total_bpe = 0.0
+        for (slot, t), value in zip(prog.inputs, self.values):
+            if t.splits:
+                total_bpe += t.bytes_per_element(value)
+        free: dict[tuple, list[int]] = {}
+        for op in prog.ops:
+            r = vals[op.slot]
+            t = op.out_type
+            can_out = (op.out_kw is not None and isinstance(t, ArraySplit) and isinstance(r, np.ndarray)
+                       and probe_end > 0 and r.ndim > t.axis and r.shape[t.axis] == probe_end)
+            if can_out and op.kept:
+                full = t.empty(r, self.n)
+                t.split(full, 0, probe_end)[...] = r
+                self.full[op.index] = full
+                self.full_split[op.index] = t.split
+                kept_pieces[op.index] = None
+                op.mode = 1
+                total_bpe += r.nbytes / probe_end
+            elif can_out:
+                shape = list(r.shape)
+                shape[t.axis] = -1
+                spec = (tuple(shape), r.dtype.str, t.axis)
+                if free.get(spec):
+                    op.buf = free[spec].pop()
+                else:
+                    op.buf = len(self.buffer_specs)
+                    self.buffer_specs.append(spec)
+                    total_bpe += r.nbytes / probe_end
+                op.buf_split = t.split
+                op.mode = 2
+                self.has_scratch = True
+            else:
+                op.mode = 0
+                if op.kept and not op.mut:
+                    self.list_ops.append(op.index)
+                if probe_end and not isinstance(t, Reduce) and hasattr(r, "nbytes"):
+                    total_bpe += getattr(r, "nbytes", 0) / probe_end
+            # free the buffers whose last reader is this op (after its output was placed)
+            for other in prog.ops[:op.index + 1]:
+                if other.mode == 2 and prog.last_use.get(other.slot, -1) == op.index and not other.kept:
+                    free.setdefault(self.buffer_specs[other.buf], []).append(other.buf)
+        self.bytes_per_element = total_bpe
+        if not self.fixed:
+            self.piece_size = piece_size_for(total_bpe)
+
+    def _buffers(self):
+        bufs = []
+        for shape, dtype, axis in self.buffer_specs:
+            shape = list(shape)
+            shape[axis] = self.piece_size
+            bufs.append(np.empty(shape, dtype=np.dtype(dtype)))
+        return bufs
+
+
+def _length_of(prog, values):
+    lengths = {t.elements(v) for (_, t), v in zip(prog.inputs, values)}
+    if len(lengths) > 1:
+        raise DawnlabError(f"the split inputs of a stage disagree in length: {sorted(lengths)}")
+    return lengths.pop() if lengths else 0
+
+
+def _finish(prog: _Program, results: dict, partial: bool = False):
+    out = {}
+    for op in prog.ops:
+        if not op.kept or op.mut:
+            continue
+        r = results[op.index]
+        if isinstance(r, np.ndarray) and op.mode == 1:
+            out[op.index] = r
+        elif partial and isinstance(op.out_type, Reduce):
+            out[op.index] = r
+        else:
+            out[op.index] = op.out_type.merge(r)
+    return out
+
+
+def _run_block(payload):
+    """Run a program serially on one block (a process-pool or dask task)."""
+    prog, values, piece_size, offset = payload
+    run = _Run(prog, values, piece_size, 1, offset)
+    try:
+        results = run.execute()
+    except _Failure as f:
+        return ("error", f.args[0][:3] + (repr(f.args[0][3]),), f.args[0][3])
+    merged = _finish(prog, results, partial=True)
+    muts = [values[k] for k, (slot, t) in enumerate(prog.inputs) if _is_mut_input(prog, slot)]
+    return ("ok", merged, muts, run.piece_size)
+
+
+def _is_mut_input(prog, slot):
+    return any(op.mut and slot in op.args + [s for _, s in op.kwargs] for op in prog.ops)
+
+
+# ---------------------------------------------------------------------------------------------------
+# evaluation
+
+
+def run(targets: list[Node], **overrides):
+    """Evaluate the pending nodes ``targets`` need, stage by stage; commit only if all succeed."""
+    opts = resolve_options(overrides)
+    with GRAPH.lock:
+        stages = plan(targets)
+        env: dict[int, object] = {}
+        shadows: dict[int, tuple] = {}
+        info = []
+        for stage in stages:
+            prog = _Program(stage, env, shadows)
+            values = prog.input_values
+            if opts["backend"] == "threads":
+                r = _Run(prog, values, opts["piece_size"], opts["workers"])
+                try:
+                    results = r.execute()
+                except _Failure as f:
+                    _raise(f.args[0])
+                merged = _finish(prog, results)
+                info.append({"elements": r.n, "piece_size": r.piece_size, "pieces": r.npieces,
+                             "bytes_per_element": r.bytes_per_element})
+            else:
+                merged = _run_blocks(prog, values, opts)
+                info.append({"elements": _length_of(prog, values), "piece_size": opts["piece_size"]})
+            for op, node in zip(prog.ops, stage.nodes):
+                if op.kept:
+                    if op.mut:
+                        env[node.id] = shadows[id(node.mut_root)][1]
+                    else:
+                        env[node.id] = merged[op.index]
+        # commit: copy in-place writes back, store every kept value, drop the evaluated nodes
+        for original, shadow in shadows.values():
+            np.copyto(original, shadow)
+        for stage in stages:
+            for node in stage.nodes:
+                if node.id in env:
+                    node.value = node.mut_root if node.mut_root is not None else env[node.id]
+                node.done = True
+                node.args, node.kwargs = [], {}
+                GRAPH.pending.pop(node.id, None)
+                if node.mut_root is not None and GRAPH.writers.get(id(node.mut_root), (None, None))[1] is node:
+                    del GRAPH.writers[id(node.mut_root)]
+        LAST_RUN[:] = info
+    return info
+
+
+LAST_RUN: list[dict] = []
+
+
+def _raise(failure):
+    name, start, end, exc = failure
+    raise PieceError(f"{name} raised {type(exc).__name__} on the piece [{start}, {end}): {exc}. "
+                     "Nothing was committed; the captured calls are still pending.",
+                     function=name, start=start, end=end) from (exc if isinstance(exc, BaseException) else None)
+
+
+def _run_blocks(prog: _Program, values: list, opts: dict) -> dict:
+    from dawnlab.parallel import imap
+
+    n = _length_of(prog, values)
+    if opts["backend"] == "dask":
+        nthreads = sum(opts["client"].nthreads().values()) or 1
+        nblocks = 2 * nthreads
+    else:
+        nblocks = opts["workers"]
+    nblocks = max(1, min(nblocks, n // MIN_PIECE if n >= MIN_PIECE else 1))
+    edges = np.linspace(0, n, nblocks + 1).astype(int)
+    payloads = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        block_values = [t.split(v, a, b) for (_, t), v in zip(prog.inputs, values)]
+        payloads.append((prog, block_values, opts["piece_size"], int(a)))
+    kwargs = {"client": opts["client"]} if opts["backend"] == "dask" else {"processes": opts["workers"]}
+    outs = [None] * len(payloads)
+    for i, out in imap(_run_block, payloads, progress=False, **kwargs):
+        if out[0] == "error":
+            (name, start, end, _), exc = out[1], out[2]
+            _raise((name, start, end, exc))
+        outs[i] = out
+    merged = {}
+    for op in prog.ops:
+        if not op.kept or op.mut:
+            continue
+        parts = [o[1][op.index] for o in outs]
+        if isinstance(op.out_type, Reduce):
+            merged[op.index] = op.out_type.merge([p for part in parts for p in part])
+        else:
+            merged[op.index] = op.out_type.merge(parts)
+    mut_slots = [k for k, (slot, t) in enumerate(prog.inputs) if _is_mut_input(prog, slot)]
+    for j, k in enumerate(mut_slots):
+        t = prog.inputs[k][1]
+        for (a, b), o in zip(zip(edges[:-1], edges[1:]), outs):
+            t.split(values[k], a, b)[...] = o[2][j]
+    return merged
+
+
+def describe_piece_size(stage: Stage, opts: dict) -> str:
+    """One line on a stage's elements and pieces, as :func:`dawnlab.mozart.explain` prints it."""
+    n = None
+    bpe = 0.0
+    for node in stage.nodes:
+        for _, v, t in node.inputs():
+            if t.splits and not (isinstance(v, Node) and stage.contains(v)):
+                value = v.value if isinstance(v, Node) and v.done else (None if isinstance(v, Node) else v)
+                if value is not None:
+                    n = t.elements(value)
+                    bpe += t.bytes_per_element(value)
+        if not isinstance(node.out_type, Reduce):
+            bpe += 8.0
+    where = f"{n} elements" if n is not None else "elements known once the earlier stages have run"
+    if opts["piece_size"]:
+        size, why = opts["piece_size"], "piece size set by the caller"
+    else:
+        size = piece_size_for(bpe or 8.0)
+        why = (f"from the {l2_cache_bytes() // 1024} KiB L2 cache and about {bpe:.0f} bytes per element "
+               "before buffer reuse; the probe refines it")
+    count = f" in {max(1, -(-n // size))} piece(s) of {size}" if n is not None else f", pieces of {size}"
+    return f"{where}{count} ({why})"
