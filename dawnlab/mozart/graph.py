@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from dawnlab.errors import InvalidArgument
-from dawnlab.mozart.splittypes import (ArraySplit, Broadcast, Generic, Mut, Reduce, SplitType, SplitTypeError,
+from dawnlab.mozart.splittypes import (ArraySplit, Broadcast, RowSplit, Generic, Mut, Reduce, SplitType, SplitTypeError,
                                        default_split_type)
 
 __all__ = ["sa", "Annotated", "Lazy", "Node", "AnnotationError", "evaluate", "lazy", "pending", "GRAPH"]
@@ -271,7 +271,9 @@ def _capture(ann, args, kwargs):
     values = []
     for where, nm, v, t in slots:
         if isinstance(v, np.ndarray) and id(v) in GRAPH.writers and GRAPH.writers[id(v)][0] is v:
-            v = GRAPH.writers[id(v)][1].lazy_ref() or _Writer(GRAPH.writers[id(v)][1])
+            writer = GRAPH.writers[id(v)][1]
+            alive = writer.lazy_ref() if writer.lazy_ref is not None else None
+            v = alive if alive is not None else _Writer(writer)
         values.append(v)
     # a reduction's result is needed whole by whoever uses it: evaluate it first
     forced = [where for (where, *_), v in zip(slots, values)
@@ -348,6 +350,9 @@ def _capture(ann, args, kwargs):
         in_types.append(rt)
     distinct = {k for _, k, _ in keys}
     if len(distinct) > 1:
+        if all(isinstance(k, int) for k in distinct) and any(isinstance(t, RowSplit) for t in in_types):
+            # pandas aligns objects of different lengths on their index: let it, eagerly
+            return ann.eager(*values[:len(args)], **dict(zip(kwargs, values[len(args):])))
         if all(isinstance(k, int) for k in distinct):
             desc = ", ".join(f"{nm!r} has {k}" for nm, k, _ in keys)
             raise InvalidArgument(f"The split arguments of {ann.name} must have the same number of elements "

@@ -197,8 +197,48 @@ class _Op:
             setattr(self, k, v)
 
 
+class _FuncRef:
+    """Pickles a function decorated with :func:`sa` through the annotated object its module holds."""
+
+    def __init__(self, module, qualname):
+        self.module, self.qualname = module, qualname
+
+    def resolve(self):
+        import importlib
+
+        obj = importlib.import_module(self.module)
+        for part in self.qualname.split("."):
+            obj = getattr(obj, part)
+        return obj.func
+
+
+def _picklable(func):
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", None)
+    if module and qualname and "<" not in qualname:
+        import sys
+
+        obj = sys.modules.get(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        if obj is not func and getattr(obj, "func", None) is func:
+            return _FuncRef(module, qualname)
+    return func
+
+
 class _Program:
     """A stage as slots: split inputs, constants, and one op per call.  Pickles (for processes and dask)."""
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["ops"] = [_Op(**{k: (_picklable(op.func) if k == "func" else getattr(op, k, None))
+                               for k in _Op.__slots__}) for op in self.ops]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for op in self.ops:
+            if isinstance(op.func, _FuncRef):
+                op.func = op.func.resolve()
 
     def __init__(self, stage: Stage, env: dict, shadows: dict):
         self.inputs = []     # (slot, split type) of values cut per piece

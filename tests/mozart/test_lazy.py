@@ -1,0 +1,145 @@
+"""Lazy capture: what is captured, what triggers evaluation, and that results equal the eager ones."""
+
+import numpy as np
+import pandas
+import pytest
+import scipy.special
+
+import dawnlab.mozart as mz
+import dawnlab.mozart.numpy as mnp
+import dawnlab.mozart.pandas as mpd
+from dawnlab.mozart import Lazy, evaluate, lazy
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).uniform(0.5, 2.0, 5000)
+
+
+def pending_ids():
+    return {n.id for n in mz.pending()}
+
+
+def test_calls_are_captured_not_run(x):
+    y = mnp.exp(x) + 1
+    assert isinstance(y, Lazy) and not y.evaluated and y._node.id in pending_ids()
+    np.testing.assert_array_equal(evaluate(y), np.exp(x) + 1)
+    assert y.evaluated and y._node.id not in pending_ids()
+
+
+@pytest.mark.parametrize("trigger", ["array", "len", "repr", "float", "iter", "index", "unannotated", "bool"])
+def test_each_use_triggers_evaluation(x, trigger):
+    y = mnp.sqrt(x)
+    s = mnp.sum(y)
+    if trigger == "array":
+        np.testing.assert_array_equal(np.asarray(y), np.sqrt(x))
+    elif trigger == "len":
+        assert len(y) == len(x)
+    elif trigger == "repr":
+        assert repr(y) == repr(np.sqrt(x))
+    elif trigger == "float":
+        assert float(s) == pytest.approx(np.sqrt(x).sum(), rel=1e-12)
+    elif trigger == "iter":
+        assert list(y)[:3] == list(np.sqrt(x))[:3]
+    elif trigger == "index":
+        assert y[7] == np.sqrt(x)[7]
+    elif trigger == "unannotated":
+        np.testing.assert_array_equal(np.cumsum(y), np.cumsum(np.sqrt(x)))  # not annotated: eager
+    elif trigger == "bool":
+        assert bool(s > 0)
+    assert y.evaluated
+
+
+def test_operators_and_numpy_protocols_capture(x):
+    y = -(2.0 ** mnp.lazy_array(x)) / 3 % 5 + abs(mnp.sin(x)) - (x * mnp.cos(x) >= 0.1)
+    assert isinstance(y, Lazy)
+    np.testing.assert_allclose(evaluate(y), -(2.0 ** x) / 3 % 5 + abs(np.sin(x)) - (x * np.cos(x) >= 0.1),
+                               rtol=1e-14)
+    z = np.exp(mnp.lazy_array(x))          # __array_ufunc__ of plain numpy on a lazy value
+    w = np.where(z > 2, z, np.clip(z, 1.8, 1.9))  # __array_function__
+    assert isinstance(z, Lazy) and isinstance(w, Lazy)
+    np.testing.assert_array_equal(evaluate(w), np.where(np.exp(x) > 2, np.exp(x), np.clip(np.exp(x), 1.8, 1.9)))
+    np.testing.assert_array_equal(evaluate(mnp.erf(x)), scipy.special.erf(x))
+
+
+def test_reductions_and_rows(x):
+    m = x.reshape(50, 100)
+    for f in ("sum", "mean", "min", "max"):
+        for axis in (None, 0, 1):
+            got = evaluate(getattr(mnp, f)(m * 2.0, axis=axis), piece_size=7)
+            np.testing.assert_allclose(got, getattr(np, f)(m * 2.0, axis=axis), rtol=1e-12)
+    assert float(mnp.dot(x, x + 1)) == pytest.approx(np.dot(x, x + 1), rel=1e-12)
+    assert float(mnp.mean(np.arange(10))) == 4.5
+
+
+def test_evaluate_everything_and_lazy_block(x):
+    a, b = mnp.log(x), mnp.exp(x) * 2
+    evaluate()
+    assert a.evaluated and b.evaluated
+    with lazy(piece_size=100):
+        c = mnp.tanh(x)
+        assert not c.evaluated
+    assert c.evaluated
+    np.testing.assert_array_equal(c.value, np.tanh(x))
+
+
+def test_lazy_block_does_not_evaluate_after_an_error(x):
+    with pytest.raises(KeyError):
+        with lazy():
+            c = mnp.tanh(x)
+            raise KeyError("boom")
+    assert not c.evaluated
+    evaluate(c)
+
+
+@pytest.mark.parametrize("piece_size", [64, 1000, None])
+def test_in_place_out_writes_the_given_array(x, piece_size):
+    out = np.zeros_like(x)
+    r = mnp.multiply(x, 3.0, out=out)
+    mnp.add(out, 1.0, out=out)           # reads `out` through its pending writer
+    assert out.sum() == 0                # nothing written before evaluation
+    evaluate(piece_size=piece_size)
+    np.testing.assert_allclose(out, x * 3.0 + 1.0, rtol=1e-15)
+    assert r.value is out
+
+
+def test_creation_functions(x):
+    np.testing.assert_array_equal(evaluate(mnp.full_like(x, 2.5) + mnp.ones_like(x)), np.full_like(x, 3.5))
+    np.testing.assert_array_equal(evaluate(mnp.zeros_like(x)), np.zeros_like(x))
+    np.testing.assert_array_equal(evaluate(mnp.subtract.outer(x[:40], x[:30]), piece_size=7),
+                                  np.subtract.outer(x[:40], x[:30]))
+
+
+def test_unannotated_names_fall_through_to_numpy_and_pandas():
+    assert mnp.pi == np.pi and mnp.cumsum is np.cumsum and mpd.read_csv is pandas.read_csv
+
+
+def test_pandas_chains_are_captured_and_equal_the_eager_ones():
+    rng = np.random.default_rng(3)
+    raw = pandas.DataFrame({"k": rng.choice(list("abcd"), 3000), "x": rng.normal(size=3000),
+                            "s": pandas.Series(rng.choice(["Foo", "BAR", "baz", None], 3000)).astype("str")})
+    raw.loc[::5, "x"] = np.nan
+    df = mpd.DataFrame(raw)
+    y = df["x"].fillna(0) * 2
+    n = df["s"].str.lower().str.len()
+    g = df[["k", "x"]].groupby("k").sum()
+    assert all(isinstance(v, Lazy) for v in (y, n, g))
+    for ps in (100, 999, None):
+        pandas.testing.assert_series_equal(evaluate(df["x"].fillna(0) * 2, piece_size=ps), raw["x"].fillna(0) * 2)
+    pandas.testing.assert_series_equal(evaluate(n), raw["s"].str.lower().str.len())
+    pandas.testing.assert_frame_equal(evaluate(g), raw[["k", "x"]].groupby("k").sum())
+    pandas.testing.assert_series_equal(evaluate(df.groupby("k")["x"].mean(), piece_size=333),
+                                       raw.groupby("k")["x"].mean())
+    pandas.testing.assert_series_equal(evaluate(df["k"].isin(["a", "b"]) & (df["x"] > 0)),
+                                       raw["k"].isin(["a", "b"]) & (raw["x"] > 0))
+    f = df[df["x"] > 0]
+    f["y"] = f["x"] * 3
+    expected = raw[raw.x > 0].copy()
+    expected["y"] = expected["x"] * 3
+    pandas.testing.assert_frame_equal(evaluate(f, piece_size=256), expected)
+    pandas.testing.assert_series_equal(evaluate(df["k"].value_counts(), piece_size=256).sort_index(),
+                                       raw["k"].value_counts().sort_index())
+    small = pandas.DataFrame({"k": list("abc"), "w": [1, 2, 3]})
+    pandas.testing.assert_frame_equal(evaluate(df.merge(small, on="k"), piece_size=256), raw.merge(small, on="k"))
+    assert float(df["x"].max()) == raw.x.max() and float(df["x"].mean()) == pytest.approx(raw.x.mean(), rel=1e-12)
+    assert df.shape == raw.shape   # anything else is pandas' own, on the evaluated value
