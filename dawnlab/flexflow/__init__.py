@@ -16,7 +16,7 @@ Modules, one concept each:
 - :mod:`~dawnlab.flexflow.simulator` - task graph, full and delta simulation (Sections 5.2-5.3)
 - :mod:`~dawnlab.flexflow.search` - Metropolis-Hastings search with parallel chains (Section 6)
 - :mod:`~dawnlab.flexflow.execute` - running a strategy for real (an MLP over gloo processes)
-- :mod:`~dawnlab.flexflow.validate` - the simulator against measured CPU runs (Section 8.3)
+- :mod:`~dawnlab.flexflow.validation` - the simulator against measured CPU runs (Section 8.3)
 
 Examples
 --------
@@ -36,13 +36,16 @@ from dawnlab.flexflow.machine import Device, Link, Machine, MachineError
 from dawnlab.flexflow.search import MCMCSearch, SearchState, search
 from dawnlab.flexflow.simulator import Simulator, Timeline
 from dawnlab.flexflow.trace import graph_from_module, register_rule
-from dawnlab.flexflow import execute, validate as _validate_module  # noqa: F401  (loaded first, see below)
+from dawnlab.flexflow import execute, validation  # noqa: F401
+from dawnlab.flexflow import validate as _validate_alias  # noqa: F401  (loaded first, see below)
 from dawnlab.flexflow.soap import ConfigError, OpConfig, Strategy, random_config, valid_degrees, validate
 
-# ``validate`` is the configuration check (soap.validate); the measurement module of the same
-# name is loaded above, so that importing ``dawnlab.flexflow.validate`` later cannot rebind it.
+# ``validate`` is the configuration check (soap.validate).  The measurements live in
+# ``validation``; ``dawnlab.flexflow.validate`` is kept as that module's old import path for
+# ``from dawnlab.flexflow.validate import check``.  It is imported above, before the function is
+# bound, so that importing it later cannot rebind the package attribute to the module.
 
 __all__ = ["benchmarks", "AnalyticCosts", "MeasuredCosts", "Graph", "GraphBuilder", "GraphError", "Op",
            "Device", "Link", "Machine", "MachineError", "Simulator", "Timeline", "MCMCSearch", "SearchState", "search", "ConfigError",
            "OpConfig", "Strategy", "random_config", "valid_degrees", "validate", "graph_from_module",
-           "register_rule"]
+           "register_rule", "execute", "validation"]

@@ -22,7 +22,20 @@ describes it:
 Only operator kinds and input maps of the MLP family are supported (each
 piece reads a box of its input); anything else is a ``ConfigError``.
 :func:`run_steps` is the per-process entry point used by
-:mod:`~dawnlab.flexflow.validate`.
+:mod:`~dawnlab.flexflow.validation`.
+
+**Starting the processes.**  :func:`spawn` starts ``world`` processes with the
+``spawn`` method (never ``fork``: a forked child inherits the parent's torch and
+gloo threads) and joins them through a ``TCPStore`` that the parent binds to a
+free port *before* they start and holds until they end (:func:`init_process`
+connects to it).  The earlier scheme (find a free port, close it, hand its number
+to the children) left the port unbound for the seconds that spawned children
+take to import torch; with several process groups starting at once (the
+parallel test suite), another group's store or gloo pair could take it, and a
+child then joined the wrong group or found its port taken: gloo's threads
+aborted with "terminate called without an active exception".  Each process also
+ends with a barrier before destroying its group, so that no process tears down
+its gloo pairs while its peer still uses them.
 """
 
 from __future__ import annotations
@@ -33,7 +46,83 @@ from dawnlab.errors import invalid
 from dawnlab.flexflow.graph import Graph
 from dawnlab.flexflow.soap import ConfigError, Strategy, piece_regions
 
-__all__ = ["Plan", "run_steps"]
+__all__ = ["Plan", "run_steps", "spawn", "init_process", "end_process"]
+
+#: Seconds a process waits for its peers (store, collectives) before giving up with an error.
+TIMEOUT_S = 600
+
+
+def spawn(fn, args: tuple = (), world: int = 2) -> None:
+    """Run ``fn(rank, world, store_port, *args)`` in ``world`` spawned processes and wait for
+    them; ``fn`` calls :func:`init_process` first and :func:`end_process` last.  The parent
+    holds the rendezvous store on ``store_port`` the whole time (see the module docstring), so
+    concurrent calls never share a port.  A failing process raises
+    ``torch.multiprocessing.ProcessRaisedException`` here.
+
+    Examples
+    --------
+    One process that all-reduces its rank with itself and saves the result:
+
+    >>> import tempfile, os, torch
+    >>> d = tempfile.mkdtemp()
+    >>> spawn(_demo, (d,), world=1)
+    >>> torch.load(os.path.join(d, "0"))
+    tensor([0.])
+    """
+    import datetime
+
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    if not isinstance(world, int) or world < 1:
+        raise invalid("world", "execute.spawn", "a positive int (processes)", world)
+    store = dist.TCPStore("127.0.0.1", 0, None, True, timeout=datetime.timedelta(seconds=TIMEOUT_S),
+                          wait_for_workers=False)
+    try:
+        mp.start_processes(fn, args=(world, store.port) + tuple(args), nprocs=world, join=True,
+                           start_method="spawn")
+    finally:
+        del store
+
+
+def init_process(rank: int, world: int, store_port: int, threads: int = 1) -> None:
+    """Join the gloo process group of :func:`spawn` as ``rank`` (torch on ``threads`` threads:
+    one process is one CPU device)."""
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(threads)
+    timeout = datetime.timedelta(seconds=TIMEOUT_S)
+    store = dist.TCPStore("127.0.0.1", store_port, None, False, timeout=timeout)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=timeout)
+
+
+def end_process() -> None:
+    """Leave the process group in step with the others: a barrier, then destroy it."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+
+
+def _demo(rank, world, port, folder):
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    init_process(rank, world, port)
+    try:
+        x = torch.tensor([float(rank)])
+        dist.all_reduce(x)
+        torch.save(x, os.path.join(folder, str(rank)))
+    finally:
+        end_process()
 
 _KINDS = ("input", "linear", "softmax")
 

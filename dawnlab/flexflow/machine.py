@@ -6,7 +6,11 @@ devices (GPUs, CPUs) and the connections between them, each connection being a
 its bandwidth.  Here a :class:`Machine` holds
 
 - compute devices (:class:`Device`): peak throughput (FLOP/s), memory bandwidth
-  (bytes/s), memory size (bytes) and a per-kernel latency (s);
+  (bytes/s), memory size (bytes), a per-kernel latency (s), and whether the
+  device has a *copy engine* (``copy_engine``, default true): a GPU's DMA
+  engines move data while its cores compute, but a CPU process sending over
+  gloo (TCP) moves every byte itself, so its transfers occupy it (see
+  :mod:`~dawnlab.flexflow.simulator`);
 - directed links (:class:`Link`) between named endpoints (devices, NICs,
   switches) with a latency (s) and a bandwidth (bytes/s); a full-duplex cable
   is two links;
@@ -15,7 +19,7 @@ its bandwidth.  Here a :class:`Machine` holds
 
 A topology file (JSON or YAML) has keys ``name``, ``device_types`` (a mapping
 from type name to ``flops``, ``mem_bandwidth``, ``memory``, optional
-``kernel_latency``), ``devices`` (a list of ``{name, type}``), and ``links`` (a
+``kernel_latency`` and ``copy_engine``), ``devices`` (a list of ``{name, type}``), and ``links`` (a
 list of ``{a, b, bandwidth, latency, duplex}``; ``duplex`` defaults to true).
 Presets reproduce the paper's two clusters (Section 8.1) and a modern node.
 """
@@ -48,6 +52,7 @@ class Device:
     mem_bandwidth: float
     memory: float
     kernel_latency: float = 5e-6
+    copy_engine: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,8 @@ class Machine:
         for d in self.devices:
             types[d.kind] = {"flops": d.flops, "mem_bandwidth": d.mem_bandwidth, "memory": d.memory,
                              "kernel_latency": d.kernel_latency}
+            if not d.copy_engine:
+                types[d.kind]["copy_engine"] = False
             devs.append({"name": d.name, "type": d.kind})
         links = [{"a": l.src, "b": l.dst, "bandwidth": l.bandwidth, "latency": l.latency,
                   "duplex": False} for l in self.links]
@@ -173,10 +180,13 @@ class Machine:
                               cls=MachineError)
             tt = types[t]
             f = f"device_types.{t}."
+            dma = tt.get("copy_engine", True)
+            if not isinstance(dma, bool):
+                raise invalid(f + "copy_engine", owner, "true or false", dma, cls=MachineError)
             devices.append(Device(str(d["name"]), t, _positive(tt.get("flops"), f + "flops", owner),
                                   _positive(tt.get("mem_bandwidth"), f + "mem_bandwidth", owner),
                                   _positive(tt.get("memory"), f + "memory", owner),
-                                  _number(tt.get("kernel_latency", 5e-6), f + "kernel_latency", owner, True)))
+                                  _number(tt.get("kernel_latency", 5e-6), f + "kernel_latency", owner, True), dma))
         links = []
         for l in spec["links"]:
             a, b = str(l["a"]), str(l["b"])
@@ -296,8 +306,8 @@ def _h100x8():
 
 
 def _cpu(n):
-    # This machine's CPU cores as devices; figures are placeholders until calibrated (validate.py).
-    spec = {"flops": 5e10, "mem_bandwidth": 1e10, "memory": 8e9, "kernel_latency": 2e-5}
+    # This machine's CPU cores as devices; figures are placeholders until calibrated (validation.py).
+    spec = {"flops": 5e10, "mem_bandwidth": 1e10, "memory": 8e9, "kernel_latency": 2e-5, "copy_engine": False}
     return {"name": f"cpu{n}", "device_types": {"cpu": spec},
             "devices": [{"name": f"core{i}", "type": "cpu"} for i in range(n)],
             "links": [{"a": f"core{i}", "b": "shm", "bandwidth": 2e9, "latency": 5e-5} for i in range(n)]}

@@ -24,7 +24,7 @@ strategy, the simulator builds a *task graph* and times it.
   - ``"ring"`` (**the default**): a ring all-reduce: each of the ``r`` devices
     sends ``2 (r - 1) / r`` of the segment to the next.  It is the default
     because it is what data-parallel training really runs today (NCCL, gloo,
-    ``DistributedDataParallel``, Horovod; it is what :mod:`~.validate` measures),
+    ``DistributedDataParallel``, Horovod; it is what :mod:`~.validation` measures),
     and because it is the stronger baseline: a parameter server makes data
     parallelism look slower than it is, so gains over it would be inflated.
   - ``"ps"``: parameter-server style, as in FlexFlow's own runtime: the
@@ -41,6 +41,16 @@ over links ``l_1 .. l_h`` takes ``sum(latency(l_k)) + b / min(bandwidth(l_k))``
 of its route for that whole time, so transfers that share a link contend for
 it (they queue, one at a time).  A single-hop transfer is latency + bytes /
 bandwidth.
+
+**Host-driven transfers.**  A device without a copy engine (``Device.copy_engine``
+false: a CPU process sending over gloo's TCP pairs, which copies every byte
+through its own core) is also *held* by every transfer and synchronisation task
+it sends or receives, so its communication and its computation never overlap;
+a GPU's DMA engines move data while its cores compute, so there transfers
+hold only links.  A two-device ring all-reduce of ``b`` bytes is then two
+transfers of ``b`` bytes that hold both devices, one after the other, which is
+what gloo's all-reduce between two CPU processes measures (about twice a
+one-way message of the same size).
 
 **Queues** (the paper's Section 5.2).  Every device and every link runs its
 tasks one at a time in the order they become *ready* (all inputs done): a
@@ -334,12 +344,14 @@ class Simulator:
         b.preds.append(a)
 
     def _route(self, src, dst):
-        """The links (as resources), summed latency and bottleneck bandwidth from src to dst."""
+        """The resources a transfer from src to dst holds (the endpoints without a copy engine,
+        then every link), the summed latency and the bottleneck bandwidth."""
         r = self._routes.get((src, dst))
         if r is None:
             links = [self.machine.links[k] for k in self.machine.route(src, dst)]
-            r = (tuple(self.ndev + k for k in self.machine.route(src, dst)), sum(l.latency for l in links),
-                 min(l.bandwidth for l in links))
+            hosts = tuple(d for d in (src, dst) if not self.machine.devices[d].copy_engine)
+            r = (hosts + tuple(self.ndev + k for k in self.machine.route(src, dst)),
+                 sum(l.latency for l in links), min(l.bandwidth for l in links))
             self._routes[src, dst] = r
         return r
 

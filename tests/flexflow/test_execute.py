@@ -1,24 +1,24 @@
 """The real executor of SOAP strategies (2 CPU processes, gloo) and the check beyond data parallelism."""
 
-import os
-
 import pytest
 import torch
 
 from dawnlab.flexflow import ConfigError, benchmarks
 from dawnlab.flexflow.execute import Plan, reference_loss_gradients, run_steps
-from dawnlab.flexflow.validate import _cpu_machine, _free_port, strategy_suite
+from dawnlab.flexflow.execute import end_process, init_process, spawn
+from dawnlab.flexflow.validation import _cpu_machine, strategy_suite
 
 SIZES, BATCH, LR = (6, 4, 4, 2), 8, 0.5
 
 
-def _worker(rank, port, out):
-    import torch.distributed as dist
+def _worker(rank, world, port, out):
+    import socket
 
-    torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    init_process(rank, world, port)
     try:
+        with socket.socket() as sock:  # the parent holds the rendezvous port while we run
+            with pytest.raises(OSError):
+                sock.bind(("127.0.0.1", port))
         g, m = benchmarks.mlp(BATCH, SIZES), _cpu_machine(2, 1e-5, 1e9)
         res = []
         for label, s, sync in strategy_suite(g, m, 5):
@@ -27,16 +27,14 @@ def _worker(rank, port, out):
             res.append((label, sync, w, timings))
         torch.save(res, f"{out}{rank}")
     finally:
-        dist.destroy_process_group()
+        end_process()
 
 
 def test_every_strategy_of_the_suite_trains_exactly_like_one_process(tmp_path):
     # one SGD step of 13 strategies (data, model, expert, hybrid, random; ring and ps) run over two
     # processes gives, on every process, the weights of the same step taken in one process
-    import torch.multiprocessing as mp
-
     out = str(tmp_path / "w")
-    mp.start_processes(_worker, args=(_free_port(), out), nprocs=2, join=True, start_method="spawn")
+    spawn(_worker, (out,), world=2)
     g = benchmarks.mlp(BATCH, SIZES)
     _, grads = reference_loss_gradients(g)
     gen = torch.Generator().manual_seed(0)
@@ -79,3 +77,130 @@ def test_simulator_against_measured_runs_of_many_strategies():
     assert len(t) == 11 and set(t.sync) == {"ring", "ps"}
     assert (t.measured_s > 0).all() and (t.simulated_s > 0).all() and t.error.notna().all()
     assert -1 <= r.kendall <= 1 and -1 <= r.spearman <= 1 and r.link_bandwidth > 0
+
+
+def _synthetic_raw(rounds_spec, sizes=(12, 16, 16, 4), batch=8, offset=2e-3, lat=1e-4, bw=1e9):
+    """Raw timings as measure_strategies returns them, made by the model itself: pieces cost
+    the CPU roofline, messages follow the link, every step is the simulated step plus
+    ``offset``; each round is ``(others, factor)``: its steps are ``factor`` times that."""
+    from dawnlab.flexflow import AnalyticCosts, Simulator, Strategy
+    from dawnlab.flexflow.validation import _PING_SIZES, _sync_sizes, _tiny
+
+    m = _cpu_machine(2, lat, bw)
+    big, tiny = benchmarks.mlp(batch, sizes), benchmarks.mlp(8, _tiny(sizes))
+    suite = strategy_suite(big, m, 3)
+    rounds = []
+    for others, factor in rounds_spec:
+        rec = {"load": (0.1, 0.1, 0.1), "load_after": (0.1, 0.1, 0.1), "others": others, "probe": float("nan"),
+               "wall": 1.0, "ping": {n: [lat + n / bw] * 3 for n in _PING_SIZES},
+               "allreduce": {n: [2 * (lat + n / bw)] * 3 for n in _sync_sizes(sizes)},
+               "steps": [], "tiny_steps": [], "pieces": [], "tiny_pieces": []}
+        for _, s, sync in suite:
+            for graph, key in ((big, ""), (tiny, "tiny_")):
+                costs = AnalyticCosts(m)
+                st = Strategy(graph, m, dict(s.configs))
+                rec[key + "pieces"].append({(i, st[op.name].degrees): [costs.compute(graph, i, st[op.name].degrees,
+                                                                                      m.devices[0])] * 2
+                                            for i, op in enumerate(graph.ops) if op.kind != "input"})
+                t = Simulator(graph, m, AnalyticCosts(m), sync).simulate(st, record=False).iteration_time
+                rec[key + "steps"].append([factor * (t + offset)] * 4 if not key else [t + offset] * 4)
+        rounds.append(rec)
+    return {"sizes": sizes, "batch_size": batch, "steps": 4, "random": 3,
+            "labels": [(label, sync) for label, _, sync in suite], "rounds": rounds}
+
+
+def test_prediction_from_timings_the_model_explains_is_exact():
+    # timings that the model (host-driven link, measured piece costs, per-step offset) explains
+    # exactly are predicted exactly: every error 0, the order preserved; and the link is
+    # recovered from the messages
+    from dawnlab.flexflow.validation import predict_strategies
+
+    r = predict_strategies(_synthetic_raw([(0.0, 1.0)]))
+    assert len(r.table) == 11 and r.table.error.max() < 1e-9
+    assert r.kendall == pytest.approx(1.0) and r.spearman == pytest.approx(1.0)
+    assert r.link_latency == pytest.approx(1e-4) and r.link_bandwidth == pytest.approx(1e9)
+    assert r.table.offset_s.to_numpy() == pytest.approx(2e-3)
+
+
+def test_rounds_are_chosen_by_their_measured_contention_not_their_times():
+    from dawnlab.flexflow.validation import predict_strategies
+
+    raw = _synthetic_raw([(0.1, 1.0), (1.5, 1.6), (0.2, 1.0)])  # round 1: others took 1.5 cores
+    every = predict_strategies(raw)
+    assert every.used == [0, 1, 2] and every.others == [0.1, 1.5, 0.2]
+    quiet = predict_strategies(raw, max_others=0.5)
+    assert quiet.used == [0, 2] and quiet.table.error.max() < 1e-9
+    # no round quiet enough: all of them, and the result says so
+    assert predict_strategies(raw, max_others=0.01).used == [0, 1, 2]
+    # a contended round that happened to be fast is dropped just the same
+    fast = _synthetic_raw([(0.1, 1.0), (1.5, 0.5)])
+    assert predict_strategies(fast, max_others=0.5).used == [0]
+
+
+def test_measure_strategies_refuses_to_resume_another_setting(tmp_path):
+    from dawnlab.errors import InvalidArgument
+    from dawnlab.flexflow.validation import measure_strategies
+    from dawnlab.results import save
+
+    path = tmp_path / "raw.pkl"
+    save(path, _synthetic_raw([(0.0, 1.0)]))
+    with pytest.raises(InvalidArgument, match="same settings"):
+        measure_strategies(sizes=(12, 16, 16, 4), batch_size=16, steps=4, rounds=2, random=3, path=path)
+    with pytest.raises(InvalidArgument, match="rounds"):
+        measure_strategies(rounds=0)
+
+
+@pytest.mark.slow
+def test_spawn_holds_its_port_until_the_processes_end(tmp_path):
+    # the rendezvous port is bound by the parent before the children start and while they run,
+    # so a group started at the same time can never be handed the same port (the cause of the
+    # gloo aborts seen in the parallel suite); two groups started at once both finish
+    import socket
+    import threading
+
+    from dawnlab.flexflow.execute import spawn
+
+    seen, errors = [], []
+
+    def run(k):
+        try:
+            spawn(_port_probe, (str(tmp_path / f"p{k}"),), world=2)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in range(2):
+        port, taken = torch.load(tmp_path / f"p{k}0")
+        seen.append(port)
+        assert taken  # binding the store's port from inside the running group fails
+        with socket.socket() as s:  # and it is free again once the group has ended
+            s.bind(("127.0.0.1", port))
+    assert seen[0] != seen[1]
+
+
+def _port_probe(rank, world, port, out):
+    import socket
+
+    import torch.distributed as dist
+
+    from dawnlab.flexflow.execute import end_process, init_process
+
+    init_process(rank, world, port)
+    try:
+        x = torch.ones(1)
+        dist.all_reduce(x)
+        assert x.item() == 2
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                taken = False
+            except OSError:
+                taken = True
+        torch.save((port, taken), f"{out}{rank}")
+    finally:
+        end_process()

@@ -80,3 +80,18 @@ def test_machine_files_reject_nan_infinite_and_negative_values_naming_the_field(
     path.write_text(json.dumps(spec))
     with pytest.raises(MachineError, match=field):
         Machine.from_file(path)
+
+
+def test_copy_engine_flag_is_read_validated_and_round_tripped(tmp_path):
+    cpu = Machine.preset("cpu2")
+    assert [d.copy_engine for d in cpu.devices] == [False, False]  # gloo over TCP: host-driven
+    assert all(d.copy_engine for d in Machine.preset("p100x4").devices)  # GPUs have DMA engines
+    path = tmp_path / "cpu.json"
+    cpu.save(path)
+    assert Machine.from_file(path).devices == cpu.devices
+    spec = cpu.to_dict()
+    spec["device_types"]["cpu"]["copy_engine"] = "no"
+    with pytest.raises(MachineError, match="copy_engine"):
+        Machine.from_dict(spec)
+    # files without the key keep their meaning (a copy engine)
+    assert "copy_engine" not in json.dumps(Machine.preset("p100x4").to_dict())

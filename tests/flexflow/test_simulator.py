@@ -417,3 +417,67 @@ def test_memory_over_device_capacity_is_reported():
     sim.update("fc6", OpConfig((1, 4), (0, 1, 2, 3)), record=False)
     assert np.allclose(sim.memory, Simulator(g, big).simulate(sim.strategy).memory)
     assert sim.memory[1] == pytest.approx(4.0 * g["fc6"].numel / 4 + 8.0 * g["fc6"].params / 4)
+
+
+def _host_driven(m):
+    """``m`` with every device's transfers host-driven (no copy engine)."""
+    spec = m.to_dict()
+    for t in spec["device_types"].values():
+        t["copy_engine"] = False
+    return Machine.from_dict(spec)
+
+
+def test_host_driven_transfers_occupy_both_ends():
+    # Two independent branches: A (d0) feeds B (d1), and E runs on d0 right after A.  With a
+    # copy engine, A's output (1.5 s transfer) moves while d0 computes E; without one (a CPU
+    # process over gloo) the transfer holds d0 and d1, so E waits for it.
+    b = GraphBuilder("branches")
+    x = b.input((4, 250), name="x")
+    a = b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], name="A")
+    b.add("op", [a], (4, 250), ("sample", "parameter"), [(0, 1)], name="B")
+    b.add("op", [a], (4, 250), ("sample", "parameter"), [(0, 1)], name="E")
+    g = b.build()
+    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 0.0), "B": (1.0, 0.0), "E": (1.0, 0.0)})
+    one = lambda d: OpConfig((1, 1), (d,))  # noqa: E731
+    dma, host = two_devices(), _host_driven(two_devices())
+    s = Strategy(g, dma, {"x": one(0), "A": one(0), "B": one(1), "E": one(0)})
+    fwd = lambda tl, op: tuple(tl.tasks[(tl.tasks.kind == "forward") & (tl.tasks.op == op)][["start", "end"]].iloc[0])  # noqa: E731,E501
+    t1 = Simulator(g, dma, costs).simulate(s)
+    assert fwd(t1, "E") == (1.0, 2.0) and fwd(t1, "B") == (2.5, 3.5)
+    t2 = Simulator(g, host, costs).simulate(Strategy(g, host, dict(s.configs)))
+    # the transfer (ready at 1 s, key (0, B, ...)) comes before E's forward (key (0, E, ...)):
+    # it holds d0 from 1 to 2.5 s, so E runs 2.5-3.5 s; B runs on d1 after the transfer
+    xfer = t2.tasks[(t2.tasks.kind == "transfer") & (t2.tasks.op == "B")]
+    assert set(xfer.device) == {"d0", "d1", "d0->d1"} and set(zip(xfer.start, xfer.end)) == {(1.0, 2.5)}
+    assert fwd(t2, "E") == (2.5, 3.5) and fwd(t2, "B") == (2.5, 3.5)
+
+
+def test_host_driven_ring_of_two_is_two_transfers_in_turn():
+    # data-parallel A (1000 weights = 4000 B): the two ring transfers of 1.5 s each hold both
+    # processes, so they run one after the other: 3 s of backward, then 3 s of sync
+    b = GraphBuilder("sync")
+    x = b.input((4, 250), name="x")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
+    g, m = b.build(), _host_driven(two_devices())
+    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
+    tl = Simulator(g, m, costs, sync="ring").simulate(Strategy.data_parallel(g, m))
+    spans = sorted(set(zip(tl.tasks[tl.tasks.kind == "sync"].start, tl.tasks[tl.tasks.kind == "sync"].end)))
+    assert spans == [(3.0, 4.5), (4.5, 6.0)] and tl.iteration_time == 6.0
+
+
+@pytest.mark.parametrize("sync", ["ring", "ps"])
+@pytest.mark.parametrize("name", ["alexnet", "rnnlm", "inception_v3"])
+def test_delta_equals_full_with_host_driven_transfers(name, sync):
+    # 3 benchmarks x 2 sync models x 20 changes on four CPU processes, transfers holding devices
+    g = benchmarks.build(name, 8, **SMALL[name])
+    assert _random_walk(g, _host_driven(Machine.preset("p100x4")), 20, seed=3, sync=sync) == 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_delta_equals_full_with_host_driven_transfers_thousands(name):
+    # 6 benchmarks x 2 machines x 2 sync models x 100 changes = 2400 more changes
+    g = benchmarks.build(name, 16, **SMALL[name])
+    total = sum(_random_walk(g, _host_driven(Machine.preset(m)), 100, seed=5, sync=sync)
+                for m in ("p100x4", "p100x16") for sync in ("ring", "ps"))
+    assert total == 400
