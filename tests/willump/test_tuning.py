@@ -1,0 +1,55 @@
+"""select_settings: cross-validated choice of holdout and max_drop, checked against real fits routed by predict."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import StratifiedKFold
+
+from dawnlab.errors import InvalidArgument
+from dawnlab.willump import Willump, mcnemar_exact, select_settings
+from dawnlab.willump.datasets import synthetic, synthetic_pipeline
+
+
+@pytest.fixture(scope="module")
+def chosen():
+    X, y = synthetic(1200, seed=3)
+    return select_settings(synthetic_pipeline(), X, y, holdouts=(0.3, 0.5), max_drops=(0.01, 0.05, None), folds=2,
+                           seed=1, progress=False), X, y
+
+
+def test_pooled_counts_equal_real_fits_routed_through_predict(chosen):
+    # one setting by hand: the same folds, a real fit with that margin, its own predict on the left-out fold
+    s, X, y = chosen
+    b = c = 0
+    for inner, left in StratifiedKFold(2, shuffle=True, random_state=1).split(X, y):
+        w = Willump(synthetic_pipeline(), holdout=0.5, max_drop=0.05, seed=1, progress=False).fit(X[inner], y[inner])
+        r = mcnemar_exact(y[left], w.classes_[w.predict_proba_full(X[left]).argmax(1)], w.predict(X[left]))
+        b, c = b + r.b, c + r.c
+    row = s.table[(s.table.holdout == 0.5) & (s.table.max_drop == 0.05)].iloc[0]
+    assert (row.b, row.c) == (b, c)
+
+
+def test_the_choice_follows_the_stated_rule(chosen):
+    s, _, _ = chosen
+    t = s.table
+    assert len(t) == 6 and t.chosen.sum() == 1
+    assert (t.passed == (t.b <= t.c)).all()
+    pick = t[t.chosen].iloc[0]
+    assert (pick.holdout, None if pick.max_drop is None or np.isnan(pick.max_drop) else pick.max_drop) == (
+        s.holdout, s.max_drop)
+    if s.chosen_by_rule:
+        assert pick.passed and pick.expected_speedup == t[t.passed].expected_speedup.max()
+    else:
+        assert not t.passed.any() and s.max_drop == 0.01 and s.holdout == 0.5
+    assert Willump(synthetic_pipeline(), progress=False, **s.kwargs()).holdout == s.holdout
+
+
+def test_bad_settings_are_refused():
+    X, y = synthetic(200)
+    with pytest.raises(InvalidArgument, match="folds"):
+        select_settings(synthetic_pipeline(), X, y, folds=1)
+    with pytest.raises(InvalidArgument, match="max_drops"):
+        select_settings(synthetic_pipeline(), X, y, max_drops=(0.0,))
+    with pytest.raises(InvalidArgument, match="holdout"):
+        select_settings(synthetic_pipeline(), X, y, holdout=0.3)
+    with pytest.raises(InvalidArgument, match="score"):
+        select_settings(synthetic_pipeline(), X, y, score="roc_auc")
