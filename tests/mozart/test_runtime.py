@@ -1,0 +1,83 @@
+"""The runtime's cache reading, piece sizing, options and thread pool."""
+
+import numpy as np
+import pytest
+
+import dawnlab.mozart.numpy as mnp
+from dawnlab.mozart import DEFAULT_L2_BYTES, evaluate, l2_cache_bytes, options, piece_size_for
+from dawnlab.mozart import runtime
+
+
+def fake_cache(tmp_path, entries):
+    for i, (level, kind, size) in enumerate(entries):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    return str(tmp_path)
+
+
+def test_l2_is_read_from_the_os_layout(tmp_path):
+    path = fake_cache(tmp_path, [(1, "Data", "48K"), (1, "Instruction", "32K"), (2, "Unified", "2048K"),
+                                 (3, "Unified", "32768K")])
+    assert l2_cache_bytes(path) == 2048 * 1024
+
+
+def test_l2_falls_back_to_the_documented_default(tmp_path):
+    assert l2_cache_bytes(str(tmp_path)) == DEFAULT_L2_BYTES == 256 * 1024
+    assert l2_cache_bytes(fake_cache(tmp_path, [(1, "Data", "32K"), (2, "Unified", "garbage")])) == DEFAULT_L2_BYTES
+
+
+def test_this_machine_reports_its_l2():
+    import glob
+    import os
+
+    sizes = [open(os.path.join(d, "size")).read().strip() for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")
+             if open(os.path.join(d, "level")).read().strip() == "2"]
+    if not sizes:
+        pytest.skip("no L2 entry in sysfs here")
+    assert l2_cache_bytes() == int(sizes[0][:-1]) * 1024
+
+
+def test_piece_size_fills_l2_with_every_value_of_the_stage():
+    assert piece_size_for(8, l2=1 << 20) == 1 << 17
+    assert piece_size_for(100, l2=1 << 20) == 8192      # 10485 rounded down to a power of two
+    assert piece_size_for(1e9, l2=1 << 20) == runtime.MIN_PIECE
+
+
+def test_automatic_piece_size_counts_inputs_and_buffers_after_reuse():
+    x = np.ones(200_000)
+    # 1 input + 1 kept output + two scratch buffers: exp's, then add's (allocated while exp's is still read),
+    # and sqrt reuses exp's
+    y = mnp.sqrt(mnp.exp(x) + 1.0) * 2.0
+    evaluate(y)
+    info = runtime.LAST_RUN[0]
+    assert info["bytes_per_element"] == pytest.approx(8 + 8 + 8 + 8)
+    assert info["piece_size"] == piece_size_for(32)
+    assert info["pieces"] == 1 + -(-(200_000 - 1024) // info["piece_size"])
+
+
+def test_options_context_and_validation():
+    x = np.linspace(0, 1, 10_000)
+    with options(piece_size=1000, workers=2):
+        y = mnp.exp(x)
+        evaluate(y)
+        assert runtime.LAST_RUN[0]["pieces"] == 10
+    assert runtime.get_options()["piece_size"] is None
+    with pytest.raises(ValueError, match="'options' argument"):
+        evaluate(mnp.exp(x), speed=3)
+
+
+def test_the_thread_pool_is_reused_between_evaluations():
+    x = np.linspace(0, 1, 50_000)
+    evaluate(mnp.exp(x), workers=2, piece_size=1000)
+    pool = runtime._POOLS[2]
+    evaluate(mnp.exp(x), workers=2, piece_size=1000)
+    assert runtime._POOLS[2] is pool
+
+
+def test_empty_inputs_run_one_empty_piece():
+    e = np.array([])
+    np.testing.assert_array_equal(evaluate(mnp.exp(e) + 1), np.array([]))
+    assert evaluate(mnp.sum(mnp.exp(e))) == 0.0
