@@ -19,13 +19,21 @@ delta simulation), ``speedup_over_dp`` (parameter-server sync, per benchmark),
 ``speedup_over_dp_ring`` (ring sync, per benchmark), ``search_seconds`` (both searches, per
 benchmark), ``sim_error_vs_measured`` (the data-parallel MLP check), ``sim_rank_kendall``,
 ``sim_rank_spearman`` and ``sim_max_error_validated`` (the check of many strategies on 2 CPU
-processes), ``sim_errors_validated`` (per strategy) and ``quick``.
+processes), ``sim_errors_validated`` (per strategy), ``validation_others_cores`` (per measured
+round, the cores' worth of CPU other programs took: the contention the measurement ran under),
+``validation_rounds_used`` and ``quick``.
+
+The measured checks run on this machine's CPUs, which other programs may share: each round
+records how much CPU they took; ``--max-others`` predicts from the quiet rounds only (chosen by
+that measured contention, never by the step times) and ``--wait-quiet`` waits up to that many
+seconds before each round for the machine to become quiet.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -81,6 +89,12 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=None, help="search time budget per benchmark and sync model")
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--skip-measured", action="store_true", help="skip the CPU measurement checks")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved measurement rounds (default 6, quick 2)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0,
+                    help="seconds to wait before each measured round for other programs to use <= 0.25 cores")
+    ap.add_argument("--max-others", type=float, default=None,
+                    help="predict from the rounds in which other programs took at most this many cores")
+    ap.add_argument("--raw", default=None, help="file for the raw timings of the strategy check (resumes)")
     args = ap.parse_args(argv)
     quick = args.quick
     machine = Machine.preset("p100x16")
@@ -125,10 +139,12 @@ def main(argv=None):
     print("(paper, Section 8.2: FlexFlow up to 3.8x over data parallelism on real GPU clusters)")
 
     # 3. the simulator against measured CPU runs: the data-parallel MLP, then many strategies
-    err = kendall = spearman = max_err = errors = None
+    err = kendall = spearman = max_err = errors = others = used = None
     if not args.skip_measured:
-        from dawnlab.flexflow.validate import check, check_strategies
+        from dawnlab.flexflow.validation import check, check_strategies, others_load
 
+        print(f"\nload average before the measured checks: {os.getloadavg()}; other programs use "
+              f"{others_load(2.0):.2f} of {os.cpu_count()} cores")
         r = check(sizes=(256, 512, 10) if quick else (784, 1024, 1024, 10), batch_size=128 if quick else 256,
                   steps=8 if quick else 20)
         print()
@@ -139,20 +155,25 @@ def main(argv=None):
         err = {"1proc": round(r.single_error, 3), "2proc_gloo": round(r.ddp_error, 3)}
         v = check_strategies(sizes=(256, 512, 512, 10) if quick else (512, 1024, 1024, 10),
                              batch_size=128 if quick else 256, steps=3 if quick else 8,
-                             rounds=2 if quick else 6, random=5)
+                             rounds=args.rounds or (2 if quick else 6), random=5, path=args.raw,
+                             wait_s=args.wait_quiet, max_others=args.max_others)
         print()
         print(v.table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-        print(f"{len(v.table)} runs on 2 CPU processes (gloo), {v.rounds} interleaved rounds; Kendall tau "
+        print(f"{len(v.table)} runs on 2 CPU processes (gloo), rounds {v.used} of {len(v.others)}; Kendall tau "
               f"{v.kendall:.2f}, Spearman {v.spearman:.2f}, max error {v.max_error:.1%} (paper, Section 8.3: "
               f"error under 30%, order preserved); link {v.link_latency * 1e6:.0f} us + bytes / "
-              f"{v.link_bandwidth / 1e9:.2f} GB/s")
+              f"{v.link_bandwidth / 1e9:.2f} GB/s (host-driven: a message holds both processes)")
+        print("cores other programs took in each round: " + ", ".join(f"{o:.2f}" for o in v.others)
+              + f" (of {os.cpu_count()}); load average {v.load[0]:.1f}-{v.load[2]:.1f} over the rounds used")
+        others, used = [round(o, 2) for o in v.others], v.used
         kendall, spearman, max_err = round(v.kendall, 3), round(v.spearman, 3), round(v.max_error, 3)
         errors = {f"{a} ({b})": round(e, 3) for a, b, e in zip(v.table.strategy, v.table.sync, v.table.error)}
     print(json.dumps({"sim_tasks_per_second": round(tps), "delta_speedup_inception16": round(speedup, 2),
                       "speedup_over_dp": speed["ps"], "speedup_over_dp_ring": speed["ring"],
                       "search_seconds": secs, "sim_error_vs_measured": err, "sim_rank_kendall": kendall,
                       "sim_rank_spearman": spearman, "sim_max_error_validated": max_err,
-                      "sim_errors_validated": errors, "quick": quick}))
+                      "sim_errors_validated": errors, "validation_others_cores": others,
+                      "validation_rounds_used": used, "quick": quick}))
 
 
 if __name__ == "__main__":

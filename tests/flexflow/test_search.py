@@ -203,7 +203,7 @@ def test_analytic_costs_roofline_closed_form():
 
 
 def test_link_fit_recovers_latency_and_bandwidth():
-    from dawnlab.flexflow.validate import _fit_link
+    from dawnlab.flexflow.validation import _fit_link
 
     lat, bw = _fit_link([(n, 3e-4 + n / 2e9) for n in (1024, 40_000, 3_000_000, 4_000_000)])
     assert lat == pytest.approx(3e-4) and bw == pytest.approx(2e9)
@@ -211,7 +211,7 @@ def test_link_fit_recovers_latency_and_bandwidth():
 
 def test_calibration_sizes_are_the_bytes_the_simulator_sends():
     # the all-reduces are timed at exactly the sizes of the simulator's ring synchronisations
-    from dawnlab.flexflow.validate import _cpu_machine, _sync_sizes, _tiny
+    from dawnlab.flexflow.validation import _cpu_machine, _sync_sizes, _tiny
 
     sizes = (784, 1024, 1024, 10)
     m = _cpu_machine(2, 1e-5, 1e9)
@@ -223,7 +223,7 @@ def test_calibration_sizes_are_the_bytes_the_simulator_sends():
 
 
 def test_median_cost_table_over_rounds():
-    from dawnlab.flexflow.validate import _median, _median_table
+    from dawnlab.flexflow.validation import _median, _median_table
 
     assert _median([3, 1, 2]) == 2 and _median([4, 1, 2, 3]) == 2.5
     tables = [{"a": [1.0, 5.0]}, {"a": [3.0, 4.0]}, {"a": [2.0, 9.0]}]
@@ -232,7 +232,7 @@ def test_median_cost_table_over_rounds():
 
 @pytest.mark.slow
 def test_simulator_against_measured_cpu_runs():
-    from dawnlab.flexflow.validate import check
+    from dawnlab.flexflow.validation import check
 
     r = check(sizes=(256, 512, 10), batch_size=128, steps=10, rounds=2)
     assert r.single_measured > 0 and r.ddp_measured > 0 and r.rounds == 2
