@@ -1,0 +1,296 @@
+"""Benchmark: Mozart's pipelined, parallel NumPy and pandas against the plain libraries and their usual replacements.
+
+Everything is measured side by side in one run on the same inputs, every
+method with the same number of threads (``--threads``, default 2), methods
+interleaved round by round (so load from other processes on a shared machine
+hits all alike); the figure of a method is its median wall time over
+``--repeats`` rounds, and results are reported as ratios (speed-up = plain
+time / method time).
+
+1. **Black-Scholes** (2^24 doubles; ``--quick``: 2^20), erf from SciPy:
+   plain NumPy; numexpr with ``--threads`` threads (numexpr has no erf, so the
+   two erf calls are SciPy's on whole arrays between numexpr expressions);
+   numba ``@njit(parallel=True)`` with ``math.erf`` and ``--threads`` threads;
+   dask.array on the threaded scheduler with ``--threads`` workers, at the best
+   chunk size of the sweep 2^16, 2^18, 2^20, 2^22 (erf by ``map_blocks``);
+   Mozart with its automatic piece size, and with a sweep of fixed piece sizes
+   2^11 ... 2^18 (``auto_piece_vs_best`` = best sweep time / automatic time).
+   Peak memory: each of plain NumPy and Mozart runs once in a fresh Python
+   process that makes the same inputs; ``peak_memory_ratio_vs_numpy`` is the
+   ratio of their peak RSS (``VmHWM``) above the RSS just before the call
+   (the inputs and the imported libraries are the same for both and are left
+   out); the whole-process peaks are printed beside it.
+2. **Haversine** (same size): plain, numexpr, numba, dask.array (sweep), Mozart.
+3. **nBody** (2,048 bodies, 2 steps), **Shallow water** (2,048^2 grid, 3
+   steps): plain NumPy and Mozart (the paper's comparison; no hand-written
+   numba/numexpr port of these).
+4. **Data cleaning**, **crime index**, **birth analysis** (pandas, 2-4 million
+   rows): plain pandas and Mozart.  (dask.dataframe needs pyarrow, which this
+   environment does not install, so it is not a baseline here.)
+
+Usage: ``python benchmarks/mozart.py [--quick] [--repeats 3] [--threads 2]``.
+The last line printed is one JSON object with the keys
+``blackscholes_speedup_vs_numpy``, ``blackscholes_speedup_vs_dask``,
+``auto_piece_vs_best``, ``peak_memory_ratio_vs_numpy`` and
+``speedup_vs_plain`` (per workload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import scipy.special
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dawnlab.mozart import evaluate  # noqa: E402
+from dawnlab.mozart import runtime as mozart_runtime  # noqa: E402
+from dawnlab.mozart.workloads import WORKLOADS, blackscholes, haversine, plain_numpy  # noqa: E402
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleaved(methods: dict, repeats: int) -> dict:
+    """Median wall time of each method, the methods run in turn in every round."""
+    times = {k: [] for k in methods}
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            times[name].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# -- Black-Scholes baselines ------------------------------------------------------------------------
+
+def bs_numexpr(price, strike, t, rate=0.1, vol=0.2):
+    import numexpr as ne
+
+    rsig = rate + vol * vol * 0.5
+    d1 = ne.evaluate("(log(price / strike) + rsig * t) / (vol * sqrt(t)) * 0.7071067811865476")
+    d2 = ne.evaluate("d1 - vol * sqrt(t) * 0.7071067811865476")
+    e1, e2 = scipy.special.erf(d1), scipy.special.erf(d2)
+    call = ne.evaluate("price * (0.5 + 0.5 * e1) - exp(-rate * t) * strike * (0.5 + 0.5 * e2)")
+    put = ne.evaluate("exp(-rate * t) * strike * (0.5 - 0.5 * e2) - price * (0.5 - 0.5 * e1)")
+    return call, put
+
+
+def _numba_kernels():
+    import numba
+
+    @numba.njit(parallel=True, fastmath=False)
+    def bs(price, strike, t, rate, vol):
+        n = price.shape[0]
+        call = np.empty(n)
+        put = np.empty(n)
+        for i in numba.prange(n):
+            vs = vol * math.sqrt(t[i])
+            d1 = (math.log(price[i] / strike[i]) + (rate + vol * vol * 0.5) * t[i]) / vs
+            d2 = d1 - vs
+            n1 = 0.5 + 0.5 * math.erf(d1 * 0.7071067811865476)
+            n2 = 0.5 + 0.5 * math.erf(d2 * 0.7071067811865476)
+            e = math.exp(-rate * t[i])
+            call[i] = price[i] * n1 - e * strike[i] * n2
+            put[i] = e * strike[i] * (1.0 - n2) - price[i] * (1.0 - n1)
+        return call, put
+
+    @numba.njit(parallel=True)
+    def hav(lat, lon, lat0, lon0):
+        n = lat.shape[0]
+        out = np.empty(n)
+        la0, lo0 = math.radians(lat0), math.radians(lon0)
+        c0 = math.cos(la0)
+        for i in numba.prange(n):
+            la, lo = math.radians(lat[i]), math.radians(lon[i])
+            a = math.sin((la - la0) / 2.0) ** 2 + c0 * math.cos(la) * math.sin((lo - lo0) / 2.0) ** 2
+            out[i] = 3959.0 * (2.0 * math.asin(math.sqrt(a))) * 1.609344
+        return out
+
+    return bs, hav
+
+
+def hav_numexpr(lat, lon, lat0=40.671, lon0=-73.985):
+    import numexpr as ne
+
+    la0, lo0 = math.radians(lat0), math.radians(lon0)
+    c0 = math.cos(la0)
+    k = math.pi / 180.0
+    return ne.evaluate("3959.0 * 2.0 * arcsin(sqrt(sin((lat * k - la0) / 2.0) ** 2 + "
+                       "c0 * cos(lat * k) * sin((lon * k - lo0) / 2.0) ** 2)) * 1.609344")
+
+
+def dask_bs(price, strike, t, chunk, threads):
+    import dask
+    import dask.array as da
+
+    p, s, tt = (da.from_array(a, chunks=chunk) for a in (price, strike, t))
+    call, put = blackscholes(_DaskLib(da), p, s, tt)
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        return dask.compute(call, put)
+
+
+def dask_hav(lat, lon, chunk, threads):
+    import dask
+    import dask.array as da
+
+    out = haversine(_DaskLib(da), da.from_array(lat, chunks=chunk), da.from_array(lon, chunks=chunk))
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        return out.compute()
+
+
+class _DaskLib:
+    """dask.array with SciPy's erf applied block by block."""
+
+    def __init__(self, da):
+        self.np = da
+        self.erf = lambda x: x.map_blocks(scipy.special.erf, dtype=float)
+
+
+# -- peak memory in a fresh process -----------------------------------------------------------------
+
+def child(method: str, n: int, threads: int) -> None:
+    d = WORKLOADS["blackscholes"].data(n, seed=0)
+    WORKLOADS["blackscholes"].mozart(WORKLOADS["blackscholes"].data(1000, seed=1), workers=threads)  # warm imports
+    WORKLOADS["blackscholes"].plain(WORKLOADS["blackscholes"].data(1000, seed=1))
+    with open("/proc/self/statm") as f:
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    if method == "numpy":
+        out = blackscholes(plain_numpy(), **d)
+    else:
+        out = WORKLOADS["blackscholes"].mozart(d, workers=threads)
+    assert out[0].shape == (n,)
+    with open("/proc/self/status") as f:  # VmHWM: this process image's peak (ru_maxrss would count the
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))  # forked parent's)
+    print(peak, before)
+
+
+def peak_rss(method: str, n: int, threads: int) -> tuple[int, int]:
+    """(whole-process peak RSS, peak above the RSS just before the call), in bytes."""
+    out = subprocess.run([sys.executable, __file__, "--child", method, "--n", str(n), "--threads", str(threads)],
+                         capture_output=True, text=True, check=True)
+    peak, before = map(int, out.stdout.strip().splitlines()[-1].split())
+    return peak, peak - before
+
+
+# -- main -------------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small data for CI")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved timing rounds")
+    ap.add_argument("--threads", type=int, default=2, help="threads of every parallel method")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.n, args.threads)
+        return
+    threads = args.threads
+    repeats = args.repeats or (1 if args.quick else 3)
+    n = 1 << (20 if args.quick else 24)
+    import numba
+    import numexpr
+
+    numexpr.set_num_threads(threads)
+    numba.set_num_threads(threads)
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores visible, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"L2 {mozart_runtime.l2_cache_bytes() // 1024} KiB; {threads} thread(s) per method; {repeats} round(s)",
+          flush=True)
+    bs_numba, hav_numba = _numba_kernels()
+
+    # 1. Black-Scholes -------------------------------------------------------------------------------
+    w = WORKLOADS["blackscholes"]
+    d = w.data(n, seed=0)
+    ref = w.plain(d)
+    bs_numba(d["price"][:10], d["strike"][:10], d["t"][:10], 0.1, 0.2)  # compile outside the timings
+    for name, got in [("numexpr", bs_numexpr(**d)), ("numba", bs_numba(d["price"], d["strike"], d["t"], 0.1, 0.2)),
+                      ("dask", dask_bs(d["price"], d["strike"], d["t"], 1 << 18, threads)),
+                      ("mozart", w.mozart(d, workers=threads))]:
+        np.testing.assert_allclose(got[0], ref[0], rtol=1e-9, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(got[1], ref[1], rtol=1e-9, atol=1e-9, err_msg=name)
+    chunks = [c for c in (1 << 16, 1 << 18, 1 << 20, 1 << 22) if c <= n]
+    pieces = [1 << k for k in range(11, 19)]
+    methods = {"numpy": lambda: w.plain(d), "numexpr": lambda: bs_numexpr(**d),
+               "numba": lambda: bs_numba(d["price"], d["strike"], d["t"], 0.1, 0.2),
+               "mozart": lambda: w.mozart(d, workers=threads)}
+    methods.update({f"dask/{c}": (lambda c=c: dask_bs(d["price"], d["strike"], d["t"], c, threads)) for c in chunks})
+    methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in pieces})
+    t = interleaved(methods, repeats)
+    w.mozart(d, workers=threads)
+    auto_piece = mozart_runtime.LAST_RUN[0]["piece_size"]
+    best_chunk = min(chunks, key=lambda c: t[f"dask/{c}"])
+    best_piece = min(pieces, key=lambda p: t[f"mozart/{p}"])
+    print(f"\n== Black-Scholes, {n:,} doubles (median of {repeats})")
+    print(f"{'method':24} {'seconds':>8} {'speedup vs numpy':>17}")
+    for k in ["numpy", "numexpr", "numba", *[f"dask/{c}" for c in chunks], "mozart",
+              *[f"mozart/{p}" for p in pieces]]:
+        label = k + ("  (automatic piece size %d)" % auto_piece if k == "mozart" else "")
+        print(f"{label:24} {t[k]:8.3f} {t['numpy'] / t[k]:17.2f}")
+    (peak_np, rss_np), (peak_mz, rss_mz) = peak_rss("numpy", n, threads), peak_rss("mozart", n, threads)
+    print(f"best dask chunk {best_chunk}; best Mozart piece {best_piece}; automatic piece {auto_piece}")
+    print(f"peak RSS above the inputs: numpy {rss_np / 2**20:.0f} MiB, mozart {rss_mz / 2**20:.0f} MiB "
+          f"(ratio {rss_mz / rss_np:.2f}); whole process: {peak_np / 2**20:.0f} and {peak_mz / 2**20:.0f} MiB",
+          flush=True)
+    summary = {
+        "blackscholes_speedup_vs_numpy": round(t["numpy"] / t["mozart"], 3),
+        "blackscholes_speedup_vs_dask": round(t[f"dask/{best_chunk}"] / t["mozart"], 3),
+        "auto_piece_vs_best": round(t[f"mozart/{best_piece}"] / t["mozart"], 3),
+        "peak_memory_ratio_vs_numpy": round(rss_mz / rss_np, 3),
+        "speedup_vs_plain": {},
+    }
+    table = [("blackscholes", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
+              t["numpy"] / t[f"dask/{best_chunk}"])]
+
+    # 2. Haversine -----------------------------------------------------------------------------------
+    w = WORKLOADS["haversine"]
+    d = w.data(n, seed=0)
+    ref = w.plain(d)
+    hav_numba(d["lat"][:10], d["lon"][:10], 40.671, -73.985)
+    for name, got in [("numexpr", hav_numexpr(**d)), ("numba", hav_numba(d["lat"], d["lon"], 40.671, -73.985)),
+                      ("dask", dask_hav(d["lat"], d["lon"], 1 << 18, threads)), ("mozart", w.mozart(d, workers=threads))]:
+        np.testing.assert_allclose(got, ref, rtol=1e-9, err_msg=name)
+    methods = {"numpy": lambda: w.plain(d), "numexpr": lambda: hav_numexpr(**d),
+               "numba": lambda: hav_numba(d["lat"], d["lon"], 40.671, -73.985),
+               "mozart": lambda: w.mozart(d, workers=threads)}
+    methods.update({f"dask/{c}": (lambda c=c: dask_hav(d["lat"], d["lon"], c, threads)) for c in chunks})
+    t = interleaved(methods, repeats)
+    best = min(chunks, key=lambda c: t[f"dask/{c}"])
+    table.append(("haversine", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
+                  t["numpy"] / t[f"dask/{best}"]))
+
+    # 3-4. the other workloads: plain against Mozart (crime index also against dask.dataframe) ----------
+    sizes = {"nbody": 512 if args.quick else 2048, "shallow_water": 512 if args.quick else 2048,
+             "data_cleaning": 200_000 if args.quick else 2_000_000, "crime_index": 400_000 if args.quick else 4_000_000,
+             "birth_analysis": 200_000 if args.quick else 2_000_000}
+    for name, size in sizes.items():
+        w = WORKLOADS[name]
+        d = w.data(size, seed=0)
+        assert w.check(w.mozart(d, workers=threads), w.plain(d))
+        methods = {"plain": lambda: w.plain(d), "mozart": lambda: w.mozart(d, workers=threads)}
+        t = interleaved(methods, repeats)
+        table.append((name, t["plain"], t["mozart"], None, None, None))
+
+    print(f"\n== every workload, {threads} thread(s): speed-up over the plain library (median of {repeats})")
+    print(f"{'workload':16} {'plain s':>8} {'mozart s':>9} {'mozart':>7} {'numexpr':>8} {'numba':>6} {'dask best':>9}")
+    fmt = lambda v: f"{v:.2f}" if v is not None else "n/a"  # noqa: E731
+    for name, plain, mz, ne_, nb, dk in table:
+        summary["speedup_vs_plain"][name] = round(plain / mz, 3)
+        print(f"{name:16} {plain:8.3f} {mz:9.3f} {plain / mz:7.2f} {fmt(ne_):>8} {fmt(nb):>6} {fmt(dk):>9}")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
