@@ -226,8 +226,11 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
     ``warmup`` untimed ones); returns each step's seconds (barrier to barrier), and with
     ``return_weights`` also this process's weight slices ``{(op, rows): (W, b)}``.  With a
     ``timings`` dict, the timed steps append there each local piece's compute seconds,
-    ``{(op, degrees): [(forward, backward + its SGD update), ...]}`` (the operator costs of
-    Section 5.1, timed on the device while it trains).
+    ``{(op, degrees): [(forward, backward), ...]}``, one pair per piece and step (the operator
+    costs of Section 5.1, timed on the device while it trains).  A piece's time is all the
+    work the process does for it except waiting for messages: assembling its input region,
+    the kernel, packing what it sends; in the backward pass also summing its output's
+    gradient, packing and unpacking its weight sync and the SGD update.
 
     The process group must be initialised (gloo), one process per device of the strategy's
     machine."""
@@ -256,6 +259,9 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
     clock = time.perf_counter
 
     def step(record):
+        # compute seconds per local piece (op, piece): everything the process does for it
+        # besides waiting for messages (assembling its input, the kernel, packing what it
+        # sends, summing gradients, packing and unpacking its weight sync, the SGD update)
         fw, bw = {}, {}
         outs, leaves, pending = {}, {}, []
         for i, op in enumerate(g.ops):  # forward
@@ -265,32 +271,37 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
                 box = plan.boxes[i, j]
                 if op.kind == "input":
                     out = x_full[tuple(slice(*r) for r in box)]
+                    t0 = clock()
                 else:
                     need = plan.needs[i, j]
-                    buf = torch.empty(tuple(hi - lo for lo, hi in need))
                     u = g.index[op.inputs[0]]
+                    got = {}
+                    for p, ov, tag in plan.parts[i, j]:  # wait for the remote parts (not compute)
+                        if tag is not None:
+                            got[p] = torch.empty(tuple(hi - lo for lo, hi in ov))
+                            dist.recv(got[p], cfg[u].devices[p], tag=tag)
+                    t0 = clock()
+                    buf = torch.empty(tuple(hi - lo for lo, hi in need))
                     for p, ov, tag in plan.parts[i, j]:
-                        if tag is None:
-                            buf[_rel(ov, need)] = outs[u, p][_rel(ov, plan.boxes[u, p])].detach()
-                        else:
-                            part = torch.empty(tuple(hi - lo for lo, hi in ov))
-                            dist.recv(part, cfg[u].devices[p], tag=tag)
-                            buf[_rel(ov, need)] = part
+                        buf[_rel(ov, need)] = got[p] if tag is not None else \
+                            outs[u, p][_rel(ov, plan.boxes[u, p])].detach()
                     leaf = buf.requires_grad_(g.ops[u].kind != "input")
                     leaves[i, j] = leaf
-                    t0 = clock()
                     if op.kind == "linear":
                         w, b = weights[i, box[1]]
                         out = F.linear(leaf, w, b)
                         out = F.relu(out) if op.attrs.get("relu") else out
                     else:
                         out = F.log_softmax(leaf, 1)
-                    fw[i] = clock() - t0
                 outs[i, j] = out
+                sends = []
                 for v, jj, ov, tag in plan.consumers.get((i, j), []):
                     if tag is not None:
-                        data = out[_rel(ov, box)].detach().contiguous()
-                        pending.append((dist.isend(data, cfg[v].devices[jj], tag=tag), data))
+                        sends.append((out[_rel(ov, box)].detach().contiguous(), cfg[v].devices[jj], tag))
+                if op.kind != "input":
+                    fw[i, j] = clock() - t0
+                for data, dst, tag in sends:
+                    pending.append((dist.isend(data, dst, tag=tag), data))
         for i in range(last, 0, -1):  # backward
             op = g.ops[i]
             for j, d in enumerate(cfg[i].devices):
@@ -301,34 +312,42 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
                     rows = box[0]
                     t0 = clock()
                     F.nll_loss(out, y_full[rows[0]:rows[1]], reduction="sum").div(n).backward()
-                    bw[i] = clock() - t0
                 else:
-                    grad = torch.zeros_like(out)
-                    for v, jj, ov, tag in plan.consumers.get((i, j), []):
-                        if tag is None:
-                            grad[_rel(ov, box)] += leaves[v, jj].grad[_rel(ov, plan.needs[v, jj])]
-                        else:
-                            part = torch.empty(tuple(hi - lo for lo, hi in ov))
-                            dist.recv(part, cfg[v].devices[jj], tag=m + tag)
-                            grad[_rel(ov, box)] += part
+                    got = {}
+                    for k, (v, jj, ov, tag) in enumerate(plan.consumers.get((i, j), [])):
+                        if tag is not None:  # wait for the remote gradients (not compute)
+                            got[k] = torch.empty(tuple(hi - lo for lo, hi in ov))
+                            dist.recv(got[k], cfg[v].devices[jj], tag=m + tag)
                     t0 = clock()
+                    grad = torch.zeros_like(out)
+                    for k, (v, jj, ov, tag) in enumerate(plan.consumers.get((i, j), [])):
+                        grad[_rel(ov, box)] += got[k] if tag is not None else \
+                            leaves[v, jj].grad[_rel(ov, plan.needs[v, jj])]
                     out.backward(grad)
-                    bw[i] = clock() - t0
                 u = g.index[op.inputs[0]]
-                if g.ops[u].kind == "input":
-                    continue
-                leaf = leaves[i, j]
-                for p, ov, tag in plan.parts[i, j]:
-                    if tag is not None:
-                        data = leaf.grad[_rel(ov, plan.needs[i, j])].contiguous()
-                        pending.append((dist.isend(data, cfg[u].devices[p], tag=m + tag), data))
+                sends = []
+                if g.ops[u].kind != "input":
+                    leaf = leaves[i, j]
+                    for p, ov, tag in plan.parts[i, j]:
+                        if tag is not None:
+                            sends.append((leaf.grad[_rel(ov, plan.needs[i, j])].contiguous(), cfg[u].devices[p],
+                                          m + tag))
+                bw[i, j] = clock() - t0
+                for data, dst, tag in sends:
+                    pending.append((dist.isend(data, dst, tag=tag), data))
         for h, _ in pending:
             h.wait()
+        local = {}  # op -> seconds of weight-sync packing and the SGD update on this process
+
+        def charge(i, t):
+            local[i] = local.get(i, 0.0) + t
         for i, rows, devs, owner in plan.sync:  # weight synchronisation, one global order
             if rank not in devs:
                 continue
             w, b = weights[i, rows]
+            t0 = clock()
             flat = torch.cat([w.grad.reshape(-1), b.grad])
+            charge(i, clock() - t0)
             if plan.sync_mode == "ring":
                 dist.all_reduce(flat)
             elif rank == owner:
@@ -336,37 +355,51 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
                     if d != owner:
                         part = torch.empty_like(flat)
                         dist.recv(part, d, tag=2 * m + i)
+                        t0 = clock()
                         flat += part
+                        charge(i, clock() - t0)
             else:
                 dist.send(flat, owner, tag=2 * m + i)
+            t0 = clock()
             k = w.numel()
             w.grad.copy_(flat[:k].view_as(w))
             b.grad.copy_(flat[k:])
+            charge(i, clock() - t0)
         with torch.no_grad():
             for (i, _), (w, b) in weights.items():
                 t0 = clock()
                 w -= lr * w.grad
                 b -= lr * b.grad
                 w.grad = b.grad = None
-                bw[i] = bw.get(i, 0.0) + clock() - t0
+                charge(i, clock() - t0)
             if plan.sync_mode == "ps":  # the owner sends the updated weights back
                 for i, rows, devs, owner in plan.sync:
                     if rank not in devs:
                         continue
                     w, b = weights[i, rows]
+                    t0 = clock()
                     flat = torch.cat([w.reshape(-1), b])
+                    charge(i, clock() - t0)
                     if rank == owner:
                         for d in devs:
                             if d != owner:
                                 dist.send(flat, d, tag=3 * m + i)
                     else:
                         dist.recv(flat, owner, tag=3 * m + i)
+                        t0 = clock()
                         k = w.numel()
                         w.copy_(flat[:k].view_as(w))
                         b.copy_(flat[k:])
+                        charge(i, clock() - t0)
         if record is not None:
-            for i in fw:
-                record.setdefault((i, cfg[i].degrees), []).append((fw[i], bw.get(i, 0.0)))
+            mine: dict = {}
+            for (i, j) in fw:
+                mine.setdefault(i, []).append(j)
+            for i, js in mine.items():
+                # the op's local work beyond its kernels is shared by its pieces on this process
+                extra = local.get(i, 0.0) / len(js)
+                for j in js:
+                    record.setdefault((i, cfg[i].degrees), []).append((fw[i, j], bw.get((i, j), 0.0) + extra))
 
     times = []
     for k in range(warmup + steps):
