@@ -86,7 +86,8 @@ class _Graph:
     def __init__(self):
         self.lock = threading.RLock()
         self.ids = itertools.count(1)
-        self.pending: dict[int, Node] = {}
+        # weak: a node no lazy value and no pending consumer can reach is dropped, never computed
+        self.pending: weakref.WeakValueDictionary[int, Node] = weakref.WeakValueDictionary()
         self.writers: dict[int, tuple[np.ndarray, Node]] = {}  # id(array) -> (array, last pending writer)
 
     def add(self, node: Node) -> None:
