@@ -23,7 +23,7 @@ Public names
 
 from __future__ import annotations
 
-from dawnlab.tta.analysis import (bootstrap_cov, coefficient_of_variation, cost, latency_stats, rankings,
+from dawnlab.tta.analysis import (bootstrap_cov, common_target, harness_fraction, throughput, coefficient_of_variation, cost, latency_stats, rankings,
                                   runs_for_precision, threshold_curve)
 from dawnlab.tta.benchmark import HYPERPARAMETER_KEYS, Benchmark, FunctionBenchmark
 from dawnlab.tta.errors import BenchmarkError, TTAError
@@ -35,7 +35,7 @@ __all__ = ["Benchmark", "FunctionBenchmark", "HYPERPARAMETER_KEYS", "Runner", "R
            "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S", "check_log", "summarizer_score",
            "write_ruleset", "default_targets", "RULESET", "CONVERGED", "CheckReport", "TTAError", "BenchmarkError",
            "CurveBenchmark", "coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "threshold_curve",
-           "rankings", "cost", "latency_stats", "DigitsBenchmark", "SVPProxyBenchmark"]
+           "rankings", "cost", "latency_stats", "common_target", "throughput", "harness_fraction", "DigitsBenchmark", "SVPProxyBenchmark"]
 
 
 def __getattr__(name):  # the torch benchmarks load on first use

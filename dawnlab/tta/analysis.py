@@ -29,7 +29,7 @@ import numpy as np
 
 from dawnlab.errors import invalid
 
-__all__ = ["coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "olympic_mean_array",
+__all__ = ["common_target", "throughput", "harness_fraction", "coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "olympic_mean_array",
            "threshold_curve", "rankings", "cost", "latency_stats", "PRICE_PER_HOUR", "PRICE_SOURCE"]
 
 PRICE_PER_HOUR = 0.085
@@ -194,3 +194,47 @@ def latency_stats(latencies_ms: Sequence[float]) -> dict[str, float]:
     if arr.size == 0:
         raise invalid("latencies_ms", "latency_stats", "a non-empty list of latencies", list(latencies_ms))
     return {"median_ms": float(np.median(arr)), "p99_ms": float(np.percentile(arr, 99)), "n": int(arr.size)}
+
+
+def common_target(entries: Mapping[str, Sequence], preferred: float, grid: Sequence[float],
+                  share: float = 0.9) -> tuple[float | None, bool]:
+    """The target to compare entries at: ``preferred`` if every entry reaches it on ``share`` of its runs.
+
+    Otherwise the highest threshold of ``grid`` (below ``preferred``) that every entry
+    reaches on that share of runs (the issue's rule: 9 of 10 seeds).
+
+    Returns
+    -------
+    (threshold or None, bool)
+        The threshold and whether it is ``preferred``.
+
+    Examples
+    --------
+    >>> from dawnlab.tta.runner import RunRecord
+    >>> run = lambda accs: RunRecord(0, 0, "aborted", 1.0, 0.0, [(i + 1, float(i + 1), a) for i, a in enumerate(accs)])
+    >>> common_target({"a": [run([0.9, 0.99])] * 3, "b": [run([0.9, 0.95])] * 3}, 0.98, [0.9, 0.95, 0.97])
+    (0.95, False)
+    """
+    def ok(th):
+        return all(sum(r.time_to(th) is not None for r in runs) >= math.ceil(share * len(runs) - 1e-9)
+                   for runs in entries.values())
+
+    if ok(preferred):
+        return float(preferred), True
+    for th in sorted((g for g in grid if g < preferred), reverse=True):
+        if ok(th):
+            return float(th), False
+    return None, False
+
+
+def throughput(run, samples_per_epoch: int) -> float:
+    """Training samples per second of a run: epochs x samples over the time inside ``train_epoch``."""
+    epochs = run.evals[-1][0] if run.evals else 0
+    seconds = float(run.extras.get("train_seconds", float("nan")))
+    return epochs * samples_per_epoch / seconds if seconds > 0 else float("nan")
+
+
+def harness_fraction(run) -> float:
+    """Share of a run's clocked time spent outside the benchmark's own methods (the harness's cost)."""
+    inside = float(run.extras.get("benchmark_seconds", float("nan")))
+    return (run.tta_s - inside) / run.tta_s if run.tta_s > 0 else float("nan")
