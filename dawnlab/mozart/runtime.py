@@ -252,6 +252,7 @@ class _Program:
         self.consts = []     # (slot, value) given whole
         self.ops: list[_Op] = []
         self.input_values = []
+        self.mut_slots: set[int] = set()   # input slots that are in-place targets (shadow copies)
         slot_of: dict[int, int] = {}
         const_of: dict[int, int] = {}
         nslots = 0
@@ -264,8 +265,10 @@ class _Program:
                     specs.append((name, slot_of[v.id]))
                     continue
                 value = _value_of(v, env)
-                if name in mut_names and isinstance(value, np.ndarray) and node.mut_root is value:
-                    value = shadows.setdefault(id(value), (value, value.copy()))[1]
+                if name in mut_names and node.mut_root is not None and t.splits:
+                    if value is node.mut_root:  # the first write: into a shadow copy, committed at the end
+                        value = shadows.setdefault(id(value), (value, value.copy()))[1]
+                    self.mut_slots.add(nslots)
                 if t.splits:
                     self.inputs.append((nslots, t))
                     self.input_values.append(value)
@@ -288,6 +291,11 @@ class _Program:
             slot_of[node.id] = nslots
             nslots += 1
             self.ops.append(op)
+        if self.mut_slots:
+            # a value read whole while this stage writes into it in place: every piece must see it as it was
+            shadow_ids = {id(sh) for _, sh in shadows.values()}
+            self.consts = [(slot, v.copy() if isinstance(v, np.ndarray) and id(v) in shadow_ids else v)
+                           for slot, v in self.consts]
         self.nslots = nslots
         self.node_ids = [n.id for n in stage.nodes]
         self.last_use = {}
@@ -548,7 +556,7 @@ def _run_block(payload):
 
 
 def _is_mut_input(prog, slot):
-    return any(op.mut and slot in op.args + [s for _, s in op.kwargs] for op in prog.ops)
+    return slot in prog.mut_slots
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -650,24 +658,48 @@ def _run_blocks(prog: _Program, values: list, opts: dict) -> dict:
 
 
 def describe_piece_size(stage: Stage, opts: dict) -> str:
-    """One line on a stage's elements and pieces, as :func:`dawnlab.mozart.explain` prints it."""
+    """One line on a stage's elements and pieces, as :func:`dawnlab.mozart.explain` prints it.
+
+    Before a run the bytes per element are estimated the way the runtime counts
+    them after its probe: the split inputs' own, 8 per kept result, and 8 per
+    scratch buffer the stage needs at once (buffers reused after their last
+    reader); the probe then measures the real dtypes.
+    """
     n = None
     bpe = 0.0
-    for node in stage.nodes:
+    seen = set()
+    kept = {o.id for o in stage.outputs}
+    last_use: dict[int, int] = {}
+    for i, node in enumerate(stage.nodes):
         for _, v, t in node.inputs():
-            if t.splits and not (isinstance(v, Node) and stage.contains(v)):
+            if isinstance(v, Node) and stage.contains(v):
+                last_use[v.id] = i
+            elif t.splits and id(v) not in seen:
+                seen.add(id(v))
                 value = v.value if isinstance(v, Node) and v.done else (None if isinstance(v, Node) else v)
                 if value is not None:
                     n = t.elements(value)
                     bpe += t.bytes_per_element(value)
-        if not isinstance(node.out_type, Reduce):
+                else:
+                    bpe += 8.0
+    live, peak = 0, 0
+    for i, node in enumerate(stage.nodes):
+        if isinstance(node.out_type, Reduce):
+            pass
+        elif node.id in kept:
             bpe += 8.0
+        else:
+            live += 1
+            peak = max(peak, live)
+        live -= sum(1 for nid, last in last_use.items() if last == i and nid not in kept
+                    and not isinstance(next(x for x in stage.nodes if x.id == nid).out_type, Reduce))
+    bpe += 8.0 * peak
     where = f"{n} elements" if n is not None else "elements known once the earlier stages have run"
     if opts["piece_size"]:
         size, why = opts["piece_size"], "piece size set by the caller"
     else:
         size = piece_size_for(bpe or 8.0)
         why = (f"from the {l2_cache_bytes() // 1024} KiB L2 cache and about {bpe:.0f} bytes per element "
-               "before buffer reuse; the probe refines it")
+               "after buffer reuse, assuming 8-byte results; the first piece measures them")
     count = f" in {max(1, -(-n // size))} piece(s) of {size}" if n is not None else f", pieces of {size}"
     return f"{where}{count} ({why})"

@@ -103,6 +103,32 @@ def test_in_place_out_writes_the_given_array(x, piece_size):
     assert r.value is out
 
 
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_in_place_writes_across_stages_and_backends(x, backend):
+    out = np.zeros_like(x)
+    mnp.multiply(x, 2.0, out=out)
+    y = mnp.subtract.outer(mnp.exp(x[:50]), x[:3])   # an unrelated stage in between
+    mnp.add(out, mnp.sum(out), out=out)             # sum(out) is merged first: a second stage writes out again
+    evaluate(backend=backend, workers=2, piece_size=700)
+    np.testing.assert_allclose(out, x * 2.0 + (x * 2.0).sum(), rtol=1e-12)
+    np.testing.assert_allclose(y.value, np.subtract.outer(np.exp(x[:50]), x[:3]))
+
+
+@mz.sa(mz.ArraySplit(0), mz.Broadcast(), ret=mz.ArraySplit(0), dest=mz.mut(mz.ArraySplit(0)))
+def add_mean_into(a, whole, dest=None):
+    np.add(a, whole.mean(), out=dest)
+    return dest
+
+
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_a_second_in_place_write_in_a_later_stage_of_the_same_evaluation(x, backend):
+    out = np.zeros_like(x)
+    mnp.multiply(x, 2.0, out=out)               # stage 1 writes out
+    add_mean_into(x, out, dest=out)             # needs all of out (Broadcast): stage 2 writes out again
+    evaluate(backend=backend, workers=2, piece_size=700)
+    np.testing.assert_allclose(out, x + (x * 2.0).mean(), rtol=1e-12)
+
+
 def test_creation_functions(x):
     np.testing.assert_array_equal(evaluate(mnp.full_like(x, 2.5) + mnp.ones_like(x)), np.full_like(x, 3.5))
     np.testing.assert_array_equal(evaluate(mnp.zeros_like(x)), np.zeros_like(x))
