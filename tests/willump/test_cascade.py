@@ -196,3 +196,45 @@ def test_groups_table_and_point_queries_with_the_cache(fitted):
         np.testing.assert_allclose(answers, w.predict_proba(X[rows]), atol=1e-12)
     finally:
         w.caches_ = caches
+
+
+def test_cross_fitting_tunes_on_every_row_with_out_of_fold_models():
+    # by hand: the same stratified folds, each fold's groups and models fitted on the other folds
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = synthetic(900, seed=6)
+    w = Willump(synthetic_pipeline(), progress=False, cv=3, seed=2).fit(X, y)
+    t = w.cascade_.table
+    ys, pfs, pss = [], [], []
+    for tr, ho in StratifiedKFold(3, shuffle=True, random_state=2).split(X, y):
+        pipe = synthetic_pipeline().clone().fit_groups(X[tr], y[tr])
+        btr, bho = pipe.features(X[tr]), pipe.features(X[ho])
+        pfs.append(clone(pipe.model).fit(pipe.matrix(btr), y[tr]).predict_proba(pipe.matrix(bho)))
+        pss.append(clone(pipe.model).fit(pipe.matrix(btr, ["cheap"]), y[tr]).predict_proba(pipe.matrix(bho, ["cheap"])))
+        ys.append(y[ho])
+    yh, pf, ps = np.concatenate(ys), np.vstack(pfs), np.vstack(pss)
+    for _, row in t.iterrows():
+        mask = ps.max(1) >= row.threshold
+        r = mcnemar_exact(yh, pf.argmax(1), np.where(mask[:, None], ps, pf).argmax(1))
+        assert (row.b, row.c) == (r.b, r.c) and row.frac_confident == pytest.approx(mask.mean())
+    assert t.score_full.iloc[0] == pytest.approx((pf.argmax(1) == yh).mean())
+    # the deployed models are refitted on every row
+    full = clone(synthetic_pipeline().model).fit(w.pipeline_.matrix(w.pipeline_.features(X)), y)
+    np.testing.assert_allclose(w.predict_proba_full(X[:50]), full.predict_proba(
+        w.pipeline_.matrix(w.pipeline_.features(X[:50]))), atol=1e-12)
+
+
+def test_cv_needs_refit_and_enough_rows_per_class():
+    from dawnlab.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="cv"):
+        Willump(synthetic_pipeline(), cv=3, refit=False)
+    with pytest.raises(InvalidArgument, match="cv"):
+        Willump(synthetic_pipeline(), cv=1)
+    X, y = synthetic(200)
+    y = y.copy()
+    y[:] = 0
+    y[:2] = 1
+    with pytest.raises(InvalidArgument, match="cv = 3"):
+        Willump(synthetic_pipeline(), cv=3, progress=False).fit(X, y)

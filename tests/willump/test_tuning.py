@@ -32,7 +32,7 @@ def test_the_choice_follows_the_stated_rule(chosen):
     s, _, _ = chosen
     t = s.table
     assert len(t) == 6 and t.chosen.sum() == 1
-    assert (t.passed == (t.b <= t.c)).all()
+    assert (t.passed == (t.pvalue >= 0.2)).all()
     pick = t[t.chosen].iloc[0]
     assert (pick.holdout, None if pick.max_drop is None or np.isnan(pick.max_drop) else pick.max_drop) == (
         s.holdout, s.max_drop)
@@ -51,5 +51,16 @@ def test_bad_settings_are_refused():
         select_settings(synthetic_pipeline(), X, y, max_drops=(0.0,))
     with pytest.raises(InvalidArgument, match="holdout"):
         select_settings(synthetic_pipeline(), X, y, holdout=0.3)
+    with pytest.raises(InvalidArgument, match="min_pvalue"):
+        select_settings(synthetic_pipeline(), X, y, min_pvalue=0)
     with pytest.raises(InvalidArgument, match="score"):
         select_settings(synthetic_pipeline(), X, y, score="roc_auc")
+
+
+def test_cross_fitted_inner_fits_choose_only_the_margin():
+    X, y = synthetic(900, seed=4)
+    s = select_settings(synthetic_pipeline(), X, y, max_drops=(0.02, None), folds=2, cv=2, seed=0, progress=False)
+    assert s.holdout is None and s.cv == 2 and len(s.table) == 2
+    assert set(s.kwargs()) == {"cv", "max_drop"}
+    w = Willump(synthetic_pipeline(), progress=False, **s.kwargs())
+    assert w.cv == 2
