@@ -1,0 +1,136 @@
+"""One seed of the LIT comparison: a teacher, then every method on the same budget.
+
+Section 5 of Koratana et al. (arXiv 1810.01937) compares, at a given student
+size, LIT against a student trained from scratch, KD and FitNets, and, with the
+teacher's own architecture, LIT against Born-Again networks.  :func:`compare`
+runs one seed of that comparison: it trains the teacher, then every method with
+the same data, the same number of epochs (``lit_epochs + kd_epochs``), the same
+optimizer and schedule, and the same seed, so that the student-sized methods
+start from identical initial weights (and so do the teacher-sized ones).  It
+yields one row per method as it finishes; :func:`run_seed` is the picklable
+form that :func:`dawnlab.parallel.pmap` fans out over seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from dawnlab.errors import invalid
+from dawnlab.lit.baselines import train_born_again, train_fitnets, train_kd, train_scratch
+from dawnlab.lit.models import ResNet1D, layer_count, resnet_spec
+from dawnlab.lit.trainer import LIT
+from dawnlab.lit.training import accuracy, as_tensors, predict_logits, seeded, train_supervised
+
+__all__ = ["METHODS", "make_model", "compare", "run_seed"]
+
+METHODS = ("scratch", "kd", "fitnets", "lit", "born_again", "lit_same_arch")
+
+
+def make_model(family: str, depth: int, width: int, seed: int, num_classes: int = 10,
+               in_channels: int = 1) -> nn.Module:
+    """A seeded pre-activation ResNet: ``"resnet1d"`` (:class:`ResNet1D`) or ``"resnet"`` (:mod:`dawnlab.svp.models`).
+
+    Examples
+    --------
+    >>> make_model("resnet1d", 8, 4, seed=0).depth
+    8
+    """
+    if family == "resnet1d":
+        return seeded(lambda: ResNet1D(depth, width, num_classes, in_channels), seed)
+    if family == "resnet":
+        from dawnlab.svp.models import ResNet
+
+        return seeded(lambda: ResNet(depth, width, num_classes, in_channels), seed)
+    raise invalid("family", "make_model", "'resnet1d' or 'resnet'", family)
+
+
+def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: int = 8, width: int = 16,
+            seed: int = 0, teacher_epochs: int = 20, lit_epochs: int = 10, kd_epochs: int = 10,
+            lr: float = 3e-3, batch_size: int = 128, beta: float = 0.75, alpha: float = 0.95,
+            temperature: float = 6.0, methods=METHODS, in_channels: int = 1, teacher: nn.Module | None = None,
+            on_lit_record=None, progress: bool = False) -> Iterator[dict]:
+    """Train a teacher, then each method on the same seed and budget; yield one row per model.
+
+    Rows: ``{"method", "seed", "depth", "teacher_depth", "acc", "seconds"}``;
+    the teacher's row comes first (``method="teacher"``).  A trained
+    ``teacher`` may be passed (it is then not trained again);
+    ``on_lit_record(method, record)`` is called with every epoch record of the
+    LIT runs, for a live view.
+
+    Examples
+    --------
+    >>> X, y = torch.randn(64, 40), torch.randint(0, 10, (64,))
+    >>> rows = list(compare("resnet1d", (X, y), (X, y), teacher_depth=14, student_depth=8, width=4,
+    ...                     teacher_epochs=1, lit_epochs=1, kd_epochs=1, methods=("kd", "lit")))
+    >>> [(r["method"], r["depth"]) for r in rows]
+    [('teacher', 14), ('kd', 8), ('lit', 8)]
+    """
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise invalid("methods", "compare", f"a subset of {METHODS}", sorted(unknown))
+    X, y = as_tensors(train, "train", "compare")
+    V = as_tensors(val, "val", "compare")
+    common = {"lr": lr, "batch_size": batch_size, "seed": seed}
+    budget = lit_epochs + kd_epochs
+
+    def row(method, model, t0):
+        return {"method": method, "seed": seed, "depth": layer_count(model), "teacher_depth": teacher_depth,
+                "acc": accuracy(model, *V), "seconds": time.perf_counter() - t0}
+
+    t0 = time.perf_counter()
+    if teacher is None:
+        teacher = make_model(family, teacher_depth, width, seed, in_channels=in_channels)
+        for _ in train_supervised(teacher, X, y, epochs=teacher_epochs, **common):
+            pass
+    teacher_depth = layer_count(teacher)
+    yield row("teacher", teacher, t0)
+    logits = predict_logits(teacher, X)
+    kd = {"alpha": alpha, "temperature": temperature}
+
+    def student():
+        return make_model(family, student_depth, width, seed + 1000, in_channels=in_channels)
+
+    def twin():
+        return make_model(family, teacher_depth, width, seed + 2000, in_channels=in_channels)
+
+    for method in methods:
+        t0 = time.perf_counter()
+        if method == "scratch":
+            model = student()
+            train_scratch(model, X, y, epochs=budget, **common)
+        elif method == "kd":
+            model = student()
+            train_kd(model, X, y, logits, epochs=budget, **kd, **common)
+        elif method == "born_again":
+            model = twin()
+            train_born_again(model, X, y, logits, epochs=budget, **kd, **common)
+        elif method == "fitnets":
+            model = student()
+            spec = resnet_spec(teacher, model)
+            train_fitnets(model, teacher, X, y, logits, teacher_blocks=spec["blocks"][0],
+                          student_blocks=spec["blocks"][1], hint_epochs=lit_epochs, kd_epochs=kd_epochs,
+                          **kd, **common)
+        else:  # lit, lit_same_arch
+            init = student() if method == "lit" else twin()
+            lit = LIT(teacher, init, **resnet_spec(teacher, init), beta=beta, lit_epochs=lit_epochs,
+                      kd_epochs=kd_epochs, progress=progress, **kd, **common)
+            for record in lit.fit((X, y), (V if on_lit_record is not None else None)):
+                if on_lit_record is not None:
+                    on_lit_record(method, record)
+            model = lit.student_
+        yield row(method, model, t0)
+
+
+def run_seed(task: dict) -> list[dict]:
+    """:func:`compare` for one seed, as a picklable task: ``task`` holds its keyword arguments.
+
+    ``task["threads"]`` (default 1) sets torch's threads in the worker.
+    """
+    task = dict(task)
+    torch.set_num_threads(task.pop("threads", 1))
+    family, train, val = task.pop("family"), task.pop("train"), task.pop("val")
+    return list(compare(family, train, val, **task))
