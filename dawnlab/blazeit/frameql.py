@@ -14,6 +14,17 @@ On top of SQL it adds the clauses of Section 3 / Table 2:
 - ``GROUP BY trackid HAVING ...``: a track query (Section 3's example, with
   ``COUNT(*)``, ``COUNT(DISTINCT ...)``, ``AVG``/``MIN``/``MAX`` of a UDF, ``AND``
   and ``OR``), kind ``"track"``, answered exactly over the labelled video;
+- ``GROUP BY timestamp HAVING ...``: per-frame conditions ``SUM(predicate)``,
+  ``COUNT(*)`` or ``COUNT(DISTINCT class | trackid)`` compared with a number,
+  joined by ``AND``, ``OR`` and ``NOT`` (:attr:`Query.logic`);
+- ``AVG``/``MIN``/``MAX`` of a UDF or a numeric column as the aggregate (over
+  the matching detections), answered exactly;
+- ``ORDER BY`` columns (``ASC``/``DESC``) of a selection, limit or track
+  query: the frames (or tracks) and the rows come back in that order; with
+  ``LIMIT`` the query is the first ``n`` frames in that order, answered by an
+  exact selection (a ranked limit query returns *any* ``n`` frames);
+- ``FROM``: the video's name, checked when the caller says which names it
+  answers for (``parse(..., table=...)``, ``Session(table=...)``);
 - projections: ``SELECT *`` or columns give those columns of the answer's
   detections (``Result.rows``);
 - ``FNR WITHIN f`` / ``FPR WITHIN f``: the false negative / positive rates a
@@ -72,10 +83,15 @@ UDFS = {
     "feature": ("features", "features[{k} + 1]"),
 }
 #: Aggregates FrameQL answers.
-AGGREGATES = ("FCOUNT(*)", "COUNT(*)", "COUNT(DISTINCT trackid)")
+AGGREGATES = ("FCOUNT(*)", "COUNT(*)", "COUNT(DISTINCT trackid)", "AVG(x)", "MIN(x)",
+              "MAX(x)")
+#: Columns a value aggregate (AVG/MIN/MAX) or ORDER BY may use directly.
+_NUMERIC = ("timestamp", "seconds", "score", "xmin", "ymin", "xmax", "ymax", "trackid")
+_ORDERABLE = _NUMERIC + ("class",)
 _FRAME_COLUMNS = {"timestamp", "seconds"}
 _RESERVED = {"ERROR", "AT", "GAP", "FNR", "FPR"}
-_ALLOWED_ARGS = {"expressions", "from", "from_", "where", "group", "having", "limit", "kind"}
+_ALLOWED_ARGS = {"expressions", "from", "from_", "where", "group", "having", "limit", "kind",
+                 "order"}
 
 
 class FrameQLError(InvalidArgument):
@@ -160,6 +176,8 @@ class Term:
     threshold: float = 1.0
     classes: tuple[str, ...] = ()
     predicate: exp.Expr | None = field(default=None, compare=False, repr=False)
+    #: ``"class"`` or ``"trackid"`` for ``COUNT(DISTINCT column)``: distinct values, not rows
+    distinct: str | None = None
 
     def holds(self, count):
         """Whether a frame with ``count`` matching rows qualifies (works on arrays)."""
@@ -217,6 +235,58 @@ class Query:
     fpr: float | None = None
     ast: exp.Select | None = field(default=None, compare=False, repr=False)
     having_sql: str | None = None
+    #: how the terms combine: ``None`` (all must hold), a term index, or
+    #: ``("and" | "or", [parts])`` / ``("not", part)``
+    logic: object = None
+    #: ``ORDER BY``: ``(column, descending)`` pairs
+    order: tuple = ()
+    #: the SQL of an AVG/MIN/MAX aggregate's argument
+    value_sql: str | None = None
+
+    def combine(self, holds):
+        """Combine per-term values (booleans, or probabilities) by :attr:`logic`.
+
+        ``holds[k]`` is term ``k``'s value per frame; booleans combine with
+        and / or / not, probabilities as independent events (product,
+        ``1 - prod(1 - p)``, ``1 - p``).
+
+        Examples
+        --------
+        >>> q = parse("SELECT timestamp FROM v GROUP BY timestamp "
+        ...           "HAVING SUM(class = 'bus') >= 1 OR NOT COUNT(*) >= 2")
+        >>> q.logic
+        ('or', [0, ('not', 1)])
+        >>> import numpy as np
+        >>> q.combine([np.array([True, False, False]), np.array([True, True, False])]).tolist()
+        [True, False, True]
+        """
+        import numpy as np
+
+        holds = [np.asarray(h) for h in holds]
+        boolean = all(h.dtype == bool for h in holds)
+
+        def ev(node):
+            if isinstance(node, int):
+                return holds[node]
+            op, arg = node
+            if op == "not":
+                v = ev(arg)
+                return ~v if boolean else 1.0 - v
+            vals = [ev(a) for a in arg]
+            out = vals[0]
+            for v in vals[1:]:
+                if op == "and":
+                    out = (out & v) if boolean else out * v
+                else:
+                    out = (out | v) if boolean else 1.0 - (1.0 - out) * (1.0 - v)
+            return out
+
+        if self.logic is None:
+            out = holds[0] if holds else np.ones(0, bool)
+            for v in holds[1:]:
+                out = (out & v) if boolean else out * v
+            return out
+        return ev(self.logic)
 
     @property
     def projection(self) -> list[str]:
@@ -270,7 +340,8 @@ def _token_error_position(text: str) -> int:
     return len(text)
 
 
-def parse(text: str, classes: list[str] | tuple[str, ...] | None = None) -> Query:
+def parse(text: str, classes: list[str] | tuple[str, ...] | None = None,
+          table: str | tuple[str, ...] | None = None) -> Query:
     """Parse a FrameQL query.
 
     Parameters
@@ -281,6 +352,9 @@ def parse(text: str, classes: list[str] | tuple[str, ...] | None = None) -> Quer
     classes : sequence of str, optional
         The classes the video's oracle knows; when given, a query naming any
         other class is an error that lists these.
+    table : str or tuple of str, optional
+        The name(s) the video answers to; when given, a ``FROM`` naming
+        another video is an error (case-insensitive).
 
     Returns
     -------
@@ -327,10 +401,10 @@ def parse(text: str, classes: list[str] | tuple[str, ...] | None = None) -> Quer
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise FrameQLError(f"Expected exactly one FrameQL statement, got {len(trees)}", 1, 1)
-    return _analyse(text, trees[0], classes)
+    return _analyse(text, trees[0], classes, table)
 
 
-def _analyse(text: str, tree: exp.Expr, classes) -> Query:
+def _analyse(text: str, tree: exp.Expr, classes, table=None) -> Query:
     if not isinstance(tree, exp.Select):
         line, col = _node_position(text, tree)
         raise FrameQLError(f"Only SELECT queries are FrameQL; got a {tree.key.upper()} "
@@ -341,7 +415,7 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
         line, col = _node_position(text, value if isinstance(value, exp.Expr) else tree)
         raise FrameQLError(
             f"The clause {key.upper().rstrip('S')} is not supported by FrameQL; supported clauses are "
-            "SELECT, FROM, WHERE, GROUP BY, HAVING, LIMIT ... GAP, ERROR WITHIN, "
+            "SELECT, FROM, WHERE, GROUP BY, HAVING, ORDER BY, LIMIT ... GAP, ERROR WITHIN, "
             "AT CONFIDENCE, FNR WITHIN, FPR WITHIN", line, col)
     source = tree.args.get("from") or tree.args.get("from_")
     if source is None or not isinstance(source.this, exp.Table) or tree.find(exp.Join):
@@ -350,6 +424,13 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
         line, col = _node_position(text, tree.find(exp.Subquery) or tree)
         raise FrameQLError("Subqueries are not supported by FrameQL", line, col)
     extra = tree.meta.get("frameql", {})
+    if table is not None:
+        names = (table,) if isinstance(table, str) else tuple(table)
+        if source.this.name.lower() not in {n.lower() for n in names}:
+            line, col = _node_position(text, source.this)
+            raise FrameQLError(f"FROM {source.this.name!r}: this session answers for the video "
+                               f"{' or '.join(repr(n) for n in names)}; query it by that name",
+                               line, col)
     _check_names(text, tree)
 
     named = tuple(sorted({lit.name for eq in tree.find_all(exp.EQ, exp.NEQ, exp.In)
@@ -391,8 +472,21 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
         raise FrameQLError("A FrameQL query answers one aggregate at a time (got "
                            f"{', '.join(p.sql() for p in projections)}); run one query per "
                            "aggregate: " + ", ".join(AGGREGATES), line, col)
+    value_sql = None
     if len(projections) == 1 and _aggregate_name(projections[0]) is not None:
         aggregate = _aggregate_name(projections[0])
+        if aggregate in ("AVG", "MIN", "MAX"):
+            node = projections[0].this if isinstance(projections[0], exp.Alias) else \
+                projections[0]
+            arg = node.this
+            ok = (isinstance(arg, exp.Anonymous) and arg.name.lower() in UDFS) or (
+                isinstance(arg, exp.Column) and arg.name.lower() in _NUMERIC)
+            if not ok:
+                line, col = _node_position(text, node)
+                raise FrameQLError(f"{aggregate}() takes a UDF (e.g. area(mask)) or a numeric "
+                                   f"column {list(_NUMERIC)}; got {node.sql()!r}", line, col)
+            value_sql = _to_sql(arg)
+    order = _order_keys(text, tree, aggregate)
     limit = tree.args.get("limit")
     having = tree.args.get("having")
     error = extra.get("error", (None,))[0]
@@ -414,9 +508,11 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
                                line, col)
 
     if aggregate is not None:
-        if having is not None or tree.args.get("group") is not None or limit is not None:
-            line, col = _node_position(text, having or tree.args.get("group") or limit)
-            raise FrameQLError("An aggregate query takes no GROUP BY, HAVING or LIMIT; "
+        if having is not None or tree.args.get("group") is not None or limit is not None \
+                or order:
+            line, col = _node_position(text, having or tree.args.get("group") or limit
+                                       or tree.args["order"])
+            raise FrameQLError("An aggregate query takes no GROUP BY, HAVING, ORDER BY or LIMIT; "
                                "supported aggregates are " + ", ".join(AGGREGATES), line, col)
         if "gap" in extra or "fnr" in extra or "fpr" in extra:
             key = next(k for k in ("gap", "fnr", "fpr") if k in extra)
@@ -448,6 +544,7 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
             raise FrameQLError("GROUP BY supports 'timestamp' (one group per frame) or "
                                f"'trackid' (one group per track); got {group.sql()!r}",
                                line, col)
+        logic = None
         if keys == ["trackid"]:
             # a track query (Section 3's example): answered exactly over the labelled video
             having_sql = _to_sql(having.this) if having is not None else None
@@ -455,9 +552,24 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
             kind = "track"
             extra["having_sql"] = having_sql
         else:
-            terms = _having_terms(text, having, det_sql) if having is not None else \
-                (Term(sql=det_sql, classes=det_classes),)
-            kind = "limit" if limit is not None else "select"
+            terms, logic = _having_terms(text, having, det_sql) if having is not None else \
+                ((Term(sql=det_sql, classes=det_classes),), None)
+            # ORDER BY with LIMIT: the first n in that order, which only an exact selection
+            # answers (a ranked limit query returns any n qualifying frames)
+            kind = "limit" if limit is not None and not order else "select"
+        if order and limit is not None and kind != "track" and \
+                order[0][0] not in ("timestamp", "seconds"):
+            line, col = _node_position(text, tree.args["order"])
+            raise FrameQLError("ORDER BY with LIMIT takes timestamp (or seconds) first: the "
+                               "first n frames in time order", line, col)
+        if kind != "track":
+            for c, _ in order:
+                if c not in ("timestamp", "seconds") and tree.find(exp.Star) is None and \
+                        c not in [p.name.lower() for p in projections
+                                  if isinstance(p, exp.Column)]:
+                    line, col = _node_position(text, tree.args["order"])
+                    raise FrameQLError(f"ORDER BY {c!r}: a selection is ordered by timestamp, "
+                                       "seconds or a selected column", line, col)
     n_limit = None
     if limit is not None:
         value = limit.args.get("expression")
@@ -475,11 +587,31 @@ def _analyse(text: str, tree: exp.Expr, classes) -> Query:
         _, line, col = extra["gap"]
         raise FrameQLError(f"GAP must be >= 0; got {gap}", line, col)
     all_classes = tuple(sorted(set(named)))
+    if aggregate is not None:
+        logic = None
     return Query(text=text, kind=kind, table=source.this.name, aggregate=aggregate,
                  terms=terms, frame_sql=frame_sql, classes=all_classes, udfs=udfs,
                  error=error, confidence=confidence, limit=n_limit, gap=gap,
                  fnr=extra.get("fnr", (None,))[0], fpr=extra.get("fpr", (None,))[0], ast=tree,
-                 having_sql=extra.get("having_sql"))
+                 having_sql=extra.get("having_sql"), logic=logic, order=order,
+                 value_sql=value_sql)
+
+
+def _order_keys(text: str, tree: exp.Select, aggregate) -> tuple:
+    """``ORDER BY`` as ``(column, descending)`` pairs; plain columns only."""
+    order = tree.args.get("order")
+    if order is None:
+        return ()
+    keys = []
+    for o in order.expressions:
+        node = o.this if isinstance(o, exp.Ordered) else o
+        if not (isinstance(node, exp.Column) and node.name.lower() in _ORDERABLE):
+            line, col = _node_position(text, node)
+            raise FrameQLError(f"ORDER BY takes columns {list(_ORDERABLE)}; got {node.sql()!r}",
+                               line, col)
+        keys.append((node.name.lower(), bool(o.args.get("desc")) if isinstance(o, exp.Ordered)
+                     else False))
+    return tuple(keys)
 
 
 def _allowed_classes(parts, classes):
@@ -536,6 +668,9 @@ def _aggregate_name(node: exp.Expr) -> str | None:
             return "COUNT"
         if isinstance(arg, exp.Distinct) and [e.name.lower() for e in arg.expressions] == ["trackid"]:
             return "COUNT_DISTINCT_TRACKS"
+    for cls, name in ((exp.Avg, "AVG"), (exp.Min, "MIN"), (exp.Max, "MAX")):
+        if isinstance(node, cls):
+            return name
     return None
 
 
@@ -610,13 +745,14 @@ _OPS = {exp.GTE: ">=", exp.GT: ">", exp.EQ: "=", exp.LTE: "<=", exp.LT: "<", exp
 _FLIP = {">=": "<=", ">": "<", "=": "=", "<=": ">=", "<": ">", "!=": "!="}
 
 
-def _having_terms(text: str, having: exp.Having, det_sql: str) -> tuple[Term, ...]:
-    cond = having.this
-    parts = cond.flatten() if isinstance(cond, exp.And) else [cond]
-    terms = []
-    for part in parts:
+def _having_terms(text: str, having: exp.Having, det_sql: str) -> tuple[tuple[Term, ...], object]:
+    """The per-frame HAVING's terms and how they combine (``None``: all must hold)."""
+    terms: list[Term] = []
+
+    def leaf(part) -> int:
         op = _OPS.get(type(part))
         ok = op is not None
+        distinct = None
         if ok:
             left, right = part.this, part.expression
             if isinstance(left, exp.Literal) and not left.is_string:
@@ -629,16 +765,47 @@ def _having_terms(text: str, having: exp.Having, det_sql: str) -> tuple[Term, ..
             elif isinstance(left, exp.Count) and isinstance(left.this, exp.Star):
                 pred = None
                 sql = det_sql
+            elif isinstance(left, exp.Count) and isinstance(left.this, exp.Distinct):
+                cols = [e.name.lower() if isinstance(e, exp.Column) else None
+                        for e in left.this.expressions]
+                if cols not in (["class"], ["trackid"]):
+                    line, col = _node_position(text, left)
+                    raise FrameQLError("COUNT(DISTINCT ...) in a per-frame HAVING counts the "
+                                       f"distinct 'class' or 'trackid' values; got {left.sql()!r}",
+                                       line, col)
+                pred, sql, distinct = None, det_sql, cols[0]
             else:
                 ok = False
         if not ok:
             line, col = _node_position(text, part)
             raise FrameQLError(f"Unsupported HAVING condition {part.sql()!r}; use "
-                               "SUM(<predicate>) <op> n or COUNT(*) <op> n, joined by AND",
-                               line, col)
+                               "SUM(<predicate>) <op> n, COUNT(*) <op> n or COUNT(DISTINCT "
+                               "class) <op> n, joined by AND, OR and NOT", line, col)
         classes = tuple(sorted({lit.name for eq in (pred.find_all(exp.EQ, exp.In) if pred else [])
                                 for lit in eq.find_all(exp.Literal)
                                 if lit.is_string and _mentions_class(eq)}))
         terms.append(Term(sql=sql, op=op, threshold=float(right.this), classes=classes,
-                          predicate=pred))
-    return tuple(terms)
+                          predicate=pred, distinct=distinct))
+        return len(terms) - 1
+
+    def walk(node):
+        while isinstance(node, exp.Paren):
+            node = node.this
+        if isinstance(node, exp.Not):
+            return ("not", walk(node.this))
+        if isinstance(node, (exp.And, exp.Or)):
+            kind = "and" if isinstance(node, exp.And) else "or"
+            parts = []
+            for sub in (node.this, node.expression):
+                got = walk(sub)
+                if isinstance(got, tuple) and got[0] == kind:
+                    parts.extend(got[1])  # flatten a AND b AND c
+                else:
+                    parts.append(got)
+            return (kind, parts)
+        return leaf(node)
+
+    logic = walk(having.this)
+    if isinstance(logic, int) or (logic[0] == "and" and all(isinstance(p, int) for p in logic[1])):
+        logic = None  # every term must hold: the plain form
+    return tuple(terms), logic

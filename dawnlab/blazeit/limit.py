@@ -41,12 +41,16 @@ class LimitStep:
     hits: list[int]
 
 
-def frame_scores(proba: np.ndarray, classes, terms) -> np.ndarray:
-    """The NN's probability that each frame satisfies every term (treated as independent).
+def frame_scores(proba: np.ndarray, classes, terms, logic=None) -> np.ndarray:
+    """The NN's probability that each frame satisfies the terms (treated as independent).
 
     ``proba`` has shape ``(n, n_classes, K + 1)``.  A term naming one class uses
     that class's count distribution; a term naming several classes (or none)
-    uses the distribution of the largest expected count among them.
+    uses the distribution of the largest expected count among them; a
+    ``COUNT(DISTINCT class)`` term the number of those classes present
+    (each present with the NN's probability of a count >= 1).  ``logic`` (a
+    query's :attr:`~dawnlab.blazeit.frameql.Query.logic`) combines the terms
+    with and / or / not; ``None`` means every term must hold.
 
     Examples
     --------
@@ -58,14 +62,30 @@ def frame_scores(proba: np.ndarray, classes, terms) -> np.ndarray:
     """
     from dawnlab.blazeit.specialized import SpecializedNN
 
-    score = np.ones(len(proba))
+    from dawnlab.blazeit.frameql import Query
+
     classes = list(classes)
+    per_term = []
     for term in terms:
         names = [c for c in term.classes if c in classes] or classes
+        if term.distinct == "class":
+            # Poisson-binomial distribution of the number of classes present
+            dist = np.zeros((len(proba), len(names) + 1))
+            dist[:, 0] = 1.0
+            for c in names:
+                p = 1.0 - proba[:, classes.index(c), 0]
+                dist[:, 1:] = dist[:, 1:] * (1 - p[:, None]) + dist[:, :-1] * p[:, None]
+                dist[:, 0] *= 1 - p
+            k = np.arange(dist.shape[1])  # exact counts 0 .. len(names): no open last bin
+            per_term.append((dist * term.holds(k)).sum(axis=1))
+            continue
         per = np.stack([SpecializedNN.prob(proba[:, classes.index(c)], term.op, term.threshold)
                         for c in names], axis=1)
-        score = score * per.max(axis=1)
-    return score
+        per_term.append(per.max(axis=1))
+    if not per_term:
+        return np.ones(len(proba))
+    q = Query("", "select", "", None, tuple(terms), None, (), (), logic=logic)
+    return np.asarray(q.combine([np.asarray(p, dtype=float) for p in per_term]), dtype=float)
 
 
 def _close(f: int, frames: list[int], gap: int) -> bool:

@@ -177,7 +177,8 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
         if getattr(session, "heldout_proba_", None) is not None:
             positive = session._heldout_positive(query)
             if positive.any():
-                held = frame_scores(session.heldout_proba_, classes, query.terms)
+                held = frame_scores(session.heldout_proba_, classes, query.terms,
+                                    query.logic)
                 threshold = label_threshold(held, positive, 0.05)
     stopped = False
     trainer: dict = {}    # the NN being trained beside the reader
@@ -227,7 +228,7 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
             if seen % report_every == 0:
                 yield aggregate_result()
         else:
-            score = frame_scores(proba, classes, query.terms)[0]
+            score = frame_scores(proba, classes, query.terms, query.logic)[0]
             far = query.gap <= 0 or all(abs(i - h) >= query.gap for h in hits)
             if far and score >= threshold and free:
                 label(i, img)

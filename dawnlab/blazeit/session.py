@@ -45,7 +45,7 @@ from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filt
                                        frame_max_score, label_threshold, min_area, query_region)
 from dawnlab.blazeit.sources import VideoSource, open_source
 from dawnlab.blazeit.specialized import SpecializedNN
-from dawnlab.blazeit.store import Store, greedy_gap
+from dawnlab.blazeit.store import Store, ordered_frames
 from dawnlab.errors import DataError, invalid
 
 __all__ = ["Session", "Result"]
@@ -140,6 +140,15 @@ def _conjunct_classes(query: Query):
     return None if found is None else sorted(found)
 
 
+def _sort_rows(rows, query: Query):
+    """Rows in the query's ``ORDER BY`` (stable, so ties keep their time order)."""
+    keys = [] if rows is None else [(c, d) for c, d in query.order if c in rows.columns]
+    if not keys:
+        return rows
+    return rows.sort_values([c for c, _ in keys], ascending=[not d for _, d in keys],
+                            kind="stable").reset_index(drop=True)
+
+
 class Session:
     """FrameQL over one video with one oracle, labels kept in a DuckDB store.
 
@@ -181,6 +190,10 @@ class Session:
         confidence interval rests on.  Default: the oracle's own
         ``max_objects`` attribute; an oracle without one needs it here.  A
         frame with more detections is an error, never a silently wider range.
+    table : str or tuple of str, optional
+        The name(s) queries use for this video in ``FROM``; when given, a
+        query naming another video is an error (:class:`FrameQLError`).  By
+        default any name is accepted.
 
     Examples
     --------
@@ -195,7 +208,7 @@ class Session:
                  heldout_frames=300, train_source: VideoSource | None = None,
                  train_oracle=None,
                  epochs: int = 6, thumb_size: int = 65, seed: int = 0, lr: float = 1e-2,
-                 max_objects=None):
+                 max_objects=None, table: str | tuple[str, ...] | None = None):
         for name, value, least in (("train_frames", train_frames, 2),
                                    ("heldout_frames", heldout_frames, 0)):
             if value is None and name == "train_frames":
@@ -211,6 +224,11 @@ class Session:
             raise invalid("epochs", "Session", "a positive int", epochs)
         if not isinstance(thumb_size, (int, np.integer)) or thumb_size < 16:
             raise invalid("thumb_size", "Session", "an int >= 16", thumb_size)
+        names = (table,) if isinstance(table, str) else table
+        if names is not None and (not isinstance(names, (tuple, list)) or not names or
+                                  not all(isinstance(n, str) and n for n in names)):
+            raise invalid("table", "Session", "a non-empty name or tuple of names", table)
+        self.table = None if names is None else tuple(names)
         self.source = open_source(source)
         if not hasattr(oracle, "detect") or not hasattr(oracle, "classes"):
             raise invalid("oracle", "Session", "an object with 'classes' and 'detect(image, "
@@ -253,8 +271,15 @@ class Session:
         return int(self.source.n_frames)
 
     def parse(self, text: str) -> Query:
-        """Parse ``text`` against this oracle's classes."""
-        return parse(text, classes=self.oracle.classes)
+        """Parse ``text`` against this oracle's classes (and this video's name, if set)."""
+        return parse(text, classes=self.oracle.classes, table=self.table)
+
+    def _as_query(self, text) -> Query:
+        if not isinstance(text, Query):
+            return self.parse(text)
+        if self.table is not None:
+            parse(text.text, classes=self.oracle.classes, table=self.table)  # same checks
+        return text
 
     def label_all(self, progress: Callable | None = None) -> int:
         """Run the oracle on every frame not yet labelled (the full scan); return new calls."""
@@ -397,7 +422,7 @@ class Session:
     # -- public API --------------------------------------------------------------
     def exact(self, text: str | Query):
         """The exact answer from the fully labelled video (labels every frame first)."""
-        query = text if isinstance(text, Query) else self.parse(text)
+        query = self._as_query(text)
         self.label_all()
         return self.store.exact(query, self.n_frames)
 
@@ -452,7 +477,7 @@ class Session:
         """
         if method not in _METHODS:
             raise invalid("method", "Session.query", f"one of {_METHODS}", method)
-        query = text if isinstance(text, Query) else self.parse(text)
+        query = self._as_query(text)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         t0 = time.perf_counter()
         before = self._all_calls()
@@ -497,7 +522,7 @@ class Session:
                     result.info["final"] and isinstance(result.value, list):
                 # frames accepted unconfirmed (FPR WITHIN) have no labels to show
                 shown = [f for f in result.value if f in self.store.labelled()]
-                result.rows = self.store.rows(query, shown)
+                result.rows = _sort_rows(self.store.rows(query, shown), query)
             yield result
             t0 = time.perf_counter()
 
@@ -519,6 +544,8 @@ class Session:
             return self.store.exact(query, self.n_frames)
         if query.aggregate == "COUNT_DISTINCT_TRACKS":
             return self.store.distinct_tracks(query, pop)
+        if query.aggregate in ("AVG", "MIN", "MAX"):
+            return self.store.detection_value(query, pop)
         counts = self.store.frame_counts(query, pop)[:, 0]
         if query.aggregate == "FCOUNT":
             return float(counts.mean()) if len(counts) else 0.0
@@ -539,18 +566,25 @@ class Session:
         """
         pop = self._population(query)
         scale = 1.0 if query.aggregate == "FCOUNT" else float(max(1, len(pop)))
-        if query.error is None or method == "scan" or query.aggregate == "COUNT_DISTINCT_TRACKS":
+        value_agg = query.aggregate in ("AVG", "MIN", "MAX")
+        if query.error is None or method == "scan" or query.aggregate == "COUNT_DISTINCT_TRACKS" \
+                or value_agg:
             value = self._exact_on(query, pop)
             if method == "scan":
                 path = "full scan (baseline)"
             elif query.error is None:
                 path = "exact scan: the query has no ERROR WITHIN"
+            elif value_agg:
+                path = (f"exact scan: {query.aggregate} over the matching detections is "
+                        "answered exactly (BlazeIt samples per-frame counts; a mean per "
+                        "detection is a ratio whose range is not declared)")
             else:
                 path = ("exact scan: COUNT(DISTINCT trackid) is not sampled (a track spans many "
                         "frames, so a sample of frames does not estimate it without bias; "
                         "BlazeIt optimizes per-frame counts)")
             m = "scan" if method == "scan" or query.error is None else "exact"
-            yield Result(value, (value, value), len(pop), 0.0, m, "aggregate", len(pop),
+            yield Result(value, None if value is None else (value, value), len(pop), 0.0, m,
+                         "aggregate", len(pop),
                          info={"path": path, "oracle_calls_by_purpose": {"query": len(pop)}})
             return
         error = query.error / scale
@@ -656,7 +690,7 @@ class Session:
             order = rng.permutation(pop)
         else:
             self._ensure_trained()
-            scores = frame_scores(self.proba_[pop], self.oracle.classes, query.terms)
+            scores = frame_scores(self.proba_[pop], self.oracle.classes, query.terms, query.logic)
             order = pop[np.lexsort((pop, -scores))]
         step = None
         history = []
@@ -685,9 +719,10 @@ class Session:
         where = query.detection_sql + (f" AND ({query.frame_sql})" if query.frame_sql else "")
         having = f" HAVING {query.having_sql}" if query.having_sql else ""
         inner = f'(SELECT *, "timestamp" / {st.fps!r} AS seconds FROM rel)'
+        desc = [d for c, d in query.order if c == "trackid"]
         ids = [int(r[0]) for r in st.con.execute(
             f"SELECT trackid FROM {inner} WHERE {where} GROUP BY trackid{having} "
-            "ORDER BY trackid").fetchall()]
+            f"ORDER BY trackid{' DESC' if desc and desc[0] else ''}").fetchall()]
         if query.limit is not None:
             ids = ids[:query.limit]
         cols = query.projection
@@ -697,6 +732,7 @@ class Session:
             f"SELECT {', '.join(chr(34) + c + chr(34) for c in names)} FROM {inner} "
             f"WHERE {where} AND trackid IN (SELECT unnest(?::BIGINT[])) "
             'ORDER BY trackid, "timestamp"', [ids]).df()
+        rows = _sort_rows(rows, query)
         n = self.n_frames
         return Result(ids, None, n, 0.0, "exact", "track", n, rows=rows,
                       info={"path": "exact: a track query is answered over the fully labelled "
@@ -706,12 +742,14 @@ class Session:
     def _heldout_positive(self, query: Query) -> np.ndarray:
         """Held-out frames whose oracle class counts satisfy every term."""
         classes = list(self.oracle.classes)
-        ok = np.ones(len(self.heldout_counts_), dtype=bool)
+        holds = []
         for term in query.terms:
             idx = [classes.index(c) for c in term.classes if c in classes] or \
                 list(range(len(classes)))
-            ok &= term.holds(self.heldout_counts_[:, idx].sum(axis=1))
-        return ok
+            part = self.heldout_counts_[:, idx]
+            n = (part > 0).sum(axis=1) if term.distinct == "class" else part.sum(axis=1)
+            holds.append(np.asarray(term.holds(n), dtype=bool))
+        return query.combine(holds)
 
     def _calibration(self) -> np.ndarray:
         """Labelled frames drawn at random across the queried video (selection budgets).
@@ -779,8 +817,10 @@ class Session:
             positive = self.store.qualifies(query, held) if len(held) else np.zeros(0, bool)
             hscores = self._cheap_scores(self.source, held, colours, inside, touch,
                                          budgets and (spatial or area is not None))
-            scores["label"] = frame_scores(self.proba_[cand], self.oracle.classes, query.terms)
-            hscores["label"] = frame_scores(self.proba_[held], self.oracle.classes, query.terms)
+            scores["label"] = frame_scores(self.proba_[cand], self.oracle.classes, query.terms,
+                                           query.logic)
+            hscores["label"] = frame_scores(self.proba_[held], self.oracle.classes, query.terms,
+                                            query.logic)
             # learned (inexact) filters only with an FNR budget: without one the answer is exact
             learned = [name for name, on in (("spatial", spatial), ("area", area is not None),
                                              ("label", True)) if on] if query.fnr else []
@@ -822,9 +862,7 @@ class Session:
             cand = rng.permutation(pop)
         self.store.label(self.source, self.oracle, cand)
         ok = self.store.qualifies(query, cand) if len(cand) else np.zeros(0, bool)
-        hits = sorted(int(f) for f in np.r_[np.asarray(cand)[ok], accepted])
-        if query.limit is not None:
-            hits = greedy_gap(hits, query.gap, query.limit)
+        hits = ordered_frames(query, np.r_[np.asarray(cand)[ok], accepted])
         info.update(self._overlap(cand))
         return Result(hits, None, len(cand), 0.0, method, "select", len(pop), info=info)
 

@@ -40,7 +40,7 @@ from dawnlab.blazeit.frameql import Query
 from dawnlab.blazeit.oracles import link_tracks
 from dawnlab.errors import DataError, InvalidArgument
 
-__all__ = ["Store", "StoreMismatch", "greedy_gap", "box_features", "FEATURE_BINS"]
+__all__ = ["Store", "StoreMismatch", "greedy_gap", "ordered_frames", "box_features", "FEATURE_BINS"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -84,6 +84,33 @@ def _plain(row):
 
 class StoreMismatch(InvalidArgument):
     """The store holds labels of another video or another oracle."""
+
+
+def _aggregate_value(query: Query, value):
+    """The Python value of an exact aggregate (``None`` for AVG/MIN/MAX of no detection)."""
+    if query.aggregate in ("AVG", "MIN", "MAX"):
+        return None if value is None else float(value)
+    return float(value or 0.0) if query.aggregate == "FCOUNT" else int(value or 0)
+
+
+def ordered_frames(query: Query, frames) -> list[int]:
+    """Frames in the query's ``ORDER BY`` (by time, descending when its first time key
+    says so; ascending otherwise), then ``LIMIT ... GAP`` applied greedily in that order.
+
+    Examples
+    --------
+    >>> from dawnlab.blazeit.frameql import parse
+    >>> q = parse("SELECT timestamp FROM v ORDER BY timestamp DESC LIMIT 2 GAP 5")
+    >>> ordered_frames(q, [3, 5, 10, 12, 30])
+    [30, 12]
+    """
+    frames = sorted(int(f) for f in frames)
+    time_keys = [desc for c, desc in query.order if c in ("timestamp", "seconds")]
+    if time_keys and time_keys[0]:
+        frames = frames[::-1]
+    if query.limit is not None:
+        frames = greedy_gap(frames, query.gap, query.limit)
+    return frames
 
 
 def greedy_gap(frames: Iterable[int], gap: int, limit: int | None = None) -> list[int]:
@@ -312,14 +339,21 @@ class Store:
                             f"{sorted(missing)[:5]}); label them first.")
         if len(frames) == 0:
             return np.zeros((0, len(query.terms)), dtype=np.int64)
-        self._fresh_tracks(any("trackid" in t.sql for t in query.terms))
+        self._fresh_tracks(any("trackid" in t.sql or t.distinct == "trackid"
+                               for t in query.terms))
+
+        def count(t, d=""):
+            what = f'DISTINCT {d}"{t.distinct}"' if t.distinct else ("*" if not d else
+                                                                    f"{d}class")
+            return f"COUNT({what}) FILTER (WHERE {t.sql})"
+
         if len(frames) == 1:
-            sums = ", ".join(f"COUNT(*) FILTER (WHERE {t.sql})" for t in query.terms)
+            sums = ", ".join(count(t) for t in query.terms)
             row = self.con.execute(
                 f'SELECT {sums} FROM (SELECT *, "timestamp" / {self.fps!r} '
                 'AS seconds FROM rel WHERE "timestamp" = ?)', [int(frames[0])]).fetchall()[0]
             return np.array([row], dtype=np.int64)
-        sums = ", ".join(f"COUNT(d.class) FILTER (WHERE {t.sql})" for t in query.terms)
+        sums = ", ".join(count(t, "d.") for t in query.terms)
         res = self.con.execute(
             f'SELECT f.frame, {sums} FROM (SELECT unnest(?::BIGINT[]) AS frame) f '
             f'LEFT JOIN (SELECT *, "timestamp" / {self.fps!r} AS seconds '
@@ -339,6 +373,18 @@ class Store:
             f"({query.detection_sql})", [frames.tolist()]).fetchall()[0][0]
         return int(value or 0)
 
+    def detection_value(self, query: Query, frames):
+        """``AVG``/``MIN``/``MAX`` of the aggregate's argument over the detections matching
+        ``query`` in (labelled) ``frames``; ``None`` when there is none."""
+        frames = np.asarray(frames, dtype=np.int64)
+        self._fresh_tracks()
+        value = self.con.execute(
+            f"SELECT {query.aggregate}({query.value_sql}) FROM (SELECT *, \"timestamp\" / "
+            f"{self.fps!r} AS seconds FROM rel) WHERE \"timestamp\" IN "
+            f"(SELECT unnest(?::BIGINT[])) AND ({query.detection_sql})",
+            [frames.tolist()]).fetchall()[0][0]
+        return _aggregate_value(query, value)
+
     def exact_sql(self, query: Query, n_frames: int) -> str:
         """The SQL statement that answers an aggregate query over frames ``0 .. n_frames-1``."""
         if query.kind != "aggregate":
@@ -350,6 +396,9 @@ class Store:
                          'COUNT(DISTINCT f."timestamp")',
                "COUNT": f"COUNT(d.class) FILTER (WHERE {pred})",
                "COUNT_DISTINCT_TRACKS": f"COUNT(DISTINCT d.trackid) FILTER (WHERE {pred})",
+               "AVG": f"AVG({query.value_sql}) FILTER (WHERE {pred})",
+               "MIN": f"MIN({query.value_sql}) FILTER (WHERE {pred})",
+               "MAX": f"MAX({query.value_sql}) FILTER (WHERE {pred})",
                }[query.aggregate]
         return (f'WITH f AS (SELECT frame AS "timestamp", seconds FROM frames '
                 f'WHERE frame < {int(n_frames)}), ff AS (SELECT * FROM f {frame_where}) '
@@ -372,13 +421,10 @@ class Store:
         self._fresh_tracks()
         if query.kind == "aggregate":
             value = self.con.execute(self.exact_sql(query, n_frames)).fetchall()[0][0]
-            return float(value or 0.0) if query.aggregate == "FCOUNT" else int(value or 0)
+            return _aggregate_value(query, value)
         frames = np.arange(n_frames)
         ok = self.qualifies(query, frames)
-        hits = frames[ok].tolist()
-        if query.kind == "limit":
-            return greedy_gap(hits, query.gap, query.limit)
-        return hits
+        return ordered_frames(query, frames[ok].tolist())
 
     def rows(self, query: Query, frames):
         """The selected columns of the detections behind a selection's frames, as a DataFrame.
@@ -408,9 +454,9 @@ class Store:
         frames = np.asarray(frames, dtype=np.int64)
         counts = self.frame_counts(query, frames)
         ok = self.frame_filter(query, frames) if temporal else np.ones(len(frames), bool)
-        for k, term in enumerate(query.terms):
-            ok &= term.holds(counts[:, k])
-        return ok
+        holds = [np.asarray(term.holds(counts[:, k]), dtype=bool)
+                 for k, term in enumerate(query.terms)]
+        return ok & query.combine(holds) if holds else ok
 
     def close(self) -> None:
         self.con.close()

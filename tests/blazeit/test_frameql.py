@@ -1,8 +1,10 @@
 """FrameQL parsing: the paper's queries, and errors with line, column and what is supported."""
 
+import numpy as np
 import pytest
 
-from dawnlab.blazeit import FrameQLError, parse
+from dawnlab.blazeit import FrameQLError, Session, parse
+from dawnlab.errors import InvalidArgument
 
 CLASSES = ["car", "bus", "person"]
 
@@ -51,7 +53,9 @@ def test_malformed_queries_report_line_and_column(text, line, col):
 
 
 def test_unsupported_clause_is_named_with_the_supported_ones():
-    with pytest.raises(FrameQLError, match=r"ORDER.*supported clauses are SELECT, FROM, WHERE"):
+    with pytest.raises(FrameQLError, match=r"OFFSET.*supported clauses are SELECT, FROM, WHERE"):
+        parse("SELECT timestamp FROM v LIMIT 3 OFFSET 2")
+    with pytest.raises(FrameQLError, match=r"takes no GROUP BY, HAVING, ORDER BY or LIMIT"):
         parse("SELECT FCOUNT(*) FROM v ORDER BY timestamp")
 
 
@@ -68,7 +72,7 @@ def test_unknown_class_lists_the_known_ones():
     ("SELECT timestamp FROM v WHERE class = 'car' ERROR WITHIN 0.1", "apply to aggregates"),
     ("SELECT FCOUNT(*) FROM v ERROR WITHIN 0.1 AT CONFIDENCE 150%", "AT CONFIDENCE"),
     ("SELECT FCOUNT(*) FROM v ERROR WITHIN 0", "ERROR WITHIN must be positive"),
-    ("SELECT FCOUNT(*) FROM v LIMIT 3", "takes no GROUP BY, HAVING or LIMIT"),
+    ("SELECT FCOUNT(*) FROM v LIMIT 3", "takes no GROUP BY, HAVING, ORDER BY or LIMIT"),
     ("SELECT timestamp FROM v GROUP BY class", "GROUP BY supports 'timestamp'"),
     ("SELECT FCOUNT(*) FROM v JOIN w ON v.timestamp = w.timestamp", "not supported"),
     ("SELECT area(content) FROM v", "takes the column 'mask'"),
@@ -141,3 +145,100 @@ def test_the_papers_track_query(small_session):
                    "COUNT(DISTINCT timestamp) > 15"):
         r2 = s.query(q.replace("COUNT(*) > 15", having))
         assert r2.kind == "track" and len(r2.value) > 0
+
+
+def _detections(s):
+    """Every stored detection as a DataFrame (the brute-force reference)."""
+    return s.store.sql('SELECT "timestamp", class, xmin, ymin, xmax, ymax, trackid FROM rel').df()
+
+
+def test_from_name_is_checked():
+    with pytest.raises(FrameQLError, match=r"FROM 'taipei'.*'traffic'") as err:
+        parse("SELECT FCOUNT(*)\nFROM taipei WHERE class = 'car'", table="traffic")
+    assert (err.value.line, err.value.col) == (2, 6)
+    assert parse("SELECT FCOUNT(*) FROM Traffic", table=("traffic", "cam")).table == "Traffic"
+
+
+def test_session_checks_the_from_name(small_session):
+    s = small_session
+    old = s.table
+    try:
+        s.table = ("cam",)
+        with pytest.raises(FrameQLError, match="FROM 'v'"):
+            s.query("SELECT FCOUNT(*) FROM v WHERE class = 'car'")
+        with pytest.raises(FrameQLError, match="FROM 'v'"):  # a parsed Query is checked too
+            s.query(parse("SELECT FCOUNT(*) FROM v WHERE class = 'car'"))
+        assert s.query("SELECT FCOUNT(*) FROM cam WHERE class = 'car' AND timestamp < 50"
+                       ).value == s.exact("SELECT FCOUNT(*) FROM cam WHERE class = 'car' AND "
+                                          "timestamp < 50")
+    finally:
+        s.table = old
+    with pytest.raises(InvalidArgument, match="'table'"):
+        Session(s.source, s.oracle, table=3)
+
+
+def test_avg_min_max_of_a_udf_match_brute_force(small_session):
+    s = small_session
+    d = _detections(s)
+    cars = d[d["class"] == "car"]
+    area = (cars.xmax - cars.xmin) * (cars.ymax - cars.ymin)
+    r = s.query("SELECT AVG(area(mask)) FROM v WHERE class = 'car'")
+    assert r.value == pytest.approx(area.mean()) and r.method == "scan"
+    early = cars["timestamp"] < 500
+    r = s.query("SELECT MAX(area(mask)) FROM v WHERE class = 'car' AND timestamp < 500")
+    assert r.value == pytest.approx(area[early].max()) and r.n_frames == 500
+    r = s.query("SELECT MIN(xmin) FROM v WHERE class = 'car' ERROR WITHIN 1")
+    assert r.value == pytest.approx(cars.xmin.min()) and r.method == "exact"
+    assert "answered exactly" in r.info["path"]
+    none = s.query("SELECT AVG(area(mask)) FROM v WHERE class = 'car' AND xmin > 1000")
+    assert none.value is None and none.interval is None
+    with pytest.raises(FrameQLError, match=r"AVG\(\) takes a UDF"):
+        parse("SELECT AVG(class) FROM v")
+
+
+def test_per_frame_having_with_or_not_and_count_distinct(small_session):
+    s = small_session
+    d = _detections(s)
+    per = d.groupby("timestamp")
+    n = s.n_frames
+    bus = per.apply(lambda g: (g["class"] == "bus").sum()).reindex(range(n), fill_value=0)
+    kinds = per["class"].nunique().reindex(range(n), fill_value=0)
+    rows = per.size().reindex(range(n), fill_value=0)
+    base = "SELECT timestamp FROM v GROUP BY timestamp HAVING "
+    cases = {
+        "SUM(class = 'bus') >= 1 OR COUNT(DISTINCT class) >= 3": (bus >= 1) | (kinds >= 3),
+        "NOT (COUNT(*) >= 2 OR SUM(class = 'bus') >= 1)": ~((rows >= 2) | (bus >= 1)),
+        "COUNT(DISTINCT class) = 2 AND NOT SUM(class = 'bus') >= 1": (kinds == 2) & (bus < 1),
+    }
+    for having, expect in cases.items():
+        want = sorted(np.flatnonzero(expect.to_numpy()).tolist())
+        assert 0 < len(want) < n, having
+        assert s.exact(base + having) == want, having
+        got = s.query(base + having).value
+        assert got == want, having
+        lim = s.query(base + having + " LIMIT 3 GAP 20")
+        assert len(lim.value) == 3 and set(lim.value) <= set(want), having
+    with pytest.raises(FrameQLError, match="distinct 'class' or 'trackid'"):
+        parse(base + "COUNT(DISTINCT xmin) > 2")
+
+
+def test_order_by(small_session):
+    s = small_session
+    sel = "SELECT timestamp FROM v WHERE class = 'bus'"
+    hits = s.exact(sel)
+    assert s.query(sel + " ORDER BY timestamp DESC").value == hits[::-1]
+    last = s.query(sel + " ORDER BY timestamp DESC LIMIT 3 GAP 50")
+    from dawnlab.blazeit.store import greedy_gap
+    assert last.value == greedy_gap(hits[::-1], 50, 3) and last.kind == "select"
+    rows = s.query("SELECT timestamp, xmin FROM v WHERE class = 'bus' AND timestamp < 600 "
+                   "ORDER BY xmin DESC").rows
+    assert list(rows.xmin) == sorted(rows.xmin, reverse=True) and len(rows) > 3
+    tq = ("SELECT trackid FROM v WHERE class = 'car' GROUP BY trackid HAVING COUNT(*) > 15 "
+          "ORDER BY trackid DESC")
+    r = s.query(tq)
+    assert r.value == sorted(r.value, reverse=True) and len(r.value) > 1
+    for bad, msg in [(sel + " ORDER BY xmin LIMIT 2", "timestamp \\(or seconds\\) first"),
+                     (sel + " ORDER BY area(mask)", "ORDER BY takes columns"),
+                     (sel + " ORDER BY xmin", "a selected column")]:
+        with pytest.raises(FrameQLError, match=msg):
+            parse(bad)
