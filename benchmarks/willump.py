@@ -8,13 +8,14 @@ machine hits both alike), and reported as ratios of median wall times:
    character 2-5-gram TF-IDF + logistic regression, the shape of the paper's
    Toxic benchmark, arXiv 1906.01974 Section 6).  Half the tweets (chosen by
    ``--seed``) fit and tune the optimizer; the other half is the *final*
-   split, which plays no part in any choice.  The optimizer's ``holdout`` and
-   ``max_drop`` are chosen on the fitting half alone by
-   :func:`dawnlab.willump.select_settings` (3-fold cross-validation: every
-   setting of the grid is fitted on two folds as a real fit would run and
-   judged on the third; the rule, fixed beforehand, keeps the settings whose
-   pooled out-of-fold cascade made no more errors than the full model and
-   takes the one of largest expected speed-up).  ``--holdout`` and
+   split, which plays no part in any choice.  The optimizer tunes by 3-fold
+   cross-fitting (``Willump(cv=3)``, ``--cv``; ``--cv 0`` is the paper's single
+   held-out split), and its margin ``max_drop`` is chosen on the fitting half
+   alone by :func:`dawnlab.willump.select_settings`: 2-fold cross-validation,
+   every margin of the grid judged by real fits on one fold routed on the
+   other, under a rule fixed beforehand (keep the margins whose pooled
+   out-of-fold cascade has McNemar p >= 0.2 against the full model, take the
+   one of largest expected speed-up).  ``--holdout`` and
    ``--max-drop`` override the choice.  Reported: batch throughput of the
    cascade over the full pipeline, both accuracies on the final split and
    McNemar's exact one-sided p-value there.  Beside it, the cascade the
