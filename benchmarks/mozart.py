@@ -62,12 +62,16 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
+FASTEST: dict = {}
+
+
 def interleaved(methods: dict, repeats: int) -> dict:
-    """Median wall time of each method, the methods run in turn in every round."""
+    """Median wall time of each method, the methods run in turn in every round (fastest kept in FASTEST)."""
     times = {k: [] for k in methods}
     for _ in range(repeats):
         for name, fn in methods.items():
             times[name].append(timed(fn))
+    FASTEST.update({k: min(v) for k, v in times.items()})
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -232,11 +236,12 @@ def main() -> None:
     best_chunk = min(chunks, key=lambda c: t[f"dask/{c}"])
     best_piece = min(pieces, key=lambda p: t[f"mozart/{p}"])
     print(f"\n== Black-Scholes, {n:,} doubles (median of {repeats})")
-    print(f"{'method':24} {'seconds':>8} {'speedup vs numpy':>17}")
+    print(f"{'method':34} {'median s':>8} {'speedup vs numpy':>17} {'fastest s':>9} {'speedup':>8}")
     for k in ["numpy", "numexpr", "numba", *[f"dask/{c}" for c in chunks], "mozart",
               *[f"mozart/{p}" for p in pieces]]:
-        label = k + ("  (automatic piece size %d)" % auto_piece if k == "mozart" else "")
-        print(f"{label:24} {t[k]:8.3f} {t['numpy'] / t[k]:17.2f}")
+        label = k + (f" (automatic: {auto_piece})" if k == "mozart" else "")
+        print(f"{label:34} {t[k]:8.3f} {t['numpy'] / t[k]:17.2f} {FASTEST[k]:9.3f} "
+              f"{FASTEST['numpy'] / FASTEST[k]:8.2f}")
     (peak_np, rss_np), (peak_mz, rss_mz) = peak_rss("numpy", n, threads), peak_rss("mozart", n, threads)
     print(f"best dask chunk {best_chunk}; best Mozart piece {best_piece}; automatic piece {auto_piece}")
     print(f"peak RSS above the inputs: numpy {rss_np / 2**20:.0f} MiB, mozart {rss_mz / 2**20:.0f} MiB "

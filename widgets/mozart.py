@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 
 import holoviews as hv
-import numpy as np
 import pandas as pd
 import panel as pn
 import param

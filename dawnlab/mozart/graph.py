@@ -98,10 +98,6 @@ class _Graph:
 GRAPH = _Graph()
 
 
-def _is_lazy(v) -> bool:
-    return isinstance(v, Lazy)
-
-
 class Annotated:
     """A function with split annotations; calling it captures a lazy call.
 
@@ -333,8 +329,6 @@ def _capture(ann, args, kwargs):
             node = _node_of(value)
             if rt.splits and node.out_type != rt:
                 raise _Conflict([where])
-            if not rt.splits and not node.out_type.splits:
-                pass
             if rt.splits:
                 keys.append((nm, node.key, value))
         elif rt.splits:

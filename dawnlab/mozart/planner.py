@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dawnlab.mozart.graph import GRAPH, Lazy, Node
-from dawnlab.mozart.splittypes import SplitType
 
 __all__ = ["Stage", "plan", "explain"]
 
@@ -139,10 +138,6 @@ def plan(targets: list[Node]) -> list[Stage]:
     return stages
 
 
-def _type_text(t: SplitType) -> str:
-    return repr(t)
-
-
 def explain(value=None, **options) -> str:
     """The plan that evaluating ``value`` (default: everything pending) would run, as text.
 
@@ -176,7 +171,7 @@ def explain(value=None, **options) -> str:
     for i, stage in enumerate(stages, 1):
         lines.append(f"stage {i}: {describe_piece_size(stage, opts)}")
         for node in stage.nodes:
-            args = ", ".join(f"{name}: {_type_text(t)}" for name, _, t in node.inputs())
+            args = ", ".join(f"{name}: {t!r}" for name, _, t in node.inputs())
             kept = "   [kept]" if any(o is node for o in stage.outputs) else ""
             lines.append(f"  {node.name}({args}) -> {node.out_type!r}{kept}")
         if stage.reason:

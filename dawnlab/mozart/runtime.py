@@ -339,13 +339,6 @@ def _pieces(n: int, first: int, size: int) -> list[tuple[int, int]]:
     return [(0, first)] + [(s, min(s + size, n)) for s in range(first, n, size)]
 
 
-def _length(prog: _Program) -> int:
-    lengths = {t.elements(v) for (_, t), v in zip(prog.inputs, prog.input_values)}
-    if len(lengths) > 1:
-        raise DawnlabError(f"the split inputs of a stage disagree in length: {sorted(lengths)}")
-    return lengths.pop() if lengths else 1
-
-
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
 

@@ -2,7 +2,10 @@
 
 Every workload is one function of the library modules it uses, so the same
 code runs on NumPy/pandas (the reference) and on :mod:`dawnlab.mozart.numpy` /
-:mod:`dawnlab.mozart.pandas` (pipelined) - only the import changes:
+:mod:`dawnlab.mozart.pandas` (pipelined) - only the import changes, and the
+inputs enter as lazy values (``mozart.numpy.lazy_array(a)``,
+``mozart.pandas.DataFrame(df)``) so that an operator between two plain inputs
+is captured as well:
 
 ============== ====== ===================================================== ============================
 workload        kind   what it computes                                      data (``n`` elements/rows)
@@ -248,7 +251,12 @@ class Workload:
     def lazy(self, data: dict):
         """The result as lazy values of the annotated libraries (not evaluated)."""
         if self.kind == "numpy":
-            return self.code(mozart_numpy(), **data)
+            # the inputs enter as lazy values (as a frame enters through mozart.pandas.DataFrame), so that
+            # operators between two of them (``price / strike``) are captured too, not run by NumPy at once
+            from dawnlab.mozart.numpy import lazy_array
+
+            wrapped = {k: lazy_array(v) if isinstance(v, numpy.ndarray) else v for k, v in data.items()}
+            return self.code(mozart_numpy(), **wrapped)
         import dawnlab.mozart.pandas as mpd
 
         wrapped = {k: mpd.DataFrame(v) if isinstance(v, pandas.DataFrame) else v for k, v in data.items()}
