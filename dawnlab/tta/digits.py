@@ -66,6 +66,21 @@ def digits_splits(seed: int = 0):
     return tuple(parts)
 
 
+def _check_samples(n, owner):
+    if isinstance(n, bool) or not isinstance(n, int) or not 100 <= n <= 4000:
+        raise invalid("train_samples", owner, "an int in [100, 4000] (the training split has 4000 images)", n)
+    return n
+
+
+def _train_eval(n: int):
+    """The training split (a fixed random subset of ``n`` images when ``n < 4000``) and the evaluation split."""
+    Xtr, ytr, Xev, yev, _, _ = digits_splits()
+    if n < len(Xtr):
+        idx = np.sort(np.random.default_rng(0).permutation(len(Xtr))[:n])
+        Xtr, ytr = Xtr[idx], ytr[idx]
+    return Xtr, ytr, Xev, yev
+
+
 def _torch():
     import torch
 
@@ -75,10 +90,10 @@ def _torch():
 def _whitening_weights(X, eps=5e-4):
     """2x2 patch-whitening filters fitted on images ``X`` (n, 1, h, w): eigvecs / sqrt(eig), and negatives."""
     torch = _torch()
-    patches = X.unfold(2, 2, 1).unfold(3, 2, 1).transpose(1, 3).reshape(-1, 4)
+    patches = X.unfold(2, 2, 1).unfold(3, 2, 1).transpose(1, 3).reshape(-1, 4).double()
     patches = patches - patches.mean(0, keepdim=True)
-    cov = patches.T @ patches / len(patches)
-    eig, vec = torch.linalg.eigh(cov.double())
+    cov = patches.T @ patches / len(patches)  # in float64: float32 sums over 10^6 patches drift by ~1%
+    eig, vec = torch.linalg.eigh(cov)
     w = (vec.T / torch.sqrt(eig + eps)[:, None]).float().reshape(4, 1, 2, 2)
     return torch.cat([w, -w], 0)
 
@@ -153,7 +168,7 @@ class DigitsBenchmark(Benchmark):
     """
 
     def __init__(self, recipe: str = "fast", target: float = 0.98, max_epochs: int = 15, name: str | None = None,
-                 threads: int = 1, **overrides):
+                 threads: int = 1, train_samples: int = 4000, **overrides):
         if recipe not in RECIPES:
             raise invalid("recipe", "DigitsBenchmark", f"one of {sorted(RECIPES)}", recipe)
         unknown = set(overrides) - set(RECIPES[recipe])
@@ -161,10 +176,12 @@ class DigitsBenchmark(Benchmark):
             raise invalid("overrides", "DigitsBenchmark", f"names of {sorted(RECIPES[recipe])}", sorted(unknown))
         self.recipe, self.settings = recipe, {**RECIPES[recipe], **overrides}
         self.name, self.target, self.max_epochs, self.threads = name or f"digits_{recipe}", target, max_epochs, threads
+        self.train_samples = _check_samples(train_samples, "DigitsBenchmark")
         s = self.settings
         self.hyperparameters = dict(global_batch_size=s["batch_size"],
                                     opt_name="sgd_nesterov" if recipe == "fast" else "adadelta",
-                                    opt_base_learning_rate=s["lr"], train_samples=4000, eval_samples=500)
+                                    opt_base_learning_rate=s["lr"], train_samples=self.train_samples,
+                                    eval_samples=500)
         self.model = None
 
     def __getstate__(self):
@@ -187,7 +204,7 @@ class DigitsBenchmark(Benchmark):
         else:
             self.opt = torch.optim.SGD(params, lr=s["lr"], momentum=s["momentum"], nesterov=True,
                                        weight_decay=s["weight_decay"])
-            steps = s["epochs_budget"] * -(-4000 // s["batch_size"])
+            steps = s["epochs_budget"] * -(-self.train_samples // s["batch_size"])
             warm = max(1, steps // s.get("warmup_div", 5))
             self.sched = torch.optim.lr_scheduler.LambdaLR(
                 self.opt, lambda k: min((k + 1) / warm, max(0.02, (steps - k) / (steps - warm))))
@@ -196,7 +213,7 @@ class DigitsBenchmark(Benchmark):
     def start(self) -> None:
         """The first touch of the data: tensors, normalization, the whitening layer's fit (timed)."""
         torch = _torch()
-        Xtr, ytr, Xev, yev, _, _ = digits_splits()
+        Xtr, ytr, Xev, yev = _train_eval(self.train_samples)
         Xtr, Xev = torch.from_numpy(Xtr), torch.from_numpy(Xev)
         if self.recipe == "plain":
             Xtr, Xev = (Xtr - 0.1307) / 0.3081, (Xev - 0.1307) / 0.3081
@@ -289,15 +306,16 @@ class SVPProxyBenchmark(DigitsBenchmark):
 
     def __init__(self, model: str = "resnet", depth: int = 8, width: int = 16, target: float = 0.97,
                  max_epochs: int = 12, batch_size: int = 128, lr: float = 0.1, name: str | None = None,
-                 threads: int = 1):
+                 threads: int = 1, train_samples: int = 4000):
         if model not in ("resnet", "mlp"):
             raise invalid("model", "SVPProxyBenchmark", "'resnet' or 'mlp'", model)
         self.recipe, self.kind, self.depth, self.width = "proxy", model, depth, width
         self.settings = dict(batch_size=batch_size, lr=lr, tta=False, label_smoothing=0.0)
         self.name = name or ("svp_resnet8" if model == "resnet" else "svp_mlp")
         self.target, self.max_epochs, self.threads = target, max_epochs, threads
+        self.train_samples = _check_samples(train_samples, "SVPProxyBenchmark")
         self.hyperparameters = dict(global_batch_size=batch_size, opt_name="sgd", opt_base_learning_rate=lr,
-                                    train_samples=4000, eval_samples=500)
+                                    train_samples=self.train_samples, eval_samples=500)
         self.model = None
 
     def init(self, seed: int) -> None:
@@ -311,14 +329,14 @@ class SVPProxyBenchmark(DigitsBenchmark):
                       else MLP(784, 10, depth=self.depth, width=self.width))
         self.opt = torch.optim.SGD(self.model.parameters(), lr=self.settings["lr"], momentum=0.9, nesterov=True,
                                    weight_decay=5e-4)
-        steps = self.max_epochs * -(-4000 // self.settings["batch_size"])
+        steps = self.max_epochs * -(-self.train_samples // self.settings["batch_size"])
         self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=self.settings["lr"], total_steps=steps,
                                                          pct_start=0.2)
         self.data = None
 
     def start(self) -> None:
         torch = _torch()
-        Xtr, ytr, Xev, yev, _, _ = digits_splits()
+        Xtr, ytr, Xev, yev = _train_eval(self.train_samples)
         Xtr, Xev = torch.from_numpy(Xtr), torch.from_numpy(Xev)
         mean, std = Xtr.mean(), Xtr.std()
         self._norm = (mean, std)

@@ -19,7 +19,8 @@ inflate each other's clocks; a ``dask.distributed`` client when given).
 State of a finished run (:class:`RunRecord`, rebuilt from its log alone):
 ``index``, ``seed``, ``status`` ('success' or 'aborted'), ``tta_s`` (run_stop - run_start),
 ``init_s``, ``evals`` (epoch, seconds since run_start, accuracy), ``reason`` for an abort,
-``extras`` (untimed after-run measurements: held-out accuracy, CPU seconds, latencies).
+``extras`` (untimed after-run measurements: held-out accuracy, CPU seconds, latencies),
+``eval_cpu`` (process CPU seconds since run_start at each evaluation).
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ class RunRecord:
     reason: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
     log: str = ""
+    eval_cpu: list[float] = field(default_factory=list)
+
+    def cpu_time_to(self, threshold: float) -> float | None:
+        """Process CPU seconds from run_start to the first evaluation at or above ``threshold`` (None if none).
+
+        Less sensitive than wall-clock time to other processes on a shared machine
+        (it still counts this process's threads only, and cache contention still slows it).
+        """
+        for (_, _, acc), cpu in zip(self.evals, self.eval_cpu):
+            if acc >= threshold:
+                return cpu
+        return None
 
     @property
     def converged(self) -> bool:
@@ -279,6 +292,7 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
             acc = float(acc)
             log.event(c.EVAL_ACCURACY, acc, metadata={c.EPOCH_NUM: epoch})
             log.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: epoch})
+            log.event(_EXTRA + "eval_cpu_seconds", round(_cpu_seconds() - cpu0, 6), metadata={c.EPOCH_NUM: epoch})
             if acc >= benchmark.target:
                 status = "success"
                 break
@@ -334,7 +348,9 @@ def read_run(path: str | os.PathLike, index: int | None = None) -> RunRecord:
         t_end = next((float(e["time_ms"]) for e in by.get("eval_stop", [])
                       if e["metadata"].get("epoch_num") == r["metadata"].get("epoch_num")), float(r["time_ms"]))
         evals.append((int(r["metadata"]["epoch_num"]), (t_end - t0) / 1e3, float(r["value"])))
-    extras = {r["key"][len(_EXTRA):]: r["value"] for r in recs if r["key"].startswith(_EXTRA)}
+    extras = {r["key"][len(_EXTRA):]: r["value"] for r in recs
+              if r["key"].startswith(_EXTRA) and r["key"] != _EXTRA + "eval_cpu_seconds"}
+    eval_cpu = [float(r["value"]) for r in by.get(_EXTRA + "eval_cpu_seconds", [])]
     if index is None:
         digits = "".join(ch for ch in path.stem if ch.isdigit())
         index = int(digits) if digits else -1
@@ -342,7 +358,7 @@ def read_run(path: str | os.PathLike, index: int | None = None) -> RunRecord:
                      tta_s=(float(stop["time_ms"]) - t0) / 1e3,
                      init_s=(float(by["init_stop"][0]["time_ms"]) - float(by["init_start"][0]["time_ms"])) / 1e3,
                      evals=evals, benchmark=by["submission_benchmark"][0]["value"],
-                     reason=stop["metadata"].get("reason", ""), extras=extras, log=str(path))
+                     reason=stop["metadata"].get("reason", ""), extras=extras, log=str(path), eval_cpu=eval_cpu)
 
 
 def _task(args):
