@@ -8,6 +8,9 @@ gain an entry: whatever a notebook writes goes to a temporary folder or to a
 path that ``.gitignore`` covers.  The tour runs in the default suite; the system
 notebooks, which ``test_notebooks.py`` already runs in a temporary folder, run
 here again only with ``-m slow`` (``make test-all``), to keep ``make test`` short.
+In the default suite every notebook is still checked, at no extra run: ``conftest.py``
+here checks what each of those temporary-folder runs wrote (each file must be one that
+``.gitignore`` covers under ``notebooks/``).
 """
 
 from __future__ import annotations
