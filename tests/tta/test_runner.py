@@ -150,3 +150,14 @@ def test_every_log_line_comes_from_mllog(tmp_path):
                     "global_batch_size", "opt_name", "opt_base_learning_rate", "train_samples", "eval_samples"]:
             assert key in keys, key
         assert check_log(r.log).passed
+
+
+@pytest.mark.slow
+def test_runs_fan_out_on_a_dask_client(tmp_path):
+    from dask.distributed import Client
+
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        res = Runner(CurveBenchmark(epoch_seconds=0.0), runs=4, log_dir=tmp_path, client=client,
+                     progress=False).run()
+    assert [r.index for r in res.runs] == [0, 1, 2, 3] and all(c.passed for c in res.checks)
+    assert len({r.seed for r in res.runs}) == 4
