@@ -41,10 +41,13 @@ union bound over the filters gives recall at least ``1 - f`` with 95%
 confidence.  Calibration frames that qualify are returned as they are.
 
 ``FPR WITHIN p`` lets frames the NN is confident about be returned without
-the oracle: :func:`accept_threshold` picks the lowest NN score above which
-the 95% Clopper-Pearson upper bound of the fraction of held-out frames that
-do not qualify is at most ``p``; frames that pass every filter and score at
-least that are returned unconfirmed.  (``FPR`` is the fraction of the
+the oracle: :func:`accept_threshold` walks down a grid of NN scores fixed
+from the candidates' scores before any label is seen, certifying each with
+the 95% Clopper-Pearson upper bound of the fraction of held-out frames above
+it that do not qualify, and stops at the first it cannot certify
+(fixed-sequence testing, valid without assuming the rate is monotone);
+frames that pass every filter and score at least the last certified one are
+returned unconfirmed.  (``FPR`` is the fraction of the
 frames returned unconfirmed that are false, as bounded on the held-out
 frames; frames the oracle confirms are never false.)
 """
@@ -292,37 +295,64 @@ class Foreground:
 
 
 def accept_threshold(scores: np.ndarray, positive: np.ndarray, fpr: float,
-                     min_support: int = 20, confidence: float = 0.95) -> float | None:
-    """Lowest score above which the held-out false-positive rate is surely within ``fpr``.
+                     min_support: int = 20, confidence: float = 0.95,
+                     population: np.ndarray | None = None) -> float | None:
+    """Lowest score above which the false-positive rate is surely within ``fpr``.
 
-    Among the held-out frames scoring at least the returned threshold, the
-    one-sided Clopper-Pearson upper bound (at ``confidence``) of the fraction
-    that do not qualify is at most ``fpr``; frames scoring at least it may be
-    returned without the oracle.  ``None`` when no threshold with
-    ``min_support`` frames above it qualifies.
+    Fixed-sequence testing on thresholds fixed before any label is looked
+    at: ``t_1 > t_2 > ...`` are the scores above which a growing fraction
+    (by 25% a step) of ``population`` lies -- the NN's scores on every
+    candidate frame, known without the oracle (default: ``scores``) --
+    starting where the held-out frames above ``t_1`` could certify the
+    rate at all.  Walking down, the hypothesis "the rate above ``t_k``
+    exceeds ``fpr``" is rejected when the one-sided Clopper-Pearson upper
+    bound (at ``confidence``) of the fraction of held-out frames scoring at
+    least ``t_k`` that do not qualify is at most ``fpr``; the walk stops at
+    the first hypothesis it cannot reject and returns the last rejected
+    threshold.  A hypothesis is only tested once every one before it was
+    rejected, so the chance of returning a threshold whose rate exceeds
+    ``fpr`` is at most ``1 - confidence`` whatever the shape of the rate
+    as a function of the threshold (no monotonicity is assumed; choosing
+    the lowest of all thresholds whose bound passes would not keep it).
+    ``None`` when the first threshold already fails.
 
     Examples
     --------
-    >>> s = np.linspace(1, 0, 200)
-    >>> pos = np.r_[np.ones(120, bool), np.zeros(80, bool)]
+    >>> s = np.linspace(1, 0, 400)
+    >>> pos = np.r_[np.ones(240, bool), np.zeros(160, bool)]
     >>> t = accept_threshold(s, pos, 0.05)
-    >>> 0.3 < t < 0.5
+    >>> 0.4 < t < 0.7
     True
-    >>> accept_threshold(s, np.zeros(200, bool), 0.05) is None
+    >>> accept_threshold(s, np.zeros(400, bool), 0.05) is None
     True
     """
     from scipy.stats import beta
 
     scores = np.asarray(scores, dtype=float)
     positive = np.asarray(positive, dtype=bool)
-    order = np.argsort(-scores, kind="stable")
-    s, p = scores[order], positive[order]
-    false = np.cumsum(~p)
-    n = np.arange(1, len(s) + 1)
-    upper = np.where(false >= n, 1.0, beta.ppf(confidence, false + 1, np.maximum(n - false, 1)))
-    # a threshold must not split tied scores: only the last of each run of ties counts
-    last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, bool)
-    ok = last & (n >= min_support) & (upper <= fpr)
-    if not ok.any():
+    pop = np.sort(np.asarray(scores if population is None else population, dtype=float))[::-1]
+    if len(scores) == 0 or len(pop) == 0 or not 0 < fpr < 1:
         return None
-    return float(s[np.flatnonzero(ok)[-1]])
+    # the least support that can certify the rate with no false positive at all
+    n0 = int(np.ceil(np.log(1 - confidence) / np.log(1 - fpr)))
+    q = min(1.0, max(min_support, 1.5 * n0) / len(scores))
+    grid = []
+    while True:
+        t = float(pop[min(len(pop), int(np.ceil(q * len(pop)))) - 1])
+        if not grid or t < grid[-1]:
+            grid.append(t)
+        if q >= 1.0:
+            break
+        q = min(1.0, q * 1.25)
+    best = None
+    for t in grid:
+        above = scores >= t
+        n = int(above.sum())
+        false = int((above & ~positive).sum())
+        if n < min_support:
+            break
+        upper = 1.0 if false >= n else float(beta.ppf(confidence, false + 1, n - false))
+        if upper > fpr:
+            break
+        best = t
+    return best

@@ -852,7 +852,8 @@ class Session:
             info["heldout_recall"] = float(hkeep[positive].mean()) if positive.any() else None
             if query.fpr is not None:
                 t_acc = accept_threshold(hscores["label"][hkeep], positive[hkeep], query.fpr,
-                                         confidence=self.budget_confidence)
+                                         confidence=self.budget_confidence,
+                                         population=scores["label"][keep])
                 info["thresholds"]["accept"] = t_acc
                 if t_acc is not None:
                     sure = (scores["label"][keep] >= t_acc) & ~np.isin(cand, held)
