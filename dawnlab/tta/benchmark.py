@@ -28,6 +28,7 @@ Wrapping an existing loop takes a subclass with those four methods, or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -148,8 +149,9 @@ def validate_benchmark(benchmark: Benchmark, owner: str = "Runner") -> None:
             raise invalid("benchmark", owner, f"an object with a callable {method}() (see dawnlab.tta.Benchmark)",
                           type(benchmark).__name__)
     name = getattr(benchmark, "name", None)
-    if not isinstance(name, str) or not name:
-        raise invalid("benchmark.name", owner, "a non-empty str", name)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise invalid("benchmark.name", owner, "a non-empty str of letters, digits, '_', '.' or '-' "
+                      "(it is logged as submission_benchmark and named in the ruleset)", name)
     target = getattr(benchmark, "target", None)
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0.0 < float(target) <= 1.0:
         raise invalid("benchmark.target", owner, "a number in (0, 1]", target)

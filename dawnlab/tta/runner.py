@@ -477,6 +477,7 @@ class Runner:
         """Score and check finished records."""
         times = [r.tta_s if r.converged else None for r in records]
         score, note = olympic_score(times) if len(records) >= 3 else (None, "fewer than 3 runs")
-        checks = [check_log(r.log, self.ruleset) for r in records] if self.check else []
+        ruleset = self.ruleset if self.check else None
+        checks = [check_log(r.log, ruleset) for r in records] if self.check else []
         return RunnerResult(self.benchmark.name, float(self.benchmark.target), records, score, note, checks,
                             str(self.log_dir))

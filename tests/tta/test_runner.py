@@ -81,6 +81,7 @@ def test_runs_below_three_are_refused(tmp_path, runs):
 
 @pytest.mark.parametrize("attr, value, match", [("target", 1.5, "benchmark.target"), ("target", 0.0, "benchmark.target"),
                                                 ("max_epochs", 0, "benchmark.max_epochs"),
+                                                ("name", "has space", "benchmark.name"),
                                                 ("hyperparameters", {}, "benchmark.hyperparameters")])
 def test_bad_benchmark_attributes_are_refused(tmp_path, attr, value, match):
     b = CurveBenchmark()
