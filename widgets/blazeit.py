@@ -24,7 +24,7 @@ from dawnlab import blazeit
 from dawnlab.blazeit import FrameQLError, Session, synthetic
 
 pn.extension(sizing_mode="stretch_width")
-hv.extension("bokeh", logo=False)
+hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
 __all__ = ["DEFAULT_QUERY", "session", "run_query", "LiveQuery", "frame_data", "summary",
            "history_plot", "frame_plot", "app"]
@@ -32,6 +32,8 @@ __all__ = ["DEFAULT_QUERY", "session", "run_query", "LiveQuery", "frame_data", "
 DEFAULT_QUERY = ("SELECT FCOUNT(*) FROM traffic WHERE class = 'car'\n"
                  "ERROR WITHIN 0.2 AT CONFIDENCE 95%")
 N_FRAMES = 1000
+#: Height of the frame view in pixels (its width follows from the frame's aspect).
+FRAME_HEIGHT = 300
 _COLOURS = {"car": "red", "bus": "orange", "person": "magenta"}
 
 
@@ -151,30 +153,41 @@ def summary(answer: dict) -> str:
             f"{r.seconds:.2f} s of computation{split}{path}")
 
 
+def _steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertices of a steps-post line through ``(x, y)``: each value holds until the next x."""
+    return np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]
+
+
 def history_plot(answer: dict):
-    """Estimate and interval against oracle calls (aggregates), or hits found (limits)."""
+    """Estimate and interval against oracle calls (aggregates), or hits found (limits).
+
+    Every glyph here is a vectorised bokeh glyph (paths, rectangles) and the exact value a
+    span.  This plot is replaced at each step of a live query, and inside a notebook the
+    browser sends back a copy of each new renderer's glyph; a scalar glyph's copy (the Line of
+    an ``hv.Curve``, the Patch of an ``hv.Area``) fails validation in the kernel and printed
+    "failed to validate Patch.line_alpha ... Value(...)" into the cell (issue 16 item 3).
+    """
     opts = dict(height=260, responsive=True, xlabel="oracle calls")
     if "result" not in answer or not answer["result"].history:
-        return hv.Curve([], "oracle calls", "estimate").opts(**opts)
+        return hv.Path([], ["oracle calls", "estimate"]).opts(**opts)
     r = answer["result"]
     if r.kind == "aggregate":
         h = np.array(r.history, dtype=float)
         h[:, 2:] = np.clip(h[:, 2:], h[:, 1:2] - 5, h[:, 1:2] + 5)
-        # plain numeric fill/line alphas: a bare 'alpha' reached bokeh as a Value() spec that
-        # some bokeh builds reject for Patch.line_alpha (issue 16 item 3)
-        band = hv.Area((h[:, 0], h[:, 2], h[:, 3]), "oracle calls",
-                       ["low", "high"]).opts(fill_alpha=0.3, line_alpha=0.0,
-                                             fill_color="steelblue")
+        # the interval after each check of the stopping rule, held until the next check
+        right = np.r_[h[1:, 0], h[-1, 0] + max(1.0, 0.02 * h[-1, 0])]
+        band = hv.Rectangles((h[:, 0], h[:, 2], right, h[:, 3]), ["oracle calls", "low", "x1", "high"]
+                             ).opts(fill_alpha=0.3, line_alpha=0.0, color="steelblue")
         exact = hv.HLine(answer["exact"]).opts(color="black", line_dash="dashed")
-        return (band * hv.Curve((h[:, 0], h[:, 1]), "oracle calls", "estimate")
-                * exact).opts(**opts, ylabel="FCOUNT", title="interval narrowing")
+        estimate = hv.Path([(h[:, 0], h[:, 1])], ["oracle calls", "estimate"]).opts(color="#30a2da")
+        return (band * estimate * exact).opts(**opts, ylabel="FCOUNT", title="interval narrowing")
     h = np.array(r.history, dtype=float)
-    # one point per hit, then the query's last oracle call: a steps-post curve draws every
-    # hit's step, the last one too (a 3-frame answer shows 3)
+    # one point per hit, then the query's last oracle call: the steps draw every hit's step,
+    # the last one too (a 3-frame answer shows 3)
     calls = np.r_[0.0, h[:, 0], max(float(r.oracle_calls), h[-1, 0])]
-    hits = np.r_[0, np.arange(1, len(h) + 1), len(h)]
-    return hv.Curve((calls, hits), "oracle calls", "hits").opts(
-        **opts, title=f"hits found: {len(h)}", interpolation="steps-post")
+    hits = np.r_[0, np.arange(1, len(h) + 1), len(h)].astype(float)
+    return hv.Path([_steps(calls, hits)], ["oracle calls", "hits"]).opts(
+        **opts, title=f"hits found: {len(h)}")
 
 
 def frame_plot(index: int):
@@ -187,7 +200,10 @@ def frame_plot(index: int):
     rects = [(x0, h - y1, x1, h - y0, c) for c, x0, y0, x1, y1 in rows]
     boxes = hv.Rectangles(rects, vdims="class").opts(
         fill_alpha=0, line_width=2, line_color="class", cmap=_COLOURS)
-    return (rgb * boxes).opts(hv.opts.RGB(data_aspect=1, responsive=True, xaxis=None, yaxis=None,
+    # a fixed frame height: a responsive plot with a data aspect has no height to scale from in a
+    # notebook's output area and collapsed to a strip there (issue 16 item 3)
+    return (rgb * boxes).opts(hv.opts.RGB(data_aspect=1, frame_height=FRAME_HEIGHT,
+                                          xaxis=None, yaxis=None,
                                           title=f"frame {int(index)}: {len(rows)} objects"))
 
 

@@ -15,9 +15,11 @@ uncaught page error seen so far (and ``page.console_warnings``).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -132,15 +134,90 @@ def page(browser):
     context.close()
 
 
+def widget_notebooks() -> dict[str, dict]:
+    """The system notebooks that show a widget, by stem: ``{"cell": source, "problem": None}``,
+    or ``{"cell": None, "problem": why it cannot be checked}``.
+
+    The rule: a system notebook is ``notebooks/NN_<name>.ipynb`` with NN from 01; it shows a
+    widget when its ``parameters`` cell (the first code cell) assigns ``show_widget``; its widget
+    cell is the one later code cell that uses the name ``show_widget``, and that cell may use
+    the parameters' names and its own, nothing that other cells compute.  The cell returned is
+    the parameters cell, the notebook's small parameters (``tests/notebooks/params/<stem>.json``),
+    ``show_widget = True`` and then the widget cell, so that it runs on its own in a shared
+    kernel.  A notebook that declares ``show_widget`` but breaks the rule gets a problem (its
+    own check reports it; the others run); one that does not declare it, or whose parameters
+    cell does not parse yet, is not a widget notebook.
+    """
+    found = {}
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if notebook.stem.startswith("00"):
+            continue
+        try:
+            cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+            declared = {t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
+                        for t in node.targets if isinstance(t, ast.Name)}
+            small = ROOT / "tests" / "notebooks" / "params" / f"{notebook.stem}.json"
+            overrides = json.loads(small.read_text()) if small.exists() else {}
+        except Exception:  # noqa: BLE001 - a notebook being written: not (yet) a widget notebook
+            continue
+        if "show_widget" not in declared:
+            continue
+        uses = [c.source for c in cells[1:] if uses_name(c.source, "show_widget")]
+        if len(uses) != 1:
+            found[notebook.stem] = {"cell": None, "problem": (
+                f"{notebook.name} assigns show_widget in its parameters cell, but {len(uses)} later code "
+                "cells use the name show_widget: the widget cell must be exactly one")}
+            continue
+        outside = sorted(free_names(uses[0]) - declared)
+        if outside:
+            found[notebook.stem] = {"cell": None, "problem": (
+                f"{notebook.name}: its widget cell uses {outside}, which other cells compute; a widget "
+                "cell may use only the parameters' names and its own (build what it shows inside it)")}
+            continue
+        found[notebook.stem] = {"cell": "\n".join(
+            [f"# {notebook.name}: parameters, small parameters, then the widget cell", cells[0].source]
+            + [f"{k} = {v!r}" for k, v in overrides.items()] + ["show_widget = True", uses[0]]), "problem": None}
+    return found
+
+
+def free_names(source: str) -> set[str]:
+    """Names that code ``source`` reads but neither binds itself nor gets from builtins or IPython
+    (empty where IPython magics keep it from parsing)."""
+    import builtins
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            if not isinstance(node, ast.ClassDef):
+                bound |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        elif isinstance(node, ast.Lambda):
+            bound |= {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return read - bound - set(dir(builtins)) - {"display", "get_ipython"}
+
+
+def uses_name(source: str, name: str) -> bool:
+    """Whether code ``source`` uses the variable ``name`` (a word match where IPython magics keep
+    it from parsing as Python)."""
+    try:
+        return name in {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return re.search(rf"\b{name}\b", source) is not None
+
+
 def system_widget_cells() -> dict[str, str]:
-    """The cell of each system notebook (``notebooks/0[1-9]*``) that shows its widget, by notebook stem."""
-    cells = {}
-    for notebook in sorted((ROOT / "notebooks").glob("0[1-9]*.ipynb")):
-        sources = [c.source for c in nbformat.read(notebook, as_version=4).cells
-                   if c.cell_type == "code" and "show_widget" in c.source and "app()" in c.source]
-        assert len(sources) == 1, f"{notebook.name}: expected one widget cell (show_widget ... app()), got {len(sources)}"
-        cells[notebook.stem] = sources[0]
-    return cells
+    """The runnable widget cell of each widget notebook that follows the rule (:func:`widget_notebooks`)."""
+    return {stem: found["cell"] for stem, found in widget_notebooks().items() if found["cell"] is not None}
 
 
 @contextlib.contextmanager
@@ -163,7 +240,7 @@ def started_lab(root: Path):
     nb.cells = [nbformat.v4.new_code_cell("from widgets import data_browser\ndata_browser.app()")]
     nb.metadata["kernelspec"] = kernelspec
     nbformat.write(nb, root / "widget.ipynb")
-    nb = nbformat.v4.new_notebook()  # every system notebook's widget cell, as written there
+    nb = nbformat.v4.new_notebook()  # every widget notebook's widget cell, after its parameters (widget_notebooks)
     nb.cells = [nbformat.v4.new_code_cell("show_widget = True")]
     nb.cells += [nbformat.v4.new_code_cell(source) for source in system_widget_cells().values()]
     nb.metadata["kernelspec"] = kernelspec

@@ -8,25 +8,41 @@ cells, all in one notebook and one kernel, so the suite pays for one kernel star
 and one wait.  Screenshots land in the run's temporary folder, ``jupyterlab*/``.
 """
 
+import importlib.util
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 pytestmark = pytest.mark.ui
 
+_spec = importlib.util.spec_from_file_location("ui_conftest", Path(__file__).parent / "conftest.py")
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("0[1-9]*.ipynb"))
+# Which notebooks are checked: the rule of conftest.widget_notebooks (a notebook NN_*.ipynb, NN >= 01,
+# whose parameters cell assigns show_widget; its widget cell is the one later cell using show_widget,
+# run after the parameters cell and the small parameters, so it may use the parameters' names only).
+NOTEBOOKS = _conftest.widget_notebooks()
+SYSTEMS = sorted(NOTEBOOKS)
+RUN = [stem for stem in SYSTEMS if NOTEBOOKS[stem]["cell"] is not None]  # cells 1.. of systems.ipynb, in order
 SETTLE_MS = 15_000  # after the last cell ran: time for live widgets to tick and fail, if they fail
+RENDER_MS = 120_000  # per widget: how long its output may take to reach its size on two busy cores
 MIN_HEIGHT, MIN_WIDTH = 300, 600  # a widget smaller than this in a 1400x1000 page is squashed
+LOCAL_SCHEMES = ("data", "blob", "about")
+# Not yet local: Panel 1.9.4 inlines every stylesheet of a widget when it is first shown, but a markup
+# pane's update (BlazeIt's live answer) and a HoloViews pane's new plot re-send these four as CDN
+# URLs (panel/reactive.py _process_param_change, theme/base.py _apply_modifiers).  Exactly these
+# are let through; any other request off the machine fails the check.
+PANEL_UPDATE_CSS = {f"https://cdn.holoviz.org/panel/1.9.4/dist/{path}" for path in
+                    ("bundled/theme/default.css", "bundled/theme/native.css", "css/loading.css?v=1.9.4",
+                     "css/markdown.css")}
 OK = "ok"
 
 # Checks that fail today because of the system's own widget, for its owner to fix (strict: a fix
 # turns them red until the entry is removed).
-KNOWN = {
-    "04_blazeit": "widgets/blazeit.py (its owner's): inline the widget renders 164 px tall, the video squashed "
-                  "to a strip (and until lately live updates raised 'ValueError: failed to validate "
-                  "Patch.line_alpha ... Value(value=0.3)' into the cell)",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +56,11 @@ def test_lab_serves_the_tour(checks):
 
 def test_widget_renders_inside_a_notebook_and_after_a_reload(checks):
     assert checks["reload"] == OK, checks["reload"]
+
+
+def test_inline_widgets_fetch_nothing_from_the_internet(checks):
+    """Every request of the reload and systems pages goes to the JupyterLab itself (no CDN)."""
+    assert checks["offline"] == OK, checks["offline"]
 
 
 @pytest.mark.parametrize("stem", [pytest.param(s, marks=[pytest.mark.xfail(reason=KNOWN[s], strict=True)]
@@ -56,19 +77,24 @@ def run_checks(lab_factory, browser, out: Path) -> dict[str, str]:
         return lab_checks(lab_factory, browser, out, results)
     except Exception as exc:
         return {name: results.get(name, f"the JupyterLab run broke off: {type(exc).__name__}: {exc}"[:6000])
-                for name in ["tour", "reload", *SYSTEMS]}
+                for name in ["tour", "reload", "offline", *SYSTEMS]}
 
 
 def lab_checks(lab_factory, browser, out: Path, results: dict) -> dict[str, str]:
     with lab_factory(out / "root") as lab:
         with new_page(browser, out, "tour") as page:
             results["tour"] = outcome(check_tour, lab, page)
+        requests = []
         with new_page(browser, out, "reload") as page:
             results["reload"] = outcome(check_reload, lab, page)
+            requests += page.requests
         with new_page(browser, out, "systems") as page:
             ran = outcome(run_systems, lab, page)
-            for i, stem in enumerate(SYSTEMS):
-                results[stem] = outcome(check_system, page, i + 1, stem, out) if ran == OK else ran
+            for stem in SYSTEMS:
+                results[stem] = (NOTEBOOKS[stem]["problem"] if stem not in RUN else
+                                 outcome(check_system, page, RUN.index(stem) + 1, stem, out) if ran == OK else ran)
+            requests += page.requests
+        results["offline"] = outcome(check_offline, lab, requests)
     return results
 
 
@@ -90,7 +116,8 @@ class new_page:
         self.context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
         page = self.page = self.context.new_page()
         page.set_default_timeout(120_000)  # JupyterLab pages are slow to load on two busy cores
-        page.console_messages = []
+        page.console_messages, page.requests = [], []
+        page.on("request", lambda request: page.requests.append(request.url))
         page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}")
                 if msg.type in ("error", "warning") else None)
         page.on("pageerror", lambda exc: page.console_messages.append(f"pageerror: {exc}"))
@@ -163,22 +190,47 @@ def run_systems(lab, page):
     page.wait_for_function(
         """(n) => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
                     return p.length == n && p.every(e => /\\[[0-9]+\\]/.test(e.innerText)); }""",
-        arg=len(SYSTEMS) + 1, timeout=300_000)
+        arg=len(RUN) + 1, timeout=300_000)
     page.wait_for_timeout(SETTLE_MS)
+
+
+def output_size(output) -> list[float]:
+    """Width and height of the largest Bokeh element in a cell's output (0, 0 when none)."""
+    return output.evaluate("""(el) => { let h = 0, w = 0;
+        for (const r of el.querySelectorAll('[class^="bk-"]')) {
+            const b = r.getBoundingClientRect(); h = Math.max(h, b.height); w = Math.max(w, b.width); }
+        return [w, h]; }""")
 
 
 def check_system(page, index: int, stem: str, out: Path):
     cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
     cell.scroll_into_view_if_needed()
+    output = cell.locator(".jp-OutputArea")
+    # A cell's prompt gets its number when the kernel has answered; Bokeh then builds the
+    # widget's views in the page, later and one output at a time, slower the more widgets came
+    # before it.  So wait for this output's views to reach their size (or give up after
+    # RENDER_MS), then measure: a single look right after the prompt could catch a widget that
+    # had not been laid out yet (0x0).
+    try:
+        page.wait_for_function(
+            """([el, w, h]) => [...el.querySelectorAll('[class^="bk-"]')].some(r => {
+                   const b = r.getBoundingClientRect(); return b.width >= w && b.height >= h; })""",
+            arg=[output.element_handle(), MIN_WIDTH, MIN_HEIGHT], timeout=RENDER_MS, polling=500)
+    except Exception:  # noqa: BLE001 - the size assertion below says what it rendered
+        pass
     page.wait_for_timeout(1000)
     cell.screenshot(path=str(out / f"{stem}.png"))
-    output = cell.locator(".jp-OutputArea")
     text = output.inner_text()  # Panel's comm errors arrive as HTML outputs, not as error outputs
     assert "Traceback (most recent call last)" not in text and output.locator(
         '[data-mime-type="application/vnd.jupyter.error"]').count() == 0, (
         f"{stem}: the widget cell printed a traceback:\n{text[-3000:]}")
-    size = output.evaluate("""(el) => { let h = 0, w = 0;
-        for (const r of el.querySelectorAll('[class^="bk-"]')) {
-            const b = r.getBoundingClientRect(); h = Math.max(h, b.height); w = Math.max(w, b.width); }
-        return [w, h]; }""")
+    size = output_size(output)
     assert size[0] >= MIN_WIDTH and size[1] >= MIN_HEIGHT, f"{stem}: widget rendered {size[0]:.0f}x{size[1]:.0f} px"
+
+
+def check_offline(lab: str, requests: list[str]):
+    """No request left the machine: each went to the JupyterLab's own host, or was a data/blob URL."""
+    host = urlparse(lab).netloc
+    away = sorted({url for url in requests if urlparse(url).scheme not in LOCAL_SCHEMES
+                   and urlparse(url).netloc != host and url not in PANEL_UPDATE_CSS})
+    assert requests and not away, f"requests to other hosts: {away}"

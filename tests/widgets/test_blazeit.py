@@ -84,11 +84,15 @@ def test_limit_plot_shows_every_hit_and_seconds_exclude_pauses():
     curve = w.history_plot(answer)
     assert curve.dimension_values("hits").max() == 3
     # a consumer that pauses between steps does not add its pauses to 'seconds'
+    # (against the wall time of the whole run, less the pause: no fixed budget for the computation,
+    # which a loaded machine can stretch past any)
+    start = time.perf_counter()
     steps = w.session().steps(w.DEFAULT_QUERY, method="random", seed=5)
-    first = next(steps)
+    next(steps)
     time.sleep(0.5)
     rest = list(steps)
-    assert rest[-1].seconds < first.seconds + 0.5
+    wall = time.perf_counter() - start
+    assert rest[-1].seconds <= wall - 0.5 + 0.05
 
 
 def test_summary_shows_the_interval_and_calls_by_purpose():
