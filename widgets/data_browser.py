@@ -17,7 +17,7 @@ from dawnlab import data
 from dawnlab.errors import invalid
 
 pn.extension(sizing_mode="stretch_width")
-hv.extension("bokeh", logo=False)
+hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
 __all__ = ["CHOICES", "page_of", "video_frame", "summary", "montage_view", "app"]
 

@@ -27,7 +27,7 @@ from dawnlab.flexflow import Machine, Simulator, Strategy, benchmarks, search
 from dawnlab.flexflow.soap import OpConfig, valid_degrees
 
 pn.extension("tabulator", sizing_mode="stretch_width")
-hv.extension("bokeh", logo=False)
+hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
 __all__ = ["FlexFlowExplorer", "app"]
 

@@ -33,7 +33,7 @@ __all__ = ["IOBoundsExplorer", "app", "graph_for", "bounds_table"]
 pn.extension(sizing_mode="stretch_width", loading_indicator=True)
 if not pn.config.nthreads:  # callbacks on a thread pool: one slow view never blocks the server
     pn.config.nthreads = 2
-hv.extension("bokeh", logo=False)
+hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
 SOURCES = ["fft", "hypercube", "matmul", "strassen", "dct", "stencil-1d", "stencil-2d",
            "erdos-renyi", "traced: x^T A x", "traced: torch MLP"]

@@ -60,3 +60,15 @@ def test_compute_runs_on_a_few_tweets():
     assert list(ex.groups.group) == ["words", "chars"]
     assert ex.curve.threshold.is_monotonic_increasing and ex.curve.score.between(0, 1).all()
     assert isinstance(ex.topk, pd.DataFrame) and ex.topk.frac_ok.between(0, 1).all()
+
+
+def test_topk_plot_labels_follow_the_optimizers_precision_and_quantile():
+    X, y = synthetic(1200)
+    w = Willump(synthetic_pipeline(), progress=False, topk_precision=0.9, topk_quantile=0.8).fit(X, y)
+    ex = WillumpExplorer()
+    ex.show(w)
+    plot = ex.topk_plot()
+    labels = [el.label for el in plot]
+    assert "resamples with precision >= 0.9" in labels and not any("0.95" in label for label in labels)
+    hline = [el for el in plot if type(el).__name__ == "HLine"]
+    assert len(hline) == 1 and hline[0].data == 0.8
