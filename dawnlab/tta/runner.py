@@ -29,6 +29,8 @@ import logging
 import math
 import os
 import resource
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -375,9 +377,9 @@ class Runner:
         The recipe (must pickle when ``processes > 1`` or a ``client`` is given).
     runs : int
         Number of runs, at least 3 (MLPerf: 5 for vision, 10 for others).
-    log_dir : path
+    log_dir : path, optional
         Folder of the logs ``result_<i>.txt``; a folder with finished logs of the same
-        benchmark and seeds is resumed.
+        benchmark and seeds is resumed.  Default: a new temporary folder.
     seed : int
         Base seed; run ``i`` gets ``run_seeds(seed, runs)[i]``.
     init_limit_s : float
@@ -405,7 +407,7 @@ class Runner:
     (['success', 'success', 'success'], True)
     """
 
-    def __init__(self, benchmark: Benchmark, runs: int = 5, log_dir: str | os.PathLike = "tta_logs", *,
+    def __init__(self, benchmark: Benchmark, runs: int = 5, log_dir: str | os.PathLike | None = None, *,
                  seed: int = 0, init_limit_s: float = INIT_LIMIT_S, processes: int = 1, client=None,
                  latency_examples: int = 0, check: bool = True, progress: bool = True):
         validate_benchmark(benchmark)
@@ -419,7 +421,7 @@ class Runner:
         if isinstance(latency_examples, bool) or not isinstance(latency_examples, int) or latency_examples < 0:
             raise invalid("latency_examples", "Runner", "an int >= 0", latency_examples)
         self.benchmark, self.runs, self.seed = benchmark, runs, seed
-        self.log_dir = Path(log_dir)
+        self.log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="dawnlab-tta-"))
         self.init_limit_s, self.processes, self.client = float(init_limit_s), processes, client
         self.latency_examples, self.check, self.progress = latency_examples, check, progress
         self.seeds = run_seeds(seed, runs)
@@ -464,7 +466,10 @@ class Runner:
         todo = [i for i in range(self.runs) if i not in done]
         tasks = [(self.benchmark, self.seeds[i], str(self.path(i)), self.init_limit_s, self.latency_examples)
                  for i in todo]
-        for _, rec in imap(_task, tasks, client=self.client, processes=self.processes, progress=self.progress,
+        # pickle finds functions through sys.modules; a second import of this file (pytest's importlib mode
+        # collecting doctests) replaces that entry, so hand over the function it will find
+        task = getattr(sys.modules.get(__name__), "_task", _task)
+        for _, rec in imap(task, tasks, client=self.client, processes=self.processes, progress=self.progress,
                            desc=f"{self.benchmark.name} runs"):
             yield rec
 
