@@ -36,10 +36,15 @@ def test_the_choice_follows_the_stated_rule(chosen):
     pick = t[t.chosen].iloc[0]
     assert (pick.holdout, None if pick.max_drop is None or np.isnan(pick.max_drop) else pick.max_drop) == (
         s.holdout, s.max_drop)
+    for h, part in t.groupby("holdout"):
+        part = part.assign(m=part.max_drop.fillna(np.inf)).sort_values("m")
+        first_fail = np.flatnonzero(~part.passed.to_numpy())
+        stop = first_fail[0] if len(first_fail) else len(part)
+        assert part.kept.tolist() == [True] * stop + [False] * (len(part) - stop)
     if s.chosen_by_rule:
-        assert pick.passed and pick.expected_speedup == t[t.passed].expected_speedup.max()
+        assert pick.kept and pick.expected_speedup == t[t.kept].expected_speedup.max()
     else:
-        assert not t.passed.any() and s.max_drop == 0.01 and s.holdout == 0.5
+        assert not t.kept.any() and s.max_drop == 0.01 and s.holdout == 0.5
     assert Willump(synthetic_pipeline(), progress=False, **s.kwargs()).holdout == s.holdout
 
 
