@@ -145,7 +145,7 @@ class LITExplorer(param.Parameterized):
         curves = [hv.Curve(df[df.block == b], "epoch", "ir_loss", label=b).opts(tools=["hover"])
                   for b in sorted(df.block.unique())] if len(df) else []
         overlay = hv.Overlay(curves) if curves else hv.Overlay([hv.Curve([], "epoch", "ir_loss")])
-        return overlay.opts(title="LIT phase: per-block IR loss (MSE to the teacher's block output)",
+        return overlay.opts(title="per-block IR loss (LIT phase)",
                             responsive=True, min_height=300, logy=bool(curves), legend_position="right")
 
     @param.depends("accuracies", "teacher_acc")

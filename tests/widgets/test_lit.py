@@ -2,6 +2,7 @@
 
 import holoviews as hv
 import panel as pn
+import pytest
 
 from widgets.lit import LITExplorer, app
 
@@ -20,6 +21,19 @@ def test_app_builds_a_layout():
     assert isinstance(app(LITExplorer()), pn.viewable.Viewable)
 
 
+def test_a_lit_only_run_fills_the_curves_and_a_point():
+    ex = LITExplorer(teacher_depth=14, student_depth=8, width=2, n_rows=200, teacher_epochs=1, lit_epochs=2,
+                     kd_epochs=0, baselines=False)
+    ex.compute()
+    assert ex.status == "done" and ex.progress == 100
+    assert sorted(ex.curves.block.unique()) == ["block 0", "block 1", "block 2"]  # live per-block IR losses
+    assert sorted(ex.curves.epoch.unique()) == [1, 2]
+    assert ex.accuracies[["method", "depth"]].values.tolist() == [["lit", 8]]
+    hv.render(ex.ir_plot())
+    hv.render(ex.accuracy_plot())
+
+
+@pytest.mark.slow
 def test_a_run_fills_the_curves_and_the_accuracy_frame():
     ex = LITExplorer(teacher_depth=14, student_depth=8, width=4, n_rows=200, teacher_epochs=1, lit_epochs=2,
                      kd_epochs=1)
