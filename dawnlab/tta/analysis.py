@@ -58,7 +58,12 @@ def coefficient_of_variation(times: Sequence[float]) -> float:
 
 def bootstrap_cov(times: Sequence[float], confidence: float = 0.95, n_resamples: int = 2000,
                   seed: int = 0) -> tuple[float, float, float]:
-    """The coefficient of variation and its bootstrap (BCa) interval.
+    """The coefficient of variation and its bootstrap (BCa) interval (``scipy.stats.bootstrap``).
+
+    The interval undercovers on few runs, as bootstrap intervals of a ratio do: in
+    simulation with log-normal run times (sigma 0.1, 200 replications) a nominal 95%
+    interval covered the true CoV 82.5% of the time at 10 runs and 90% at 30
+    (``tests/tta/test_analysis.py`` checks the 30-run case).  Read it as a rough range.
 
     Returns
     -------

@@ -49,9 +49,9 @@ def test_bootstrap_cov_interval_covers_the_true_cov_in_simulation():
         cov, lo, hi = analysis.bootstrap_cov(x, n_resamples=999, seed=k)
         assert lo <= cov <= hi
         covered += lo <= truth <= hi
-    # nominal 95%; a bootstrap interval of a ratio undercovers a little at n = 30; the simulation's own
-    # standard error is about 2 points
-    assert covered / reps >= 0.88
+    # nominal 95%; a bootstrap interval of a ratio undercovers at n = 30 (the docstring says about 90%);
+    # the simulation's own standard error is under 3 points
+    assert covered / reps >= 0.85
 
 
 def test_runs_for_precision_matches_a_direct_simulation_of_the_criterion():
