@@ -57,7 +57,8 @@ def spawn(fn, args: tuple = (), world: int = 2) -> None:
     them; ``fn`` calls :func:`init_process` first and :func:`end_process` last.  The parent
     holds the rendezvous store on ``store_port`` the whole time (see the module docstring), so
     concurrent calls never share a port.  A failing process raises
-    ``torch.multiprocessing.ProcessRaisedException`` here.
+    ``torch.multiprocessing.ProcessRaisedException`` here; an interrupt (``KeyboardInterrupt``)
+    ends the processes before it propagates, so none is left behind.
 
     Examples
     --------
@@ -79,8 +80,20 @@ def spawn(fn, args: tuple = (), world: int = 2) -> None:
     store = dist.TCPStore("127.0.0.1", 0, None, True, timeout=datetime.timedelta(seconds=TIMEOUT_S),
                           wait_for_workers=False)
     try:
-        mp.start_processes(fn, args=(world, store.port) + tuple(args), nprocs=world, join=True,
-                           start_method="spawn")
+        ctx = mp.start_processes(fn, args=(world, store.port) + tuple(args), nprocs=world, join=False,
+                                 start_method="spawn")
+        try:
+            while not ctx.join():
+                pass
+        except BaseException:  # an interrupt (or a failed process) ends every process, none is orphaned
+            for proc in ctx.processes:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in ctx.processes:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+            raise
     finally:
         del store
 

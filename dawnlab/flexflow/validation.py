@@ -29,10 +29,11 @@ the rounds and is compared with the median step over all rounds.
   both at once, so that the pieces see the same sharing of the cores as the
   training steps.  Weights are synchronised as a ring all-reduce
   (``Simulator(sync="ring")``), as ``DistributedDataParallel`` does; for two
-  replicas each sends its whole gradient once, so the link's latency and
-  bandwidth are a least-squares fit of ``latency + bytes / bandwidth`` to gloo
-  all-reduces timed in the same rounds at exactly the sizes the simulator
-  sends (each layer's gradient, the tiny model's, and 1 KiB).
+  replicas each sends its whole gradient once, and the transfers are
+  host-driven (see below), so the link's latency and bandwidth are fitted to
+  gloo all-reduces, each two back-to-back transfers, timed in the same rounds
+  at exactly the sizes the simulator sends (each layer's gradient, the tiny
+  model's, and 1 KiB).
 
 :func:`check` returns both predictions, both measurements, the offsets and the
 relative errors.
@@ -40,10 +41,26 @@ relative errors.
 **Beyond data parallelism.**  :func:`check_strategies` runs a suite of strategies
 (:func:`strategy_suite`: data parallel, one device, model parallel, expert, hybrids and
 random valid ones, under ring and parameter-server sync) for real with
-:mod:`~dawnlab.flexflow.execute` on two gloo processes, predicts each with the simulator
-(ready-time queues) from per-piece costs timed while the *other* strategies trained and a
-link fitted to point-to-point messages and all-reduces, and reports each error and the
+:mod:`~dawnlab.flexflow.execute` on two gloo processes (:func:`measure_strategies`), and
+predicts each with the simulator (:func:`predict_strategies`), reporting each error and the
 Kendall and Spearman rank correlations between simulated and measured step times.
+
+- **The cost model is the runtime's.**  A piece's cost is everything its process does for it
+  except waiting for messages (the executor times it as it trains), and transfers are
+  *host-driven*: a gloo message over TCP is copied through the sending and the receiving
+  process's own cores, so it holds both (``copy_engine: false`` in the machine model), and a
+  two-way ring all-reduce is two such transfers in turn.  The link (latency, bandwidth) is
+  fitted, under that model, to one-way messages and all-reduces timed in the same round.
+- **Held out and paired by round.**  Each round's prediction of a strategy uses only that
+  round's measurements, and of the pieces only those timed while the *other* strategies
+  trained; a strategy's figures are the medians of its per-round values.
+- **A shared machine.**  Each round records the cores' worth of CPU other programs took
+  during it (``others``: the machine's busy time from ``/proc/stat`` less the two
+  processes' own CPU time) and the load average.  ``max_others`` predicts from the quiet
+  rounds only; the rounds are chosen by that measured contention, never by the step times.
+  ``wait_s`` waits for a quiet machine before each round.  When other programs hold the
+  cores, the steps also wait for a descheduled peer, which no model of the hardware
+  predicts: read the figures beside the contention they ran under.
 """
 
 from __future__ import annotations
