@@ -289,7 +289,10 @@ class LIT:
             ``phase`` (``"lit"`` or ``"kd"``), ``epoch`` (from 1 in each phase),
             ``ir_loss`` (per-block mean IR loss, LIT phase; else ``None``),
             ``kd_loss`` (mean KD loss; ``None`` in a LIT phase with ``beta = 0``),
-            ``val_acc`` (``None`` without ``val``) and ``seconds``.
+            ``val_acc`` (``None`` without ``val``) and ``seconds``.  With
+            ``parallel=True`` the LIT phase's records all arrive when its last
+            block finishes (``val_acc`` on the last one only, ``seconds`` the
+            phase's wall time spread evenly).
 
         Raises
         ------

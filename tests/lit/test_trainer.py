@@ -237,3 +237,28 @@ def test_bad_settings_name_argument_rule_and_value(tmp_path, data):
     make(teacher, student, lit_epochs=1, kd_epochs=0, checkpoint_dir=tmp_path).train(data)
     with pytest.raises(LITError, match="'checkpoint_dir' argument of LIT must hold a checkpoint of the same"):
         make(teacher, student, lit_epochs=2, kd_epochs=0, checkpoint_dir=tmp_path).train(data)
+
+
+def test_the_svp_resnets_stages_are_built_in_blocks():
+    from dawnlab.svp.models import ResNet
+
+    teacher = seeded(lambda: ResNet(20, 2, 10, 1), 0)
+    student = seeded(lambda: ResNet(8, 2, 10, 1), 1)
+    spec = resnet_spec(teacher, student)
+    assert spec["blocks"][0][2] == ["blocks.6", "blocks.7", "blocks.8"] and spec["blocks"][1][2] == ["blocks.2"]
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(32, 1, 8, 8, generator=g), torch.randint(0, 10, (32,), generator=g)
+    lit = LIT(teacher, student, **spec, beta=0.0, lit_epochs=1, kd_epochs=0, batch_size=16, progress=False)
+    lit.train((X, y))  # beta = 0 and no fine-tuning: the copied stem gets no gradient
+    assert len(lit.history_[0]["ir_loss"]) == 3 and torch.equal(lit.student_.stem.weight, teacher.stem.weight)
+
+
+@pytest.mark.slow
+def test_parallel_blocks_on_a_dask_client_give_the_joint_weights(data):
+    from dask.distributed import Client
+
+    teacher, student = models()
+    joint = make(teacher, student, beta=0.0, kd_epochs=0).train(data)
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        par = make(teacher, student, beta=0.0, kd_epochs=0, parallel=True, client=client).train(data)
+    assert_same_weights(joint.student_, par.student_, atol=1e-5)
