@@ -67,7 +67,7 @@ import pandas as pd
 from dawnlab.errors import DawnlabError, invalid
 from dawnlab.mozart.graph import GRAPH, Node
 from dawnlab.mozart.planner import Stage, plan
-from dawnlab.mozart.splittypes import ArraySplit, Mut, Reduce
+from dawnlab.mozart.splittypes import ArraySplit, Mut, Reduce, RowSplit
 
 __all__ = ["l2_cache_bytes", "options", "set_options", "get_options", "PieceError", "run",
            "DEFAULT_L2_BYTES", "PROBE_ELEMENTS", "piece_size_for"]
@@ -696,5 +696,11 @@ def describe_piece_size(stage: Stage, opts: dict) -> str:
         size = piece_size_for(bpe or 8.0)
         why = (f"from the {l2_cache_bytes() // 1024} KiB L2 cache and about {bpe:.0f} bytes per element "
                "after buffer reuse, assuming 8-byte results; the first piece measures them")
+        pandas_stage = any(isinstance(t, RowSplit) for node in stage.nodes for _, _, t in node.inputs())
+        if pandas_stage and n is not None:
+            big = max(size, min(PANDAS_PIECE, -(-n // max(1, opts["workers"]))))
+            if big != size:
+                size, why = big, (f"pandas calls: min({PANDAS_PIECE}, elements / workers) rows, not the "
+                                  f"{size} that the L2 cache alone would give")
     count = f" in {max(1, -(-n // size))} piece(s) of {size}" if n is not None else f", pieces of {size}"
     return f"{where}{count} ({why})"
