@@ -115,8 +115,10 @@ def test_coverage_friendly_counts_and_the_control_variate_helps():
     proxy = np.clip(y + rng.normal(0, 0.4, len(y)), 0, None)
     runs, conf = 100, 0.9
     cov_cv, calls_cv = coverage(y, proxy, 0.1, conf, runs, 16)
-    cov_rs, calls_rs = coverage(y, None, 0.1, conf, 30, 16)  # (random's coverage: heavy tail)
-    assert cov_cv >= floor(conf, runs) and cov_rs >= floor(conf, 30), (cov_cv, cov_rs)
+    # random sampling's coverage has its own 100-run tests (heavy tail); here it is the
+    # yardstick for the calls, so 10 runs
+    cov_rs, calls_rs = coverage(y, None, 0.1, conf, 10, 16)
+    assert cov_cv >= floor(conf, runs) and cov_rs >= floor(conf, 10), (cov_cv, cov_rs)
     assert calls_cv < 0.7 * calls_rs, (calls_cv, calls_rs)
 
 
@@ -178,8 +180,9 @@ def test_coverage_on_the_sessions_own_values(small_session):
     proxy = s._proxy(q, s.proba_)
     runs = 100
     cov_cv, calls_cv = coverage(y, proxy, 0.15, 0.95, runs, s.count_range(q))
-    cov_rs, calls_rs = coverage(y, None, 0.15, 0.95, runs, s.count_range(q))
-    assert min(cov_cv, cov_rs) >= floor(0.95, runs), (cov_cv, cov_rs)
+    # random sampling on the session's values over 100 runs: the slow session test
+    cov_rs, calls_rs = coverage(y, None, 0.15, 0.95, 20, s.count_range(q))
+    assert cov_cv >= floor(0.95, runs) and cov_rs >= floor(0.95, 20), (cov_cv, cov_rs)
     assert calls_cv < calls_rs < s.n_frames
     # the session's query runs the same estimator: same seed, same answer
     r = s.query(q, seed=3, allow_nn_only=False)
@@ -188,11 +191,13 @@ def test_coverage_on_the_sessions_own_values(small_session):
 
 
 @pytest.mark.slow
-def test_session_coverage_over_100_runs(small_session):
-    """The session's own queries, on the fully labelled store, over 100 seeds."""
+@pytest.mark.parametrize("cls", ["car", "person"])
+def test_session_coverage_over_100_runs(small_session, cls):
+    """The session's own queries, on the fully labelled store, over 100 seeds; person is
+    range-limited (declared maximum 40 per frame), car variance-limited."""
     s = small_session
     error, conf, runs = 0.15, 0.95, 100
-    q = s.parse(QUERY.format("car", error, 95))
+    q = s.parse(QUERY.format(cls, error, 95))
     truth = s.exact(q)
     calls = {}
     for method in ("blazeit", "random"):

@@ -30,7 +30,8 @@ def test_limit_answers_are_valid_and_cheaper_than_scanning(small_session, cars, 
     exact = s.exact(q)
     assert len(exact) == limit
     calls = {}
-    for method in ("blazeit", "scan", "random"):
+    # the random order's path once is enough (it only differs in the order it tries)
+    for method in ("blazeit", "scan") + (("random",) if cars == 1 else ()):
         with fresh(s):
             r = s.query(q, method=method, seed=0)
             assert r.new_oracle_calls >= r.oracle_calls
