@@ -141,7 +141,10 @@ def threshold_curve(entries: Mapping[str, Sequence], thresholds: Sequence[float]
     -------
     pandas.DataFrame
         ``entry, threshold, reached`` (runs whose evaluations met it), ``median_s`` (over those
-        runs) and ``olympic_s`` (MLPerf's score at that threshold, NaN when invalid).
+        runs only, so where few runs reach a threshold it can sit below the median at a lower
+        one: read it with ``reached``) and ``olympic_s`` (MLPerf's score at that threshold, which
+        counts the runs that missed it and is NaN when more than one did).  Runs stop at their
+        entry's target, so thresholds above it are never reached.
     """
     import pandas as pd
 
