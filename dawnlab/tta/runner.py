@@ -231,9 +231,10 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
     Raises
     ------
     BenchmarkError
-        If ``evaluate`` returns a value that is not a finite number in [0, 1], or a
-        hyperparameter cannot be logged; the log (ending in an aborted ``run_stop``)
-        is written first.
+        If ``evaluate`` returns a value that is not a finite number in [0, 1]; the log
+        (ending in an aborted ``run_stop`` that gives the reason) is written first.  Any
+        other exception from the benchmark leaves no log for this run (logs appear whole
+        or not at all), so a resumed Runner redoes it.
     """
     log = _Log()
     c = log.c
