@@ -233,4 +233,6 @@ def check_offline(lab: str, requests: list[str]):
     host = urlparse(lab).netloc
     away = sorted({url for url in requests if urlparse(url).scheme not in LOCAL_SCHEMES
                    and urlparse(url).netloc != host and url not in PANEL_UPDATE_CSS})
-    assert requests and not away, f"requests to other hosts: {away}"
+    assert requests and not away, (
+        f"requests to other hosts: {away}; a widget module whose hv.extension(...) lacks inline=True loads "
+        "Bokeh, Panel and their extensions from the CDN in a notebook")
