@@ -21,8 +21,8 @@ def models(t_depth=14, s_depth=8, width=4):
 @pytest.fixture(scope="module")
 def data():
     g = torch.Generator().manual_seed(0)
-    X = torch.randn(96, 40, generator=g)
-    y = torch.randint(0, 10, (96,), generator=g)
+    X = torch.randn(64, 40, generator=g)
+    y = torch.randint(0, 10, (64,), generator=g)
     return X, y
 
 
@@ -125,10 +125,16 @@ def test_parallel_blocks_give_the_joint_runs_weights(data, processes):
                                rtol=0 if processes == 1 else 1e-5)
 
 
-@pytest.mark.parametrize("stop_after", [1, 3])
-def test_resume_gives_the_uninterrupted_result(data, tmp_path, stop_after):
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
     teacher, student = models()
-    full = make(teacher, student, checkpoint_dir=tmp_path / "full").train(data, val=data)
+    return make(teacher, student, checkpoint_dir=tmp_path_factory.mktemp("full")).train(data, val=data)
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+def test_resume_gives_the_uninterrupted_result(data, tmp_path, stop_after, uninterrupted):
+    teacher, student = models()
+    full = uninterrupted
     run = make(teacher, student, checkpoint_dir=tmp_path / "cut").fit(data, val=data)
     for _ in range(stop_after):
         next(run)
@@ -140,24 +146,24 @@ def test_resume_gives_the_uninterrupted_result(data, tmp_path, stop_after):
     assert [r["val_acc"] for r in again.history_] == [r["val_acc"] for r in full.history_]
 
 
-def test_resume_after_an_interrupt_inside_an_epoch(data, tmp_path):
+def test_resume_after_an_interrupt_inside_an_epoch(data, tmp_path, uninterrupted):
     teacher, student = models()
-    full = make(teacher, student).train(data)
+    full = uninterrupted
     calls = {"n": 0}
 
     def interrupt(module, args):
         calls["n"] += 1
-        # one shape check, then two calls per step (teacher-forced, end to end), three steps per epoch:
-        if calls["n"] == 1 + 6 + 3:  # inside the second epoch of the LIT phase
+        # one shape check, then two calls per step (teacher-forced, end to end), two steps per epoch:
+        if calls["n"] == 1 + 4 + 3:  # inside the second epoch of the LIT phase
             raise KeyboardInterrupt
 
     handle = student.blocks[0].register_forward_pre_hook(interrupt)
     with pytest.raises(KeyboardInterrupt):
-        make(teacher, student, beta=0.75, checkpoint_dir=tmp_path).train(data)
+        make(teacher, student, beta=0.75, checkpoint_dir=tmp_path).train(data, val=data)
     handle.remove()
     saved = load_checkpoint(tmp_path / "lit.pt")
     assert (saved["phase"], saved["epoch"]) == ("lit", 1)
-    again = make(teacher, student, checkpoint_dir=tmp_path).train(data)
+    again = make(teacher, student, checkpoint_dir=tmp_path).train(data, val=data)
     assert_same_weights(full.student_, again.student_)
 
 
