@@ -7,7 +7,10 @@ Importing this package does two things for notebooks:
 
 - Panel inlines its JavaScript and CSS in notebook outputs: the default loads
   Bokeh and Panel from a CDN, which an offline JupyterLab (and this project's
-  CI) cannot reach.
+  CI) cannot reach.  HoloViews' ``hv.extension("bokeh")`` has its own switch,
+  off by default; it is turned on here too, so an app added later cannot
+  fetch es-module-shims or an extension's files from the CDN by forgetting
+  ``inline=True``.
 - A Panel object shown from a new front-end session first sends Bokeh and Panel
   again.  Panel sends its JavaScript once per kernel, when ``pn.extension()``
   runs; a page reloaded without a kernel restart has lost it, and every widget
@@ -20,6 +23,9 @@ Importing this package does two things for notebooks:
 import panel as _pn
 
 _pn.config.inline = True
+from holoviews.ipython import notebook_extension as _hv_notebook_extension  # noqa: E402
+
+_hv_notebook_extension.inline = True
 
 _sessions_loaded: set[str] = set()
 

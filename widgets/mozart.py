@@ -27,7 +27,7 @@ import panel as pn
 import param
 
 pn.extension("tabulator", sizing_mode="stretch_width")
-hv.extension("bokeh", logo=False)
+hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
 __all__ = ["MozartExplorer", "app"]
 
