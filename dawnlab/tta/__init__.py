@@ -17,8 +17,9 @@ Public names
 :mod:`dawnlab.tta.analysis`
     CoV with a bootstrap interval, runs needed for 5%, the threshold curve and rankings,
     cost, latency.
-:class:`CurveBenchmark`, :class:`DigitsBenchmark`, :class:`SVPProxyBenchmark`
-    The shipped benchmarks (a synthetic curve; the fast and plain digits trainers; the SVP proxies).
+:class:`CurveBenchmark`, :class:`DigitsBenchmark`, :class:`SVPProxyBenchmark`, :class:`LITStudentBenchmark`
+    The shipped benchmarks (a synthetic curve; the fast and plain digits trainers; the SVP proxies;
+    a LIT student on MNIST-1D with its teacher trained on the clock).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ __all__ = ["Benchmark", "FunctionBenchmark", "HYPERPARAMETER_KEYS", "Runner", "R
            "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S", "check_log", "summarizer_score",
            "write_ruleset", "default_targets", "RULESET", "CONVERGED", "CheckReport", "TTAError", "BenchmarkError",
            "CurveBenchmark", "coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "threshold_curve",
-           "rankings", "cost", "latency_stats", "common_target", "throughput", "harness_fraction", "DigitsBenchmark", "SVPProxyBenchmark"]
+           "rankings", "cost", "latency_stats", "common_target", "throughput", "harness_fraction", "DigitsBenchmark", "SVPProxyBenchmark",
+           "LITStudentBenchmark"]
 
 
 def __getattr__(name):  # the torch benchmarks load on first use
@@ -47,4 +49,8 @@ def __getattr__(name):  # the torch benchmarks load on first use
         from dawnlab.tta.digits import SVPProxyBenchmark
 
         return SVPProxyBenchmark
+    if name == "LITStudentBenchmark":
+        from dawnlab.tta.lit import LITStudentBenchmark
+
+        return LITStudentBenchmark
     raise AttributeError(name)
