@@ -1,4 +1,4 @@
-"""LIT for GAN generators: compress a residual generator's middle section (arXiv 1810.01937, Section 5.3).
+"""LIT for GAN generators: compress a residual generator's middle section (arXiv 1810.01937, its GAN experiment).
 
 KD cannot compress a generator, which outputs pixels, not class scores; LIT
 can, because it only matches intermediate representations.  The paper

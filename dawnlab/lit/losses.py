@@ -8,7 +8,7 @@
   divergence by the teacher's entropy, a constant with the same gradient.)
 * :func:`ir_loss` is the intermediate-representation loss: the mean squared
   error between a student block's output and the teacher's output of the same
-  block (Section 3.1, Equation 1).
+  block (Section 3).
 """
 
 from __future__ import annotations
