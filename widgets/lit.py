@@ -30,7 +30,7 @@ import panel as pn
 import param
 
 pn.extension(sizing_mode="stretch_width")
-hv.extension("bokeh", logo=False)
+hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
 __all__ = ["LITExplorer", "app"]
 
