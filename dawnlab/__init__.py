@@ -8,6 +8,9 @@ heavier dependencies only when imported):
 - :mod:`dawnlab.flexflow` - SOAP parallelization search with an execution simulator
 - :mod:`dawnlab.svp` - Selection via Proxy
 - :mod:`dawnlab.willump` - cascades, top-K queries and feature caching for inference pipelines
+- :mod:`dawnlab.mozart` - split annotations: pipelined, parallel NumPy and pandas
+- :mod:`dawnlab.lit` - block-wise intermediate-representation training (LIT)
+- :mod:`dawnlab.tta` - time to accuracy under MLPerf's rules, with the DAWNBench analysis
 - :mod:`dawnlab.data` - offline real data sets and the pedestrian video
 
 Shared helpers: :mod:`dawnlab.parallel` (fan-out), :mod:`dawnlab.results`
