@@ -38,7 +38,7 @@ machine hits both alike), and reported as ratios of median wall times:
    multiclass cascade, the same figures as 1.
 
 Usage: ``python benchmarks/willump.py [--quick] [--seed 0] [--repeats 5] [--queries 2000] [--holdout H]
-[--max-drop M] [--cv 3] [--no-letters | --letters-only]``.
+[--max-drop M] [--cv 3] [--checkpoint DIR] [--no-letters | --letters-only]``.
 The last line printed is one JSON object with the headline figures.
 """
 
@@ -202,7 +202,7 @@ def choose_settings(name, pipe, X, y, args, holdouts, max_drops, folds, cv=None)
     t0 = time.perf_counter()
     s = select_settings(pipe, X, y, holdouts=(args.holdout,) if args.holdout is not None else holdouts,
                         max_drops=(parse_margin(args.max_drop),) if fixed_m else max_drops, folds=folds, cv=cv,
-                        seed=args.seed, progress=False)
+                        seed=args.seed, progress=False, checkpoint_dir=args.checkpoint)
     print(f"\n== {name}: settings chosen by {folds}-fold cross-validation on the {len(y)} fitting rows only "
           f"({time.perf_counter() - t0:.0f} s): {s.kwargs()}"
           f"{'' if s.chosen_by_rule else ' (no setting passed: the most conservative one)'}")
@@ -223,7 +223,7 @@ def letters_section(args, quick, repeats, tw):
     settings = choose_settings("letters", pipe, LX[:lh], Ly[:lh], args, (0.4,), (0.005, 0.01, 0.02, 0.03, None), 2)
     # letters keep the paper's single held-out split (cheaper); only the tweets are cross-fitted
     t0 = time.perf_counter()
-    wl = Willump(pipe, seed=args.seed, **settings).fit(LX[:lh], Ly[:lh])
+    wl = Willump(pipe, seed=args.seed, checkpoint_dir=args.checkpoint, **settings).fit(LX[:lh], Ly[:lh])
     print(f"\n== letters: fit on {lh} rows in {time.perf_counter() - t0:.0f} s; final split {len(Ly) - lh}; "
           f"{settings}")
     print(wl.groups_.to_string(index=False))
@@ -245,6 +245,8 @@ def main(argv=None):
     ap.add_argument("--cv", type=int, default=3,
                     help="tune the tweets cascade by this many cross-fitting folds (0: one held-out split, the paper's)")
     ap.add_argument("--no-letters", action="store_true", help="skip the letters cascade")
+    ap.add_argument("--checkpoint", default=None,
+                    help="folder where every fit saves its finished stages (a rerun resumes them); not under the checkout")
     ap.add_argument("--letters-only", action="store_true",
                     help="only the letters cascade (its own JSON line; the tweets keys are absent)")
     args = ap.parse_args(argv)
@@ -270,7 +272,8 @@ def main(argv=None):
     settings = choose_settings("binary tweets", pipe, Xt, yt, args, (0.4, 0.6),
                                (0.005, 0.01, 0.02, None) if quick else MAX_DROPS, 2 if (quick or cv) else 3, cv)
     t0 = time.perf_counter()
-    w = Willump(pipe, cache_entries=10_000, topk_fraction=k / len(yf), seed=args.seed, **settings).fit(Xt, yt)
+    w = Willump(pipe, cache_entries=10_000, topk_fraction=k / len(yf), seed=args.seed, checkpoint_dir=args.checkpoint,
+                **settings).fit(Xt, yt)
     fit_s = time.perf_counter() - t0
     print(f"\n== binary tweets: fit on {len(yt)} tweets in {fit_s:.0f} s ({settings}); final split {len(yf)} tweets; "
           "alpha 0.05")
