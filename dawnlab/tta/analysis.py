@@ -10,8 +10,10 @@ number of runs per result so that the olympic mean lands within 5% of the long-r
 
 Functions
 ---------
-:func:`coefficient_of_variation`, :func:`bootstrap_cov`
-    CoV of run times, with a bootstrap interval (``scipy.stats.bootstrap``).
+:func:`coefficient_of_variation`, :func:`cov_interval`
+    CoV of run times with an interval exact under normal run times (noncentral t), whose
+    measured coverage on log-normal and heavy-tailed times it states; :func:`bootstrap_cov`
+    keeps the older BCa bootstrap interval, which undercovers (82.5% at 10 runs).
 :func:`runs_for_precision`
     The smallest number of runs whose olympic mean meets MLPerf's criterion, by resampling.
 :func:`threshold_curve`, :func:`rankings`
@@ -29,7 +31,8 @@ import numpy as np
 
 from dawnlab.errors import invalid
 
-__all__ = ["common_target", "throughput", "harness_fraction", "coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "olympic_mean_array",
+__all__ = ["common_target", "throughput", "harness_fraction", "coefficient_of_variation", "bootstrap_cov", "cov_interval", "cov_interval_coverage", "CovInterval",
+           "COV_GUARANTEE", "runs_for_precision", "olympic_mean_array",
            "threshold_curve", "rankings", "cost", "latency_stats", "PRICE_PER_HOUR", "PRICE_SOURCE"]
 
 PRICE_PER_HOUR = 0.085
@@ -92,6 +95,177 @@ def bootstrap_cov(times: Sequence[float], confidence: float = 0.95, n_resamples:
                         rng=np.random.default_rng(seed))
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return float(stat(arr)), lo, hi
+
+
+COVERAGE_LAWS = ("normal", "lognormal", "shifted_pareto")
+"""The laws :func:`cov_interval_coverage` simulates (see :func:`cov_interval`)."""
+
+COV_GUARANTEE = ("exact (coverage equals the confidence) when the run times are i.i.d. normal; "
+                 "measured 93.6-95.7% for log-normal times (sigma 0.05-0.3, 10 and 30 runs); "
+                 "NO guarantee under heavy tails: a shifted Pareto (Lomax, shape 4.5, finite variance) "
+                 "measured 61% at 10 runs and 47% at 30, shape 3 measured 45% and 32%")
+"""What the default (``method='normal'``) interval of :func:`cov_interval` is guaranteed for."""
+
+
+class CovInterval(tuple):
+    """``(cov, low, high)``, a plain 3-tuple for unpacking, carrying what the interval promises.
+
+    Attributes
+    ----------
+    method : str
+        ``'normal'`` (noncentral t, the default), ``'lognormal'`` (chi-square on log-times).
+    confidence : float
+        The nominal confidence.
+    guarantee : str
+        The laws under which the coverage holds, and where it measured lower.
+    """
+
+    method: str
+    confidence: float
+    guarantee: str
+
+    def __new__(cls, cov, low, high, method, confidence, guarantee):
+        self = super().__new__(cls, (float(cov), float(low), float(high)))
+        self.method, self.confidence, self.guarantee = method, float(confidence), guarantee
+        return self
+
+    def __getnewargs__(self):  # pickling through the process pool
+        return (*self, self.method, self.confidence, self.guarantee)
+
+
+def _nct_rows(x: np.ndarray, confidence: float, iters: int = 45):
+    """CoV bounds of each row of ``x`` by inverting the noncentral t (vectorised bisection)."""
+    from scipy import stats
+
+    n = x.shape[1]
+    df = n - 1
+    t = math.sqrt(n) * x.mean(axis=1) / x.std(axis=1, ddof=1)
+    a = (1 - confidence) / 2
+    # t = (Z + delta) / sqrt(chi2_df / df): delta lies within t * sqrt(chi2_df / df) +- 9 but for 1e-9 tails
+    qa, qb = math.sqrt(stats.chi2.ppf(1e-9, df) / df), math.sqrt(stats.chi2.ppf(1 - 1e-9, df) / df)
+
+    def solve(p):  # the noncentrality at which P(T <= t) = p; the cdf falls as the noncentrality rises
+        lo = np.minimum(t * qa, t * qb) - 9.0
+        hi = np.maximum(t * qa, t * qb) + 9.0
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            above = stats.nct.cdf(t, df, mid) > p
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        return 0.5 * (lo + hi)
+
+    d_low, d_high = solve(1 - a), solve(a)
+    rn = math.sqrt(n)
+    low = np.where(d_high > 0, rn / np.where(d_high > 0, d_high, 1.0), np.inf)
+    high = np.where(d_low > 0, rn / np.where(d_low > 0, d_low, 1.0), np.inf)
+    return low, high
+
+
+def _lognormal_rows(x: np.ndarray, confidence: float):
+    """CoV bounds of each row, sqrt(exp(s^2) - 1) with the chi-square interval for s^2 of log-times."""
+    from scipy import stats
+
+    y = np.log(x)
+    df = x.shape[1] - 1
+    s2 = y.var(axis=1, ddof=1)
+    a = (1 - confidence) / 2
+    return (np.sqrt(np.expm1(df * s2 / stats.chi2.ppf(1 - a, df))),
+            np.sqrt(np.expm1(df * s2 / stats.chi2.ppf(a, df))))
+
+
+_METHODS = {"normal": _nct_rows, "lognormal": _lognormal_rows}
+
+
+def cov_interval(times: Sequence[float], confidence: float = 0.95, method: str = "normal") -> CovInterval:
+    """The coefficient of variation of run times and an exact-under-normality confidence interval.
+
+    ``method='normal'`` (the default): ``sqrt(n) * mean / sd`` follows a noncentral t with
+    ``n - 1`` degrees of freedom and noncentrality ``sqrt(n) * mu / sigma``; the interval
+    inverts that law for the noncentrality and maps it to ``sigma / mu``.  Its coverage
+    equals ``confidence`` exactly when the times are i.i.d. normal.  ``method='lognormal'``
+    takes the chi-square interval for the variance ``s^2`` of the log-times and maps it
+    through a log-normal law's CoV, ``sqrt(exp(s^2) - 1)``; exact when the times are
+    log-normal.
+
+    Coverage of a nominal 95% interval, 2000 draws per cell, seed 0, columns method and
+    runs (``cov_interval_coverage(law, n, method, spread=...)``; Monte Carlo standard error
+    0.5 points; ``tests/tta/test_analysis.py`` checks the cells at spread 0.15 and 0.3):
+
+    ======================================  ==========  ==========  ==========  ==========
+    law of the run times                    normal n10  normal n30  lognorm n10 lognorm n30
+    ======================================  ==========  ==========  ==========  ==========
+    normal, CoV 0.05                        95.0%       95.2%       94.5%       95.3%
+    normal, CoV 0.3                         95.0%       94.5%       81.5%       67.4%
+    log-normal, sigma 0.05                  94.9%       95.4%       94.9%       95.4%
+    log-normal, sigma 0.3                   95.7%       93.6%       94.9%       95.4%
+    shifted Pareto (Lomax shape 4.5, +3)    60.7%       47.4%       60.2%       45.3%
+    shifted Pareto (Lomax shape 3, +3)      44.9%       32.1%       41.7%       24.0%
+    ======================================  ==========  ==========  ==========  ==========
+
+    The default is ``'normal'``: it holds on both the normal and the log-normal laws,
+    while the log-normal method fails on normal times with a large CoV.  **Neither holds
+    under heavy tails**: with a finite-variance Pareto tail the sample standard deviation
+    is usually far below the true one, and no interval built from the sample moments
+    covers at 95%; do not read the interval as 95% there.  (No finite-sample interval can
+    promise coverage for every law with a finite variance.)  The point estimate ``cov`` is
+    the sample CoV, which may fall outside the interval of a skewed sample.
+
+    Returns
+    -------
+    CovInterval
+        ``(cov, low, high)``; ``high`` is ``inf`` when the data cannot bound the CoV.
+        ``.method``, ``.confidence`` and ``.guarantee`` say what the interval promises.
+
+    Examples
+    --------
+    >>> cov, lo, hi = cov_interval([9.0, 10.5, 10.0, 11.0, 9.5, 10.2, 9.8, 10.9, 10.1, 9.7])
+    >>> round(cov, 4), round(lo, 4), round(hi, 4)
+    (0.0614, 0.0422, 0.1125)
+    """
+    arr = _times(times, "cov_interval", minimum=3)
+    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise invalid("confidence", "cov_interval", "a number in (0, 1)", confidence)
+    if method not in _METHODS:
+        raise invalid("method", "cov_interval", f"one of {sorted(_METHODS)}", method)
+    if np.ptp(arr) == 0:
+        raise invalid("times", "cov_interval", "not all equal (the interval needs a spread)", list(times))
+    low, high = _METHODS[method](arr[None, :], confidence)
+    guarantee = COV_GUARANTEE if method == "normal" else (
+        "exact when the run times are i.i.d. log-normal; measured 67-82% for normal times with CoV 0.3 "
+        "(10 and 30 runs); NO guarantee under heavy tails (shifted Pareto measured 24-60%)")
+    return CovInterval(arr.std(ddof=1) / arr.mean(), low[0], high[0], method, confidence, guarantee)
+
+
+def cov_interval_coverage(law: str = "normal", n: int = 10, method: str = "normal", reps: int = 2000,
+                          spread: float = 0.15, confidence: float = 0.95, seed: int = 0) -> float:
+    """Share of ``reps`` seeded samples of ``n`` run times whose interval covers the law's true CoV.
+
+    ``law``: ``'normal'`` (CoV ``spread``), ``'lognormal'`` (log-sd ``spread``) or
+    ``'shifted_pareto'`` (3 plus a Lomax variable of shape ``1 / spread``, which needs
+    ``spread < 0.5`` for a finite variance).  Runs the same row-wise code as :func:`cov_interval`.
+
+    Examples
+    --------
+    >>> 0.9 < cov_interval_coverage("normal", n=10, reps=200, seed=1) <= 1.0
+    True
+    """
+    if law not in COVERAGE_LAWS:
+        raise invalid("law", "cov_interval_coverage", f"one of {COVERAGE_LAWS}", law)
+    if method not in _METHODS:
+        raise invalid("method", "cov_interval_coverage", f"one of {sorted(_METHODS)}", method)
+    rng = np.random.default_rng(seed)
+    if law == "normal":
+        x, truth = 10.0 * (1 + spread * rng.standard_normal((reps, n))), spread
+        x = np.abs(x)  # a negative time is impossible; at spread <= 0.3 this touches ~1e-4 of draws
+    elif law == "lognormal":
+        x, truth = 10.0 * np.exp(spread * rng.standard_normal((reps, n))), math.sqrt(math.expm1(spread ** 2))
+    else:
+        shape = 1.0 / spread
+        if shape <= 2:
+            raise invalid("spread", "cov_interval_coverage", "below 0.5 for a finite variance", spread)
+        mean, var = 1 / (shape - 1), shape / ((shape - 1) ** 2 * (shape - 2))
+        x, truth = 3.0 + rng.pareto(shape, (reps, n)), math.sqrt(var) / (3.0 + mean)
+    low, high = _METHODS[method](x, confidence)
+    return float(np.mean((low <= truth) & (truth <= high)))
 
 
 def olympic_mean_array(samples: np.ndarray) -> np.ndarray:

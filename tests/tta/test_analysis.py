@@ -54,6 +54,74 @@ def test_bootstrap_cov_interval_covers_the_true_cov_in_simulation():
     assert covered / reps >= 0.85
 
 
+
+def test_cov_interval_inverts_the_noncentral_t_exactly():
+    # reference: scipy's brentq on the noncentral t cdf, one bound at a time
+    from scipy.optimize import brentq
+    from scipy.stats import chi2, nct
+
+    x = np.array([9.0, 10.5, 10.0, 11.0, 9.5, 10.2, 9.8, 10.9, 10.1, 13.0])
+    n = len(x)
+    t = math.sqrt(n) * x.mean() / x.std(ddof=1)
+    d_lo = brentq(lambda d: nct.cdf(t, n - 1, d) - 0.975, 0.1, 10 * t)
+    d_hi = brentq(lambda d: nct.cdf(t, n - 1, d) - 0.025, 0.1, 10 * t)
+    res = analysis.cov_interval(x)
+    cov, lo, hi = res
+    assert cov == pytest.approx(np.std(x, ddof=1) / x.mean())
+    assert (lo, hi) == pytest.approx((math.sqrt(n) / d_hi, math.sqrt(n) / d_lo), rel=1e-9)
+    assert res.method == "normal" and res.confidence == 0.95 and "exact" in res.guarantee
+    assert "NO guarantee under heavy tails" in res.guarantee
+    # the log-normal method is the chi-square interval for the log-variance, mapped to sqrt(exp(s2) - 1)
+    s2 = np.log(x).var(ddof=1)
+    ln = analysis.cov_interval(x, method="lognormal")
+    assert ln[1:] == pytest.approx((math.sqrt(math.expm1(9 * s2 / chi2.ppf(0.975, 9))),
+                                    math.sqrt(math.expm1(9 * s2 / chi2.ppf(0.025, 9)))))
+    # a 99% interval contains the 95% one
+    w = analysis.cov_interval(x, confidence=0.99)
+    assert w[1] < lo and w[2] > hi
+    for bad, kw in ((x, {"confidence": 1.5}), (x, {"method": "bootstrap"}), ([1.0, 2.0], {}),
+                    ([3.0, 3.0, 3.0], {}), ([1.0, -2.0, 3.0], {})):
+        with pytest.raises(InvalidArgument, match="confidence|method|times"):
+            analysis.cov_interval(bad, **kw)
+
+
+# Monte Carlo standard error of a 95% coverage over 2000 draws: 0.49 points; +-3 of them
+_LOW, _HIGH = 0.95 - 0.015, 0.95 + 0.015
+
+
+@pytest.mark.parametrize("n", [10, 30])
+@pytest.mark.parametrize("law", ["normal", "lognormal"])
+def test_cov_interval_holds_its_95_percent_on_normal_and_lognormal_times(law, n):
+    cover = analysis.cov_interval_coverage(law, n=n, method="normal", reps=2000, spread=0.15, seed=11)
+    assert _LOW <= cover <= _HIGH, cover
+
+
+@pytest.mark.parametrize("n", [10, 30])
+def test_cov_interval_coverage_under_heavy_tails_is_as_low_as_the_docstring_says(n):
+    # shifted Pareto (Lomax shape 4.5, finite variance): no moment interval holds; the docstring and
+    # the .guarantee say so and give ~61% (10 runs) and ~47% (30 runs)
+    cover = analysis.cov_interval_coverage("shifted_pareto", n=n, method="normal", reps=2000,
+                                           spread=1 / 4.5, seed=12)
+    assert cover < 0.75, cover
+    assert abs(cover - {10: 0.607, 30: 0.474}[n]) < 0.05, cover
+    assert "NO guarantee" in analysis.cov_interval([1.0, 2.0, 4.0]).guarantee
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [10, 30])
+@pytest.mark.parametrize("law,method,spread,holds", [
+    ("normal", "normal", 0.3, True), ("lognormal", "normal", 0.3, "n10"), ("lognormal", "lognormal", 0.3, True),
+    ("normal", "normal", 0.05, True), ("lognormal", "lognormal", 0.05, True), ("normal", "lognormal", 0.3, False)])
+def test_cov_interval_coverage_table(law, method, spread, holds, n):
+    cover = analysis.cov_interval_coverage(law, n=n, method=method, reps=2000, spread=spread, seed=13)
+    if holds is True or (holds == "n10" and n == 10):
+        assert _LOW <= cover <= _HIGH, cover
+    elif holds == "n10":  # log-normal sigma 0.3 at 30 runs: 93.6% in the docstring's table
+        assert 0.92 <= cover <= _HIGH, cover
+    else:  # the log-normal method on normal times with a large CoV: the docstring's 81.5% and 67.4%
+        assert cover < 0.88, cover
+
+
 def test_runs_for_precision_matches_a_direct_simulation_of_the_criterion():
     rng = np.random.default_rng(2)
     population = 100.0 * (1 + 0.08 * rng.standard_normal(20000))
