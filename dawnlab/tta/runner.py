@@ -480,10 +480,20 @@ class Runner:
         return self.result(records)
 
     def result(self, records: list[RunRecord]) -> RunnerResult:
-        """Score and check finished records."""
-        times = [r.tta_s if r.converged else None for r in records]
-        score, note = olympic_score(times) if len(records) >= 3 else (None, "fewer than 3 runs")
+        """Check finished records and score them.
+
+        With ``check`` on, a run whose log fails the compliance check counts as
+        non-converging whatever its status, as in mlperf-logging's result summarizer,
+        so the score agrees with :func:`~dawnlab.tta.rules.summarizer_score`.
+        """
         ruleset = self.ruleset if self.check else None
         checks = [check_log(r.log, ruleset) for r in records] if self.check else []
+        # as mlperf_logging's result summarizer does: a log that fails the compliance check is non-converging
+        passed = [c.passed for c in checks] if self.check else [True] * len(records)
+        times = [r.tta_s if r.converged and ok else None for r, ok in zip(records, passed)]
+        score, note = olympic_score(times) if len(records) >= 3 else (None, "fewer than 3 runs")
+        failing = [r.index for r, ok in zip(records, passed) if not ok]
+        if failing:
+            note += f" (runs {failing} fail the compliance check and count as non-converging)"
         return RunnerResult(self.benchmark.name, float(self.benchmark.target), records, score, note, checks,
                             str(self.log_dir))

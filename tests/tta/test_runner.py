@@ -162,3 +162,31 @@ def test_runs_fan_out_on_a_dask_client(tmp_path):
                      progress=False).run()
     assert [r.index for r in res.runs] == [0, 1, 2, 3] and all(c.passed for c in res.checks)
     assert len({r.seed for r in res.runs}) == 4
+
+
+def _function_benchmark(lr):
+    from dawnlab.tta.benchmark import FunctionBenchmark
+
+    def init(seed):
+        return {"acc": 0.5}
+
+    def train(state, epoch):
+        state["acc"] = min(1.0, state["acc"] + 0.25)
+
+    return FunctionBenchmark("synthetic", 0.9, 5, init, train, lambda state: state["acc"],
+                             hyperparameters=dict(global_batch_size=1, opt_name="none", opt_base_learning_rate=lr,
+                                                  train_samples=1, eval_samples=1))
+
+
+def test_a_log_failing_the_checker_counts_as_non_converging_like_the_summarizer(tmp_path):
+    from dawnlab.tta import summarizer_score
+
+    # opt_base_learning_rate=0 breaks the ruleset's "v['value'] > 0": every run says success, no log passes
+    res = Runner(_function_benchmark(0), runs=3, log_dir=tmp_path, progress=False).run()
+    assert [r.status for r in res.runs] == ["success"] * 3 and not any(c.passed for c in res.checks)
+    assert res.times == [r.tta_s for r in res.runs]  # the statuses alone would give a score
+    assert res.score_s is None and "fail the compliance check" in res.score_note
+    assert summarizer_score(tmp_path, "synthetic")[0] is None
+    good = Runner(_function_benchmark(1.0), runs=3, log_dir=tmp_path / "good", progress=False).run()
+    assert good.score_s is not None
+    assert math.isclose(good.score_s, summarizer_score(tmp_path / "good", "synthetic")[0], rel_tol=1e-6, abs_tol=1e-3)
