@@ -15,7 +15,7 @@ Public names
 :func:`check_log`, :func:`summarizer_score`, :func:`write_ruleset`, :data:`RULESET`
     The workbench ruleset run by the package's checker engine; the package's summarizer.
 :mod:`dawnlab.tta.analysis`
-    CoV with a bootstrap interval, runs needed for 5%, the threshold curve and rankings,
+    CoV with a noncentral-t interval (exact for normal times; not for heavy tails), runs needed for 5%, the threshold curve and rankings,
     cost, latency.
 :class:`CurveBenchmark`, :class:`DigitsBenchmark`, :class:`SVPProxyBenchmark`, :class:`LITStudentBenchmark`
     The shipped benchmarks (a synthetic curve; the fast and plain digits trainers; the SVP proxies;
@@ -24,7 +24,7 @@ Public names
 
 from __future__ import annotations
 
-from dawnlab.tta.analysis import (bootstrap_cov, common_target, harness_fraction, throughput, coefficient_of_variation, cost, latency_stats, rankings,
+from dawnlab.tta.analysis import (COV_GUARANTEE, CovInterval, bootstrap_cov, common_target, cov_interval, cov_interval_coverage, harness_fraction, throughput, coefficient_of_variation, cost, latency_stats, rankings,
                                   runs_for_precision, threshold_curve)
 from dawnlab.tta.benchmark import HYPERPARAMETER_KEYS, Benchmark, FunctionBenchmark
 from dawnlab.tta.errors import BenchmarkError, TTAError
@@ -35,7 +35,8 @@ from dawnlab.tta.synthetic import CurveBenchmark
 __all__ = ["Benchmark", "FunctionBenchmark", "HYPERPARAMETER_KEYS", "Runner", "RunRecord", "RunnerResult",
            "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S", "check_log", "summarizer_score",
            "write_ruleset", "default_targets", "RULESET", "CONVERGED", "CheckReport", "TTAError", "BenchmarkError",
-           "CurveBenchmark", "coefficient_of_variation", "bootstrap_cov", "runs_for_precision", "threshold_curve",
+           "CurveBenchmark", "coefficient_of_variation", "cov_interval", "cov_interval_coverage", "CovInterval",
+           "COV_GUARANTEE", "bootstrap_cov", "runs_for_precision", "threshold_curve",
            "rankings", "cost", "latency_stats", "common_target", "throughput", "harness_fraction", "DigitsBenchmark", "SVPProxyBenchmark",
            "LITStudentBenchmark"]
 
