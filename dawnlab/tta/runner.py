@@ -25,6 +25,7 @@ State of a finished run (:class:`RunRecord`, rebuilt from its log alone):
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -46,7 +47,7 @@ from dawnlab.tta.benchmark import HYPERPARAMETER_KEYS, Benchmark, validate_bench
 from dawnlab.tta.errors import BenchmarkError
 from dawnlab.tta.rules import RULESET, CheckReport, check_log, default_targets, log_lines, write_ruleset
 
-__all__ = ["Runner", "RunRecord", "RunnerResult", "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S"]
+__all__ = ["Runner", "RunRecord", "RunnerResult", "olympic_score", "read_run", "run_seeds", "recipe_of", "INIT_LIMIT_S"]
 
 INIT_LIMIT_S = 30 * 60.0
 """MLPerf's limit on the excluded initialization time (30 minutes, closed division)."""
@@ -219,6 +220,22 @@ class _Log:
         return "\n".join(line.strip("\n") for line in self.lines) + "\n"
 
 
+def recipe_of(benchmark: Benchmark) -> dict[str, Any]:
+    """What a run's log records of its recipe: the target, the epoch limit, the evaluation period, the hyperparameters.
+
+    Values go through JSON (as in the log), so a recipe compares equal to the one read back.
+
+    Examples
+    --------
+    >>> from dawnlab.tta.synthetic import CurveBenchmark
+    >>> recipe_of(CurveBenchmark(target=0.5))["target"]
+    0.5
+    """
+    recipe = {"target": float(benchmark.target), "max_epochs": int(benchmark.max_epochs),
+              "eval_every": int(benchmark.eval_every), "hyperparameters": dict(benchmark.hyperparameters)}
+    return json.loads(json.dumps(recipe, default=str))
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -244,6 +261,7 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
     log.event(c.SUBMISSION_STATUS, "research")
     log.event(c.SUBMISSION_BENCHMARK, benchmark.name)
     log.event(c.CACHE_CLEAR, True)
+    log.event(_EXTRA + "recipe", recipe_of(benchmark))  # what a resumed Runner compares its kept runs against
     init_start = log.now_ms()
     log.start(c.INIT_START, time_ms=init_start)
     log.event(c.SEED, int(seed))
@@ -440,8 +458,17 @@ class Runner:
         return write_ruleset(self.log_dir / "ruleset.yaml", {b.name: float(b.target)})
 
     def finished(self) -> dict[int, RunRecord]:
-        """The runs whose logs are already in ``log_dir`` (they are kept on resume)."""
+        """The runs whose logs are already in ``log_dir`` (they are kept on resume).
+
+        Raises
+        ------
+        InvalidArgument
+            If a kept log was written by another benchmark, seed or recipe (target,
+            epoch limit, evaluation period or hyperparameters, as :func:`recipe_of`
+            records them): its "success" would not mean this recipe's target was met.
+        """
         done = {}
+        expected = recipe_of(self.benchmark)
         for i, seed in enumerate(self.seeds):
             p = self.path(i)
             if not p.is_file():
@@ -453,6 +480,14 @@ class Runner:
             if rec.seed != seed or rec.benchmark != self.benchmark.name:
                 raise invalid("log_dir", "Runner", f"a new folder or one with this benchmark's runs (result_{i}.txt "
                               f"is {rec.benchmark!r} seed {rec.seed}, expected {self.benchmark.name!r} seed {seed})",
+                              str(self.log_dir), "Use another log_dir or delete the old logs.")
+            kept = rec.extras.get("recipe")
+            if kept != expected:
+                diff = ({k: (kept.get(k), v) for k, v in expected.items() if kept.get(k) != v}
+                        if isinstance(kept, dict) else {"recipe": (kept, expected)})
+                raise invalid("log_dir", "Runner", f"a new folder or one whose kept runs were written by this recipe "
+                              f"(result_{i}.txt differs: "
+                              + ", ".join(f"{k} logged {a!r}, now {b!r}" for k, (a, b) in diff.items()) + ")",
                               str(self.log_dir), "Use another log_dir or delete the old logs.")
             done[i] = rec
         return done

@@ -190,3 +190,18 @@ def test_a_log_failing_the_checker_counts_as_non_converging_like_the_summarizer(
     good = Runner(_function_benchmark(1.0), runs=3, log_dir=tmp_path / "good", progress=False).run()
     assert good.score_s is not None
     assert math.isclose(good.score_s, summarizer_score(tmp_path / "good", "synthetic")[0], rel_tol=1e-6, abs_tol=1e-3)
+
+
+def test_resume_with_another_target_or_recipe_is_refused_naming_the_values(tmp_path):
+    Runner(CurveBenchmark(epoch_seconds=0.0, target=0.5), runs=3, log_dir=tmp_path, progress=False).run()
+    assert all(read_run(p).extras["recipe"]["target"] == 0.5 for p in tmp_path.glob("result_*.txt"))
+    with pytest.raises(InvalidArgument, match=r"log_dir.*this recipe.*target logged 0\.5, now 0\.95"):
+        Runner(CurveBenchmark(epoch_seconds=0.0, target=0.95), runs=3, log_dir=tmp_path, progress=False).run()
+    with pytest.raises(InvalidArgument, match=r"log_dir.*hyperparameters logged"):
+        Runner(CurveBenchmark(epoch_seconds=0.0, target=0.5, rate=0.3), runs=3, log_dir=tmp_path,
+               progress=False).run()
+    with pytest.raises(InvalidArgument, match=r"log_dir.*max_epochs logged"):
+        Runner(CurveBenchmark(epoch_seconds=0.0, target=0.5, max_epochs=7), runs=3, log_dir=tmp_path,
+               progress=False).run()
+    again = Runner(CurveBenchmark(epoch_seconds=0.0, target=0.5), runs=3, log_dir=tmp_path, progress=False).run()
+    assert all(c.passed for c in again.checks)  # the same recipe resumes; the recipe key passes the checker
