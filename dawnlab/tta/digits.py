@@ -36,7 +36,7 @@ import numpy as np
 from dawnlab.errors import invalid
 from dawnlab.tta.benchmark import Benchmark
 
-__all__ = ["DigitsBenchmark", "SVPProxyBenchmark", "digits_splits", "RECIPES"]
+__all__ = ["DigitsBenchmark", "SVPProxyBenchmark", "digits_splits", "read_digits_splits", "RECIPES"]
 
 RECIPES = {
     # name: settings; "fast" is the airbench-style recipe, "plain" the PyTorch example's
@@ -46,12 +46,35 @@ RECIPES = {
 }
 
 
+def read_digits_splits(seed: int = 0):
+    """Read, decode and split the digits afresh (no cache anywhere): what a run's timed ``start()`` does.
+
+    MLPerf's clock starts at the first touch of the data, and every log says
+    ``cache_clear: True``, so each run reads the bundled file itself instead of reusing
+    arrays an earlier run (or :func:`digits_splits`) left in memory.  (The operating
+    system's page cache of the file is not dropped: that needs root.)
+    """
+    from dawnlab import data
+
+    # dawnlab.data keeps the decoded table in an lru_cache; its undecorated function reads the file again
+    X, y = data._mnist_cached.__wrapped__()
+    return _split(X, y, seed)
+
+
 @lru_cache(maxsize=1)
 def digits_splits(seed: int = 0):
-    """The fixed split: ``(X_train, y_train, X_eval, y_eval, X_hold, y_hold)``, float32 in [0, 1], (n, 1, 28, 28)."""
+    """The fixed split: ``(X_train, y_train, X_eval, y_eval, X_hold, y_hold)``, float32 in [0, 1], (n, 1, 28, 28).
+
+    Cached, for untimed uses (tests, held-out accuracy, latency); runs read the data on
+    the clock through :func:`read_digits_splits`.
+    """
     from dawnlab.data import load_mnist
 
     X, y = load_mnist()
+    return _split(X, y, seed)
+
+
+def _split(X, y, seed):
     rng = np.random.default_rng(seed)
     train, evals, hold = [], [], []
     for c in range(10):
@@ -73,8 +96,11 @@ def _check_samples(n, owner):
 
 
 def _train_eval(n: int):
-    """The training split (a fixed random subset of ``n`` images when ``n < 4000``) and the evaluation split."""
-    Xtr, ytr, Xev, yev, _, _ = digits_splits()
+    """The training split (a fixed random subset of ``n`` images when ``n < 4000``) and the evaluation split.
+
+    Read from the file each time (:func:`read_digits_splits`): it is called by the timed ``start()``.
+    """
+    Xtr, ytr, Xev, yev, _, _ = read_digits_splits()
     if n < len(Xtr):
         idx = np.sort(np.random.default_rng(0).permutation(len(Xtr))[:n])
         Xtr, ytr = Xtr[idx], ytr[idx]

@@ -69,3 +69,28 @@ def test_fast_recipe_reaches_97_percent_within_four_epochs(tmp_path):
                  progress=False).run()
     assert sum(r.converged for r in res.runs) >= 2 and all(c.passed for c in res.checks)
     assert all(r.extras["holdout_accuracy"] >= 0.95 for r in res.runs)
+
+
+def test_each_run_reads_and_decodes_the_data_on_its_clock(tmp_path, monkeypatch):
+    import time
+
+    from dawnlab.tta.rules import log_lines
+
+    digits_splits()  # warm every cache an earlier run or test could leave
+    reads = []
+    real = np.loadtxt
+
+    def counting_loadtxt(*args, **kwargs):
+        reads.append(time.time() * 1e3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np, "loadtxt", counting_loadtxt)
+    res = Runner(DigitsBenchmark("plain", target=0.05, max_epochs=1, train_samples=100), runs=3,
+                 log_dir=tmp_path, progress=False).run()
+    assert len(reads) == 3  # one read and decode of the file per run, none shared
+    for r, t in zip(res.runs, reads):
+        recs = log_lines(r.log)
+        assert next(x["value"] for x in recs if x["key"] == "cache_clear") is True
+        run_start = next(x["time_ms"] for x in recs if x["key"] == "run_start")
+        first_epoch = next(x["time_ms"] for x in recs if x["key"] == "epoch_start")
+        assert run_start <= t <= first_epoch  # after the clock started, inside start()
