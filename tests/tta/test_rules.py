@@ -164,3 +164,17 @@ def test_scores_equal_the_package_summarizers(tmp_path, aborted):
         assert ours is None and theirs is None
     else:
         assert theirs == pytest.approx(ours, rel=1e-12)
+
+
+def test_run_stop_before_the_last_eval_stop_fails(good_log, tmp_path):
+    recs = [json.loads(x.split(":::MLLOG ", 1)[1]) for x in _lines(good_log)]
+    last_eval = max(r["time_ms"] for r in recs if r["key"] == "eval_stop")
+    for r in recs:
+        if r["key"] == "run_stop":
+            r["time_ms"] = last_eval - 1.0  # the clock stopped 1 ms before the evaluation that met the target ended
+    rep = check_log(_write(tmp_path, [":::MLLOG " + json.dumps(r) for r in recs]))
+    assert not rep.passed and any("last_eval_stop_ts" in m for m in rep.messages)
+    # the summarizer drops it as non-converging, so a forged short run_stop cannot lower a score
+    for i in (1, 2):
+        shutil.copy(good_log.parent / f"result_{i}.txt", tmp_path / f"result_{i}.txt")
+    assert summarizer_score(tmp_path, "synthetic")[2] == 1
