@@ -465,8 +465,17 @@ class Runner:
         InvalidArgument
             If a kept log was written by another benchmark, seed or recipe (target,
             epoch limit, evaluation period or hyperparameters, as :func:`recipe_of`
-            records them): its "success" would not mean this recipe's target was met.
+            records them): its "success" would not mean this recipe's target was met; or
+            if the folder holds ``result_*.txt`` logs beyond runs ``0 .. runs-1``, which
+            the package's summarizer would score with them.
         """
+        mine = {self.path(i).name for i in range(self.runs)}
+        extra = sorted(p.name for p in self.log_dir.glob("result_*.txt") if p.name not in mine)
+        if extra:
+            raise invalid("log_dir", "Runner", "a folder whose result_*.txt logs are this Runner's runs "
+                          f"0..{self.runs - 1} only, since mlperf_logging's result summarizer scores every result_*.txt in it (found "
+                          f"{', '.join(extra)})", str(self.log_dir),
+                          "Use another log_dir, the same runs= as before, or delete the extra logs.")
         done = {}
         expected = recipe_of(self.benchmark)
         for i, seed in enumerate(self.seeds):

@@ -205,3 +205,14 @@ def test_resume_with_another_target_or_recipe_is_refused_naming_the_values(tmp_p
                progress=False).run()
     again = Runner(CurveBenchmark(epoch_seconds=0.0, target=0.5), runs=3, log_dir=tmp_path, progress=False).run()
     assert all(c.passed for c in again.checks)  # the same recipe resumes; the recipe key passes the checker
+
+
+def test_a_folder_with_more_logs_than_runs_is_refused_as_the_summarizer_would_score_them(tmp_path):
+    from dawnlab.tta import summarizer_score
+
+    Runner(CurveBenchmark(epoch_seconds=0.0), runs=5, log_dir=tmp_path, progress=False).run()
+    assert summarizer_score(tmp_path, "synthetic")[1].__len__() == 5  # the summarizer reads all five
+    with pytest.raises(InvalidArgument, match=r"log_dir.*runs 0\.\.2 only.*result_3\.txt, result_4\.txt"):
+        Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
+    more = Runner(CurveBenchmark(epoch_seconds=0.0), runs=6, log_dir=tmp_path, progress=False).run()
+    assert math.isclose(more.score_s, summarizer_score(tmp_path, "synthetic")[0], rel_tol=1e-6, abs_tol=1e-3)
