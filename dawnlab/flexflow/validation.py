@@ -608,6 +608,9 @@ def measure_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps
                         ("random", random, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise invalid(name, "measure_strategies", f"an int >= {lo}", v)
+    if path is not None and os.fspath(path).endswith(".json"):  # the pieces are keyed by (op, degrees) tuples
+        raise invalid("path", "measure_strategies", "a pickle path, not .json (the raw timings are keyed by "
+                      "tuples, which JSON cannot hold)", os.fspath(path), fix="use a name ending in .pkl")
     with tempfile.TemporaryDirectory() as d:
         target = os.fspath(path) if path is not None else os.path.join(d, "suite.pkl")
         start = 0

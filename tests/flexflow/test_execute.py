@@ -226,3 +226,13 @@ def _port_probe(rank, world, port, out):
         torch.save((port, taken), f"{out}{rank}")
     finally:
         end_process()
+
+
+def test_a_json_path_for_the_raw_timings_is_refused_before_any_process_starts(tmp_path):
+    from dawnlab.errors import InvalidArgument
+    from dawnlab.flexflow.validation import measure_strategies
+
+    with pytest.raises(InvalidArgument, match=r"path.*\.json.*pickle|pickle.*\.json") as err:
+        measure_strategies(path=tmp_path / "raw.json")
+    assert "raw.json" in str(err.value)
+    assert not (tmp_path / "raw.json").exists()
