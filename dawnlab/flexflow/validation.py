@@ -215,13 +215,7 @@ def _rounds(sizes, batch_size, steps, warmup, rounds, world, rank=0):
         out["costs"].append(_measure_dp_costs(sizes, batch_size, world))
         out["tiny_costs"].append(_measure_dp_costs(tiny, tiny_batch, world))
         for n, ts in out["allreduce"].items():
-            buf = torch.ones(n // 4)
-            for k in range(6):
-                dist.barrier()
-                t0 = time.perf_counter()
-                dist.all_reduce(buf)
-                if k:  # the first is a warm-up
-                    ts.append(time.perf_counter() - t0)
+            _time_allreduce(dist, torch.ones(n // 4), ts)
         barrier()
         out["step"] += _train_steps(model, x, y, steps, warmup if r == 0 else 1, opt)
         barrier()
@@ -449,19 +443,23 @@ def strategy_suite(graph, machine, random: int = 5):
     return out
 
 
+def _time_allreduce(dist, buf, times, repeats: int = 6):
+    """Append the seconds of ``repeats - 1`` gloo all-reduces of ``buf`` to ``times`` (the first is a warm-up)."""
+    for k in range(repeats):
+        dist.barrier()
+        t0 = time.perf_counter()
+        dist.all_reduce(buf)
+        if k:
+            times.append(time.perf_counter() - t0)
+
+
 def _calibrate(dist, rank, sizes, rec):
     """Time gloo all-reduces at the sizes of the simulator's 2-way ring syncs, and one-way
     point-to-point messages (half a round trip), into ``rec["allreduce"]`` and ``rec["ping"]``."""
     import torch
 
     for n in _sync_sizes(sizes):
-        buf, ts = torch.ones(n // 4), rec["allreduce"].setdefault(n, [])
-        for k in range(6):
-            dist.barrier()
-            t0 = time.perf_counter()
-            dist.all_reduce(buf)
-            if k:  # the first is a warm-up
-                ts.append(time.perf_counter() - t0)
+        _time_allreduce(dist, torch.ones(n // 4), rec["allreduce"].setdefault(n, []))
     for n in _PING_SIZES:
         buf, ts = torch.ones(n // 4), rec["ping"].setdefault(n, [])
         for k in range(6):
