@@ -17,6 +17,11 @@ result.  Communication costs latency + bytes / bandwidth per link.
   signature.
 
 Both answer ``compute(graph, i, degrees, device) -> (forward_s, backward_s)``.
+Both also answer ``slowdown(graph, i, degrees, device) -> (forward, backward)``: how
+many times slower the piece runs while another device that shares its core or memory
+computes (``Device.share``).  The analytic model uses the device's ``contention``
+factor; measured costs use each operator's measured factor where one was measured
+(``MeasuredCosts.slowdowns``, its time with the other core busy over its time alone).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import time
 from dawnlab.errors import invalid
 from dawnlab.flexflow.graph import Graph, Op, input_windows, window_rows
 from dawnlab.flexflow.machine import Device, Machine
+
+_SLOW = "slowdown "
 
 __all__ = ["AnalyticCosts", "MeasuredCosts", "piece_input_shapes", "param_degree", "FREE_KINDS"]
 
@@ -91,6 +98,12 @@ class _MemoCosts:
         self._graphs.setdefault(id(graph), graph)
         self._memo[key] = res
         return res
+
+    def slowdown(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
+        """How many times slower a piece's forward and backward run while another device of
+        ``device``'s ``share`` group computes (the simulator's *contention*): the device's
+        ``contention`` factor unless a subclass measured the operator's own."""
+        return (device.contention, device.contention)
 
 
 class AnalyticCosts(_MemoCosts):
@@ -160,8 +173,12 @@ class MeasuredCosts(_MemoCosts):
         self.warmup, self.repeats, self.threads = warmup, repeats, threads
         self.kinds = dict(kinds or {})
         self.table: dict[str, list[float]] = {}
+        #: signature -> [forward, backward] slowdown while another device of the group computes
+        self.slowdowns: dict[str, list[float]] = {}
         if self.path is not None and self.path.exists():
             self.table = json.loads(self.path.read_text())
+            self.slowdowns = {k[len(_SLOW):]: v for k, v in self.table.items() if k.startswith(_SLOW)}
+            self.table = {k: v for k, v in self.table.items() if not k.startswith(_SLOW)}
 
     def torch_device(self, device: Device) -> str:
         """The torch device that measures ``device``'s kind (see the class docstring)."""
@@ -202,13 +219,23 @@ class MeasuredCosts(_MemoCosts):
             self.save()
         return tuple(self.table[sig])
 
+    def slowdown(self, graph: Graph, i: int, degrees: tuple[int, ...], device: Device) -> tuple[float, float]:
+        """The measured slowdown of the piece while another device of its ``share`` group
+        computes (``slowdowns``, keyed like the times), else the device's ``contention``."""
+        if graph.ops[i].kind in FREE_KINDS:
+            return (1.0, 1.0)
+        sig = self.signature(graph, i, degrees, self.device_name(self.torch_device(device)))
+        got = self.slowdowns.get(sig)
+        return tuple(got) if got is not None else (device.contention, device.contention)
+
     def save(self) -> None:
-        """Write the cache file atomically (if a path was given)."""
+        """Write the cache file atomically (if a path was given); slowdowns are kept under
+        keys prefixed ``"slowdown "``."""
         if self.path is not None:
             from dawnlab.results import save
 
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            save(self.path, self.table)
+            save(self.path, {**self.table, **{_SLOW + k: v for k, v in self.slowdowns.items()}})
 
     def _measure(self, graph: Graph, i: int, degrees: tuple[int, ...], tdev: str = "cpu") -> tuple[float, float]:
         import torch

@@ -11,6 +11,12 @@ its bandwidth.  Here a :class:`Machine` holds
   engines move data while its cores compute, but a CPU process sending over
   gloo (TCP) moves every byte itself, so its transfers occupy it (see
   :mod:`~dawnlab.flexflow.simulator`);
+- **shared hardware** (``share``, ``contention``): devices with the same non-empty
+  ``share`` name sit on one physical core or memory system (two processes on
+  two hyperthreads, or on cores that share a memory bus), so a kernel on one runs
+  ``contention`` times slower (default 1, no slowdown) while another member of its
+  group computes; :class:`~dawnlab.flexflow.costs.MeasuredCosts` can replace the
+  factor by each operator's measured one (see the simulator's *contention*);
 - directed links (:class:`Link`) between named endpoints (devices, NICs,
   switches) with a latency (s) and a bandwidth (bytes/s); a full-duplex cable
   is two links;
@@ -19,7 +25,8 @@ its bandwidth.  Here a :class:`Machine` holds
 
 A topology file (JSON or YAML) has keys ``name``, ``device_types`` (a mapping
 from type name to ``flops``, ``mem_bandwidth``, ``memory``, optional
-``kernel_latency`` and ``copy_engine``), ``devices`` (a list of ``{name, type}``), and ``links`` (a
+``kernel_latency``, ``copy_engine`` and ``contention``), ``devices`` (a list of ``{name, type}``, with an
+optional ``share`` group name), and ``links`` (a
 list of ``{a, b, bandwidth, latency, duplex}``; ``duplex`` defaults to true).
 Presets reproduce the paper's two clusters (Section 8.1) and a modern node.
 """
@@ -53,6 +60,8 @@ class Device:
     memory: float
     kernel_latency: float = 5e-6
     copy_engine: bool = True
+    share: str = ""
+    contention: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,9 @@ class Machine:
                              "kernel_latency": d.kernel_latency}
             if not d.copy_engine:
                 types[d.kind]["copy_engine"] = False
-            devs.append({"name": d.name, "type": d.kind})
+            if d.contention != 1.0:
+                types[d.kind]["contention"] = d.contention
+            devs.append({"name": d.name, "type": d.kind, **({"share": d.share} if d.share else {})})
         links = [{"a": l.src, "b": l.dst, "bandwidth": l.bandwidth, "latency": l.latency,
                   "duplex": False} for l in self.links]
         return {"name": self.name, "device_types": types, "devices": devs, "links": links}
@@ -183,10 +194,18 @@ class Machine:
             dma = tt.get("copy_engine", True)
             if not isinstance(dma, bool):
                 raise invalid(f + "copy_engine", owner, "true or false", dma, cls=MachineError)
+            share = d.get("share", "")
+            if not isinstance(share, str):
+                raise invalid(f"devices[{d.get('name')}].share", owner, "a group name (a string)", share,
+                              cls=MachineError)
+            slow = _number(tt.get("contention", 1.0), f + "contention", owner)
+            if slow < 1.0:
+                raise invalid(f + "contention", owner, "a slowdown factor >= 1 (1: none)", slow, cls=MachineError)
             devices.append(Device(str(d["name"]), t, _positive(tt.get("flops"), f + "flops", owner),
                                   _positive(tt.get("mem_bandwidth"), f + "mem_bandwidth", owner),
                                   _positive(tt.get("memory"), f + "memory", owner),
-                                  _number(tt.get("kernel_latency", 5e-6), f + "kernel_latency", owner, True), dma))
+                                  _number(tt.get("kernel_latency", 5e-6), f + "kernel_latency", owner, True), dma,
+                                  share, slow))
         links = []
         for l in spec["links"]:
             a, b = str(l["a"]), str(l["b"])

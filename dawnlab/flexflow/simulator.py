@@ -52,6 +52,28 @@ transfers of ``b`` bytes that hold both devices, one after the other, which is
 what gloo's all-reduce between two CPU processes measures (about twice a
 one-way message of the same size).
 
+**Contention between devices that share hardware.**  Devices with the same
+``Device.share`` group (two CPU processes on one physical core's hyperthreads, or on
+cores that share a memory bus and cache) slow each other down: this machine's two
+cores each run a matmul 1.6-1.8x slower while the other runs one.  The paper measures
+each task's time on the device (Section 5.1); here each compute task also has its
+measured time with another member of its group busy, as a slowdown ``slow`` over its
+time alone (``costs.slowdown``).  Its progress is modelled as a fluid: it advances at
+rate ``1 / slow`` while another member of its group computes and at rate 1 otherwise,
+so its duration is ``base + overlap * (1 - 1 / slow)``, where ``overlap`` is the time
+during which another member computes.  Two equal tasks that start together on the
+two devices therefore both take ``slow`` times their time alone, and a task that
+overlaps another only in part is stretched only for that part.  The durations
+depend on the schedule and the schedule on the durations, so the simulator
+iterates to the fixed point: time the task graph, recompute every shared task's
+duration from the overlaps of that timeline, re-time, until no duration moves by
+more than 1e-12 of the makespan (each pass shrinks the error about ``1 - 1/slow``
+times).  Only compute tasks count as busy (a host-driven transfer already holds
+both its endpoints).  With no share group, nothing changes.  With one, a delta
+simulation re-times the whole task graph from every task's time alone (the
+contention couples the devices' timings), so it stays identical to a full
+simulation but is no faster.
+
 **Queues** (the paper's Section 5.2).  Every device and every link runs its
 tasks one at a time in the order they become *ready* (all inputs done): a
 first-in-first-out queue by ready time, ties broken by a fixed topological
@@ -112,10 +134,11 @@ class Task:
     ``(ready, rank)`` once timed, its place in the event loop's order."""
 
     __slots__ = ("res", "dur", "kind", "op", "nbytes", "rank", "preds", "succs", "start", "end", "ready",
-                 "alive", "npend", "mark")
+                 "alive", "npend", "mark", "base", "slow")
 
     def __init__(self, res, dur, kind, op, nbytes, rank):
         self.res, self.dur, self.kind, self.op, self.nbytes, self.rank = res, dur, kind, op, nbytes, rank
+        self.base, self.slow = dur, 1.0  # time alone; slowdown while its share group computes
         self.alive = True
         self.mark = 0
         self.npend = 0
@@ -197,6 +220,23 @@ def _slice_index(dims, degrees, p):
     return idx
 
 
+#: Passes and relative tolerance of the contention fixed point (each pass shrinks the error by
+#: about ``1 - 1 / slow``: 0.4 at a slowdown of 1.7).
+_CONTEND_PASSES, _CONTEND_TOL = 200, 1e-12
+
+
+def _union(spans):
+    """Sorted (start, end) spans merged into disjoint ones."""
+    out = []
+    for a, b in spans:
+        if out and a <= out[-1][1]:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
 def _discard(tasks):
     """Break dropped tasks' reference cycles so that they are freed at once, not by the cyclic
     garbage collector (whose full passes over a large live task graph cost more than a step)."""
@@ -257,6 +297,12 @@ class Simulator:
         self._gid = {g: k for k, g in enumerate(sorted(graph.groups))}
         self._group_first = {g: min(m) for g, m in graph.groups.items()}
         self._routes: dict[tuple[int, int], tuple] = {}
+        groups: dict[str, list[int]] = {}
+        for k, d in enumerate(machine.devices):
+            if d.share:
+                groups.setdefault(d.share, []).append(k)
+        #: devices that share a core or memory system (groups of two or more)
+        self._share = [g for g in groups.values() if len(g) > 1]
         self.configs: dict[int, OpConfig] | None = None
         self.tasks_simulated = 0
         self._stamp = 0
@@ -283,6 +329,8 @@ class Simulator:
         self._rtasks: list[list[Task]] = [[] for _ in range(self.nres)]
         fresh, self._fresh = self._fresh, []
         self._replay(None, fresh)
+        if self._share:
+            self._contend()
         self._mem = self._memory()
         self._undo = None
         return self._timeline(record)
@@ -377,6 +425,11 @@ class Simulator:
             tf, tb = self.costs.compute(self.graph, i, cfg.degrees, self.machine.devices[d])
             ft = self._new((0, i, 1, p), (d,), tf, "forward", i, owner)
             bt = self._new((1, self.n - 1 - i, 1, p), (d,), tb, "backward", i, owner)
+            dev = self.machine.devices[d]
+            if self._share and dev.share:
+                slow = getattr(self.costs, "slowdown", None)
+                sf, sb = slow(self.graph, i, cfg.degrees, dev) if slow else (dev.contention,) * 2
+                ft.slow, bt.slow = max(1.0, float(sf)), max(1.0, float(sb))
             self._link(ft, bt)
             f.append(ft)
             b.append(bt)
@@ -564,6 +617,36 @@ class Simulator:
         self.tasks_simulated += len(tail)
         return pos
 
+    def _contend(self):
+        """Stretch every compute task on a shared device by its contention, to a fixed point
+        (see the module docstring): ``dur = base + overlap * (1 - 1 / slow)``, where ``overlap``
+        is the time during which another device of its ``share`` group computes, each pass
+        re-timing the whole task graph with the new durations."""
+        comp = ("forward", "backward")
+        for _ in range(_CONTEND_PASSES):
+            new = []
+            for devs in self._share:
+                spans = {d: [t for t in self._rtasks[d] if t.kind in comp] for d in devs}
+                for d in devs:
+                    others = _union(sorted((t.start, t.end) for e in devs if e != d for t in spans[e]))
+                    k = 0
+                    for t in spans[d]:
+                        if t.slow == 1.0:
+                            continue
+                        while k < len(others) and others[k][1] <= t.start:
+                            k += 1
+                        ov, j = 0.0, k
+                        while j < len(others) and others[j][0] < t.end:
+                            ov += min(others[j][1], t.end) - max(others[j][0], t.start)
+                            j += 1
+                        new.append((t, t.base + ov * (1.0 - 1.0 / t.slow)))
+            tol = _CONTEND_TOL * max(self._makespan, 1e-30)
+            if all(abs(d - t.dur) <= tol for t, d in new):
+                return
+            for t, d in new:
+                t.dur = d
+            self._replay(None, [])
+
     def _delta(self, changes: dict[int, OpConfig]):
         """Replace some operators' configurations, rebuild their tasks and resume the event loop
         from the cut (see the module docstring).  Keeps an undo log for :meth:`undo`."""
@@ -628,11 +711,19 @@ class Simulator:
             else:
                 if (r, t.rank) < cut:
                     cut = (r, t.rank)
-        pos = bisect_left(self._order, cut, key=_key)
-        times = [(t, t.start, t.end, t.ready) for t in self._order[pos:] if t.alive]
+        if self._share:  # contention couples every device's timing: re-time everything
+            cut = None
+        pos = bisect_left(self._order, cut, key=_key) if cut is not None else 0
+        times = [(t, t.start, t.end, t.ready, t.dur) for t in self._order[pos:] if t.alive]
         self._undo = (old, old_gmem, owners, dead_owned, dead, fresh, times,
                       (self._order, self._rtasks, self._makespan, self._mem))
-        self._replay(cut, fresh)
+        if self._share:
+            for t, *_ in times:
+                t.dur = t.base
+            self._replay(None, fresh)
+            self._contend()
+        else:
+            self._replay(cut, fresh)
         mem = self._mem.copy()
         for i in changes:
             mem += self._opmem[i] - old[i][3]
@@ -666,8 +757,8 @@ class Simulator:
             for q in t.preds:
                 if id(q) not in dead_set:
                     q.succs.append(t)
-        for t, s, e, r in times:
-            t.start, t.end, t.ready = s, e, r
+        for t, s, e, r, d in times:
+            t.start, t.end, t.ready, t.dur = s, e, r, d
         self._order, self._rtasks, self._makespan, self._mem = lists
         for o in owners:
             self._owned[o] = dead_owned[o]

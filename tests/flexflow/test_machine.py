@@ -95,3 +95,25 @@ def test_copy_engine_flag_is_read_validated_and_round_tripped(tmp_path):
         Machine.from_dict(spec)
     # files without the key keep their meaning (a copy engine)
     assert "copy_engine" not in json.dumps(Machine.preset("p100x4").to_dict())
+
+
+def test_share_groups_and_contention_are_read_validated_and_round_tripped(tmp_path):
+    spec = Machine.preset("cpu2").to_dict()
+    for d in spec["devices"]:
+        d["share"] = "socket0"
+    spec["device_types"]["cpu"]["contention"] = 1.7
+    m = Machine.from_dict(spec)
+    assert [(d.share, d.contention) for d in m.devices] == [("socket0", 1.7)] * 2
+    m.save(tmp_path / "m.yaml")
+    assert Machine.from_file(tmp_path / "m.yaml").devices == m.devices
+    # absent keys: no group, no slowdown (old files keep their meaning)
+    assert [(d.share, d.contention) for d in Machine.preset("cpu2").devices] == [("", 1.0)] * 2
+    for value in (0.5, float("nan"), float("inf"), -1.0, "fast"):
+        bad = json.loads(json.dumps(spec))
+        bad["device_types"]["cpu"]["contention"] = value
+        with pytest.raises(MachineError, match="contention"):
+            Machine.from_dict(bad)
+    bad = json.loads(json.dumps(spec))
+    bad["devices"][0]["share"] = 3
+    with pytest.raises(MachineError, match="share"):
+        Machine.from_dict(bad)

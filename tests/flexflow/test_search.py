@@ -190,6 +190,13 @@ def test_measured_costs_are_cached_on_disk(tmp_path):
     # a half-size piece is its own entry
     again.compute(g, g.index["fc0"], (2, 1), dev)
     assert len(json.loads(path.read_text())) == 2
+    # measured slowdowns (time with the other core busy / time alone) are kept beside the times
+    assert again.slowdown(g, g.index["fc0"], (1, 1), dev) == (1.0, 1.0)  # none measured: the device's
+    again.slowdowns[MeasuredCosts.signature(g, g.index["fc0"], (1, 1), "cpu")] = [1.7, 1.5]
+    again.save()
+    back = MeasuredCosts(path)
+    assert back.slowdown(g, g.index["fc0"], (1, 1), dev) == (1.7, 1.5) and len(back.table) == 2
+    assert back.slowdown(g, g.index["fc0"], (2, 1), dev) == (1.0, 1.0)
 
 
 def test_analytic_costs_roofline_closed_form():

@@ -481,3 +481,110 @@ def test_delta_equals_full_with_host_driven_transfers_thousands(name):
     total = sum(_random_walk(g, _host_driven(Machine.preset(m)), 100, seed=5, sync=sync)
                 for m in ("p100x4", "p100x16") for sync in ("ring", "ps"))
     assert total == 400
+
+
+# -- contention between devices that share a core or memory system ---------------------------
+
+class SlowTableCosts(TableCosts):
+    """Fixed times alone and fixed slowdowns (with the other device busy) per operator name."""
+
+    def __init__(self, table, slow):
+        super().__init__(table)
+        self.slow = slow
+
+    def slowdown(self, graph, i, degrees, device):
+        return self.slow[graph.ops[i].name]
+
+
+def _shared(m, contention=1.0):
+    """``m`` with all its devices in one ``share`` group."""
+    spec = m.to_dict()
+    for d in spec["devices"]:
+        d["share"] = "host"
+    for t in spec["device_types"].values():
+        t["contention"] = contention
+    return Machine.from_dict(spec)
+
+
+def two_branches():
+    """x -> A and x -> B, independent (A on d0, B on d1 in the tests)."""
+    b = GraphBuilder("branches")
+    x = b.input((4, 250), name="x")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], name="A")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], name="B")
+    return b.build()
+
+
+def _spans(tl, kind="forward"):
+    rows = tl.tasks[tl.tasks.kind == kind]
+    return {(op, dev): (s, e) for op, dev, s, e in zip(rows.op, rows.device, rows.start, rows.end)}
+
+
+def test_tasks_that_overlap_on_a_shared_core_cost_their_measured_slowdown():
+    # data-parallel A: its two pieces (1 s alone, 1.7 s with the other core busy) start together on
+    # the two devices and overlap all the way, so each takes its measured concurrent time, 1.7 s
+    b = GraphBuilder("one")
+    x = b.input((4, 250), name="x")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], name="A")
+    g = b.build()
+    costs = SlowTableCosts({"x": (0.0, 0.0), "A": (1.0, 0.5)}, {"x": (1.0, 1.0), "A": (1.7, 1.3)})
+    free, shared = two_devices(), _shared(two_devices())
+    assert Simulator(g, free, costs).simulate(Strategy.data_parallel(g, free)).iteration_time == 1.5
+    tl = Simulator(g, shared, costs).simulate(Strategy.data_parallel(g, shared))
+    fwd, bwd = _spans(tl), _spans(tl, "backward")
+    assert all(abs(fwd["A", d][1] - fwd["A", d][0] - 1.7) < 1e-9 for d in ("d0", "d1"))
+    assert all(abs(bwd["A", d][1] - bwd["A", d][0] - 0.5 * 1.3) < 1e-9 for d in ("d0", "d1"))
+    assert abs(tl.iteration_time - (1.7 + 0.65)) < 1e-9
+
+
+def test_partial_overlap_is_stretched_only_while_the_other_core_computes():
+    # A (1 s alone) on d0 and B (2 s alone) on d1, both 2x slower while the other runs.  As a fluid:
+    # both advance at half speed until A's 1 s of work is done at t = 2; B has done 1 s of its 2 by
+    # then and finishes the rest alone, at t = 3 (not 4, and not 2 as without contention); the
+    # link is all but free (x reaches d1 after 4e-12 s)
+    g = two_branches()
+    costs = SlowTableCosts({"x": (0.0, 0.0), "A": (1.0, 0.0), "B": (2.0, 0.0)},
+                           {"x": (1.0, 1.0), "A": (2.0, 2.0), "B": (2.0, 2.0)})
+    m = _shared(two_devices(0.0, 1e15))
+    s = Strategy(g, m, {"x": OpConfig((1, 1), (0,)), "A": OpConfig((1, 1), (0,)), "B": OpConfig((1, 1), (1,))})
+    tl = Simulator(g, m, costs).simulate(s)
+    sp = _spans(tl)
+    assert abs(sp["A", "d0"][1] - 2.0) < 1e-9 and abs(sp["B", "d1"][1] - 3.0) < 1e-9
+    assert abs(tl.iteration_time - 3.0) < 1e-9
+    # the same two tasks on one device run in turn, never together: no slowdown, 3 s of work
+    one = Strategy(g, m, {"x": OpConfig((1, 1), (0,)), "A": OpConfig((1, 1), (0,)), "B": OpConfig((1, 1), (0,))})
+    assert Simulator(g, m, costs).simulate(one).iteration_time == 3.0
+    # and devices outside any share group never slow each other down
+    free = two_devices(0.0, 1e15)
+    assert abs(Simulator(g, free, costs).simulate(Strategy(g, free, dict(s.configs))).iteration_time - 2.0) < 1e-9
+
+
+def test_a_chain_over_two_shared_devices_never_overlaps_so_is_not_stretched():
+    g = three_ops()
+    costs = SlowTableCosts({"x": (0.0, 0.0), "A": (1.0, 0.0), "B": (1.0, 0.0), "C": (1.0, 0.0)},
+                           {k: (3.0, 3.0) for k in "xABC"})
+    m = _shared(two_devices())
+    one = lambda d: OpConfig((1, 1), (d,))  # noqa: E731
+    s = Strategy(g, m, {"x": one(0), "A": one(0), "B": one(1), "C": one(0)})
+    # A 1 s, a transfer of 4000 B (0.5 + 4000 / 4000 = 1.5 s), B 1 s, a transfer, C 1 s, then the two
+    # gradient transfers back: 9 s, as without contention (no two compute tasks ever overlap)
+    assert Simulator(g, m, costs).simulate(s).iteration_time == Simulator(g, two_devices(), costs).simulate(
+        Strategy(g, two_devices(), dict(s.configs))).iteration_time == 9.0
+
+
+def test_analytic_costs_use_the_device_contention_factor():
+    g, m = benchmarks.mlp(64, (64, 128, 10)), Machine.preset("cpu2")
+    dp = Strategy.data_parallel(g, m)
+    base = Simulator(g, m).simulate(dp, record=False).iteration_time
+    assert Simulator(g, _shared(m, 1.0)).simulate(dp, record=False).iteration_time == base
+    slowed = Simulator(g, _shared(m, 1.6)).simulate(dp, record=False).iteration_time
+    # every compute task of data parallelism overlaps its twin on the other core: compute x 1.6
+    tl = Simulator(g, m).simulate(dp)
+    comp = tl.tasks[tl.tasks.kind.isin(["forward", "backward"]) & (tl.tasks.device == "core0")]
+    assert abs(slowed - base - 0.6 * float((comp.end - comp.start).sum())) < 1e-9 * base
+
+
+@pytest.mark.parametrize("name", ["alexnet", "rnnlm"])
+def test_delta_equals_full_with_contention(name):
+    g = benchmarks.build(name, 8, **SMALL[name])
+    assert _random_walk(g, _shared(_host_driven(Machine.preset("p100x4")), 1.7), 8, seed=11) == 8
