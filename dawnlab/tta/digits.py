@@ -54,10 +54,9 @@ def read_digits_splits(seed: int = 0):
     arrays an earlier run (or :func:`digits_splits`) left in memory.  (The operating
     system's page cache of the file is not dropped: that needs root.)
     """
-    from dawnlab import data
+    from dawnlab.data import load_mnist
 
-    # dawnlab.data keeps the decoded table in an lru_cache; its undecorated function reads the file again
-    X, y = data._mnist_cached.__wrapped__()
+    X, y = load_mnist(cache=False)  # reads and decodes the file again; nothing is kept between runs
     return _split(X, y, seed)
 
 
