@@ -29,11 +29,11 @@ from dawnlab.tta.analysis import (COV_GUARANTEE, CovInterval, bootstrap_cov, com
 from dawnlab.tta.benchmark import HYPERPARAMETER_KEYS, Benchmark, FunctionBenchmark
 from dawnlab.tta.errors import BenchmarkError, TTAError
 from dawnlab.tta.rules import CONVERGED, RULESET, CheckReport, check_log, default_targets, summarizer_score, write_ruleset
-from dawnlab.tta.runner import INIT_LIMIT_S, Runner, RunnerResult, RunRecord, olympic_score, read_run, run_seeds
+from dawnlab.tta.runner import INIT_LIMIT_S, LATENCY_WARMUP, Runner, RunnerResult, RunRecord, olympic_score, read_run, run_seeds
 from dawnlab.tta.synthetic import CurveBenchmark
 
 __all__ = ["Benchmark", "FunctionBenchmark", "HYPERPARAMETER_KEYS", "Runner", "RunRecord", "RunnerResult",
-           "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S", "check_log", "summarizer_score",
+           "olympic_score", "read_run", "run_seeds", "INIT_LIMIT_S", "LATENCY_WARMUP", "check_log", "summarizer_score",
            "write_ruleset", "default_targets", "RULESET", "CONVERGED", "CheckReport", "TTAError", "BenchmarkError",
            "CurveBenchmark", "coefficient_of_variation", "cov_interval", "cov_interval_coverage", "CovInterval",
            "COV_GUARANTEE", "bootstrap_cov", "runs_for_precision", "threshold_curve",

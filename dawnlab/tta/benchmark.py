@@ -28,6 +28,7 @@ Wrapping an existing loop takes a subclass with those four methods, or
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable
 from typing import Any
@@ -153,7 +154,7 @@ def validate_benchmark(benchmark: Benchmark, owner: str = "Runner") -> None:
         raise invalid("benchmark.name", owner, "a non-empty str of letters, digits, '_', '.' or '-' "
                       "(it is logged as submission_benchmark and named in the ruleset)", name)
     target = getattr(benchmark, "target", None)
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0.0 < float(target) <= 1.0:
+    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0.0 < float(target) <= 1.0:
         raise invalid("benchmark.target", owner, "a number in (0, 1]", target)
     for attr in ("max_epochs", "eval_every"):
         value = getattr(benchmark, attr, None)

@@ -4,7 +4,8 @@ MLPerf Training (Mattson et al., arXiv 1910.01500, Section 3.2 "Timing rules" an
 Section 3.3 on results): each run uses a distinct, logged seed; the clock runs from
 ``run_start`` (the first touch of the data) to ``run_stop`` (the evaluation that met the
 target, or the epoch limit); initialization is logged between ``init_start`` and
-``init_stop`` and excluded up to a limit (30 minutes since v1.0).  A result is several
+``init_stop`` and excluded up to a limit (30 minutes since v1.0; an ``init`` that runs past
+the limit is stopped there by a timer when the run is in a process's main thread).  A result is several
 runs (5 for vision, 10 for others), scored by dropping the fastest and the slowest and
 averaging the rest; one non-converging run may be the dropped slowest one, two make the
 result invalid.
@@ -25,13 +26,16 @@ State of a finished run (:class:`RunRecord`, rebuilt from its log alone):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import resource
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,10 +51,53 @@ from dawnlab.tta.benchmark import HYPERPARAMETER_KEYS, Benchmark, validate_bench
 from dawnlab.tta.errors import BenchmarkError
 from dawnlab.tta.rules import RULESET, CheckReport, check_log, default_targets, log_lines, write_ruleset
 
-__all__ = ["Runner", "RunRecord", "RunnerResult", "olympic_score", "read_run", "run_seeds", "recipe_of", "INIT_LIMIT_S"]
+__all__ = ["Runner", "RunRecord", "RunnerResult", "olympic_score", "read_run", "run_seeds", "recipe_of", "INIT_LIMIT_S",
+           "LATENCY_WARMUP", "execute_run"]
 
 INIT_LIMIT_S = 30 * 60.0
 """MLPerf's limit on the excluded initialization time (30 minutes, closed division)."""
+
+LATENCY_WARMUP = 5
+"""Untimed ``predict_one`` calls before the latency is timed (first calls pay for allocation and caches)."""
+
+
+class _InitLimit(BaseException):
+    """Raised by the interval timer inside an ``init`` that runs past its limit.
+
+    A BaseException, so a benchmark's own ``except Exception`` cannot swallow it.
+    """
+
+
+@contextlib.contextmanager
+def _init_timer(limit_s: float):
+    """Interrupt the block at ``limit_s`` seconds with :class:`_InitLimit`, where a timer can.
+
+    Yields True when the limit is enforced by ``SIGALRM`` (``setitimer``): only in a
+    process's main thread, on a platform with ``SIGALRM``, and when no other interval
+    timer is already set (it is not clobbered).  Yields False otherwise (a dask worker's
+    thread, a notebook's background thread, Windows): the limit is then checked after
+    ``init`` returns.  The timer interrupts Python code, ``time.sleep`` and most blocking
+    calls; a single C call that never returns to the interpreter is stopped only when it does.
+    """
+    usable = (hasattr(signal, "SIGALRM") and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+    if not usable:
+        yield False
+        return
+
+    def _fire(signum, frame):
+        raise _InitLimit()
+
+    previous = signal.signal(signal.SIGALRM, _fire)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, float(limit_s))
+        try:
+            yield True
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
 
 ORG, PLATFORM = "dawnlab", "cpu"
 _EXTRA = "dawnlab_"  # prefix of the untimed after-run keys (unknown keys are allowed by the checker)
@@ -242,8 +289,20 @@ def _cpu_seconds() -> float:
 
 
 def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, init_limit_s: float = INIT_LIMIT_S,
-                division: str = "closed", latency_examples: int = 0) -> RunRecord:
+                division: str = "closed", latency_examples: int = 0,
+                latency_warmup: int = LATENCY_WARMUP) -> RunRecord:
     """One run under the timing rules; writes its log atomically to ``path`` and returns its record.
+
+    An ``init`` that runs past ``init_limit_s`` is stopped at the limit where a timer
+    can do it (``SIGALRM`` in a process's main thread: the default one-process Runner
+    and its worker processes) and otherwise flagged once it returns (a thread, e.g. a
+    dask worker); either way the run is logged as aborted, its ``run_stop`` reason
+    naming ``init_limit_s``, the rule and the time, and ``dawnlab_init_limit`` saying
+    ``'stopped at the limit'`` or ``'checked after init returned'``.
+
+    When ``benchmark.eval_every > 1`` the epochs between two evaluations are logged as
+    one MLPerf block (``block_start``/``block_stop`` with ``first_epoch_num`` and
+    ``epoch_count``), the evaluation closing the block.
 
     Raises
     ------
@@ -269,10 +328,16 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
     for key in HYPERPARAMETER_KEYS:
         log.event(key, hyper[key])
     log.event(c.GRADIENT_ACCUMULATION_STEPS, int(hyper.get("gradient_accumulation_steps", 1)))
-    benchmark.init(int(seed))
+    stopped, enforced = False, False
+    try:
+        with _init_timer(init_limit_s) as enforced:
+            benchmark.init(int(seed))
+    except _InitLimit:  # (outside the with too: the timer may fire just as init returns)
+        stopped = True
     init_stop = log.now_ms()
     log.end(c.INIT_STOP, time_ms=init_stop)
     init_s = (init_stop - init_start) / 1e3
+    log.event(_EXTRA + "init_limit", "stopped at the limit" if enforced else "checked after init returned")
 
     error = None
     status, reason = "aborted", ""
@@ -280,14 +345,20 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
     run_start = log.now_ms()
     log.start(c.RUN_START, time_ms=run_start)
     epoch, inside, train_s = 0, 0.0, 0.0
-    if init_s > init_limit_s:
-        reason = (f"init took {init_s:.3f} s, over the limit init_limit_s={init_limit_s:g} s "
-                  "(MLPerf excludes initialization only up to its limit)")
+    blocks = benchmark.eval_every > 1
+    if stopped or init_s > init_limit_s:
+        reason = ((f"init was stopped at the limit init_limit_s={init_limit_s:g} s after {init_s:.3f} s"
+                   if stopped else f"init took {init_s:.3f} s, over the limit init_limit_s={init_limit_s:g} s")
+                  + " (MLPerf excludes initialization only up to its limit)")
     else:
         t = time.perf_counter()
         benchmark.start()
         inside = time.perf_counter() - t
+        block_first = 1
         for epoch in range(1, benchmark.max_epochs + 1):
+            if blocks and epoch == block_first:
+                count = min(benchmark.eval_every, benchmark.max_epochs - epoch + 1)
+                log.start(c.BLOCK_START, metadata={c.FIRST_EPOCH_NUM: epoch, c.EPOCH_COUNT: count})
             log.start(c.EPOCH_START, metadata={c.EPOCH_NUM: epoch})
             t = time.perf_counter()
             benchmark.train_epoch(epoch)
@@ -305,6 +376,8 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
                   and math.isfinite(float(acc)) and 0.0 <= float(acc) <= 1.0)
             if not ok:
                 log.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: epoch})
+                if blocks:
+                    log.end(c.BLOCK_STOP, metadata={c.FIRST_EPOCH_NUM: block_first})
                 reason = f"evaluate() returned {acc!r} at epoch {epoch}: must be a finite number in [0, 1]"
                 error = BenchmarkError(f"The value returned by {type(benchmark).__name__}.evaluate() must be a "
                                        f"finite number in [0, 1]. Got {acc!r} instead (seed {seed}, epoch "
@@ -313,6 +386,9 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
             acc = float(acc)
             log.event(c.EVAL_ACCURACY, acc, metadata={c.EPOCH_NUM: epoch})
             log.end(c.EVAL_STOP, metadata={c.EPOCH_NUM: epoch})
+            if blocks:
+                log.end(c.BLOCK_STOP, metadata={c.FIRST_EPOCH_NUM: block_first})
+                block_first = epoch + 1
             log.event(_EXTRA + "eval_cpu_seconds", round(_cpu_seconds() - cpu0, 6), metadata={c.EPOCH_NUM: epoch})
             if acc >= benchmark.target:
                 status = "success"
@@ -333,8 +409,9 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
         if held is not None:
             log.event(_EXTRA + "holdout_accuracy", float(held))
         if latency_examples > 0:
-            lat = _latencies(benchmark, latency_examples)
+            lat = _latencies(benchmark, latency_examples, latency_warmup)
             if lat is not None:
+                log.event(_EXTRA + "latency_warmup", int(latency_warmup))
                 log.event(_EXTRA + "latency_ms", [round(x * 1e3, 6) for x in lat])
     atomic_write_bytes(path, log.text().encode())
     if error is not None:
@@ -342,9 +419,12 @@ def execute_run(benchmark: Benchmark, seed: int, path: str | os.PathLike, *, ini
     return read_run(path)
 
 
-def _latencies(benchmark: Benchmark, n: int) -> list[float] | None:
+def _latencies(benchmark: Benchmark, n: int, warmup: int = LATENCY_WARMUP) -> list[float] | None:
+    """Seconds of ``n`` one-example predictions, after ``warmup`` untimed ones (None if unsupported)."""
     if benchmark.predict_one(0) is NotImplemented:
         return None
+    for i in range(warmup):  # untimed: the first calls allocate buffers and warm the caches
+        benchmark.predict_one(i)
     out = []
     for i in range(n):
         t = time.perf_counter()
@@ -383,8 +463,9 @@ def read_run(path: str | os.PathLike, index: int | None = None) -> RunRecord:
 
 
 def _task(args):
-    benchmark, seed, path, init_limit_s, latency_examples = args
-    return execute_run(benchmark, seed, path, init_limit_s=init_limit_s, latency_examples=latency_examples)
+    benchmark, seed, path, init_limit_s, latency_examples, latency_warmup = args
+    return execute_run(benchmark, seed, path, init_limit_s=init_limit_s, latency_examples=latency_examples,
+                       latency_warmup=latency_warmup)
 
 
 class Runner:
@@ -403,13 +484,20 @@ class Runner:
         Base seed; run ``i`` gets ``run_seeds(seed, runs)[i]``.
     init_limit_s : float
         Initialization excluded from the clock up to this many seconds (MLPerf: 1800);
-        a longer one aborts the run with the reason in its log.
+        a longer one aborts the run with the reason in its log.  It is stopped at the
+        limit by ``SIGALRM`` when the run executes in a process's main thread (the
+        default ``processes=1`` from the main thread, and pool workers); in a thread (a
+        dask worker, a widget's background thread) it is checked after ``init`` returns
+        (see :func:`execute_run`).
     processes : int
         Local worker processes (default 1: runs do not share cores).
     client : dask.distributed.Client, optional
         Run on this cluster instead.
     latency_examples : int
-        After each successful run, time ``predict_one`` on this many examples (untimed).
+        After each run, time ``predict_one`` on this many examples, one at a time (after
+        the clock stopped).
+    latency_warmup : int
+        Untimed ``predict_one`` calls before those (default :data:`LATENCY_WARMUP`).
     check : bool
         Check every log with the package's checker engine and the workbench ruleset.
     progress : bool
@@ -428,7 +516,8 @@ class Runner:
 
     def __init__(self, benchmark: Benchmark, runs: int = 5, log_dir: str | os.PathLike | None = None, *,
                  seed: int = 0, init_limit_s: float = INIT_LIMIT_S, processes: int = 1, client=None,
-                 latency_examples: int = 0, check: bool = True, progress: bool = True):
+                 latency_examples: int = 0, latency_warmup: int = LATENCY_WARMUP, check: bool = True,
+                 progress: bool = True):
         validate_benchmark(benchmark)
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 3:
             raise invalid("runs", "Runner", "an int >= 3 (olympic scoring drops the fastest and the slowest run)",
@@ -437,13 +526,24 @@ class Runner:
                 0 < init_limit_s <= INIT_LIMIT_S):
             raise invalid("init_limit_s", "Runner", f"a number of seconds in (0, {INIT_LIMIT_S:g}] (MLPerf's limit)",
                           init_limit_s)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise invalid("seed", "Runner", "an int >= 0 (the base of the runs' distinct seeds)", seed)
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise invalid("processes", "Runner", "an int >= 1 (local worker processes; 1 runs in this process)",
+                          processes)
+        if log_dir is not None and Path(log_dir).exists() and not Path(log_dir).is_dir():
+            raise invalid("log_dir", "Runner", "a folder (new or holding this Runner's logs), not a file",
+                          str(log_dir))
         if isinstance(latency_examples, bool) or not isinstance(latency_examples, int) or latency_examples < 0:
             raise invalid("latency_examples", "Runner", "an int >= 0", latency_examples)
-        self.benchmark, self.runs, self.seed = benchmark, runs, seed
+        if isinstance(latency_warmup, bool) or not isinstance(latency_warmup, int) or latency_warmup < 0:
+            raise invalid("latency_warmup", "Runner", "an int >= 0", latency_warmup)
+        self.benchmark, self.runs, self.seed = benchmark, runs, int(seed)
         self.log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="dawnlab-tta-"))
         self.init_limit_s, self.processes, self.client = float(init_limit_s), processes, client
-        self.latency_examples, self.check, self.progress = latency_examples, check, progress
-        self.seeds = run_seeds(seed, runs)
+        self.latency_examples, self.latency_warmup = latency_examples, latency_warmup
+        self.check, self.progress = check, progress
+        self.seeds = run_seeds(self.seed, runs)
 
     def path(self, i: int) -> Path:
         """The log file of run ``i``."""
@@ -509,8 +609,8 @@ class Runner:
         done = self.finished()
         yield from (done[i] for i in sorted(done))
         todo = [i for i in range(self.runs) if i not in done]
-        tasks = [(self.benchmark, self.seeds[i], str(self.path(i)), self.init_limit_s, self.latency_examples)
-                 for i in todo]
+        tasks = [(self.benchmark, self.seeds[i], str(self.path(i)), self.init_limit_s, self.latency_examples,
+                  self.latency_warmup) for i in todo]
         # pickle finds functions through sys.modules; a second import of this file (pytest's importlib mode
         # collecting doctests) replaces that entry, so hand over the function it will find
         task = getattr(sys.modules.get(__name__), "_task", _task)

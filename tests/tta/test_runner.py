@@ -216,3 +216,123 @@ def test_a_folder_with_more_logs_than_runs_is_refused_as_the_summarizer_would_sc
         Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
     more = Runner(CurveBenchmark(epoch_seconds=0.0), runs=6, log_dir=tmp_path, progress=False).run()
     assert math.isclose(more.score_s, summarizer_score(tmp_path, "synthetic")[0], rel_tol=1e-6, abs_tol=1e-3)
+
+
+class _SwallowingInit(CurveBenchmark):
+    """An init that hangs and catches every Exception (the limit must still stop it)."""
+
+    def init(self, seed):
+        super().init(seed)
+        while True:
+            try:
+                time.sleep(60)
+            except Exception:  # noqa: BLE001 - the point of the test
+                pass
+
+
+@pytest.mark.parametrize("make", [lambda: CurveBenchmark(epoch_seconds=0.0, init_seconds=60.0),
+                                  lambda: _SwallowingInit(epoch_seconds=0.0)], ids=["sleeps", "swallows"])
+def test_an_init_that_hangs_is_stopped_at_its_limit_and_logged(tmp_path, make):
+    import signal
+
+    if signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0):  # e.g. pytest-timeout's signal method owns the timer
+        pytest.skip("another interval timer is set: the Runner leaves it alone and checks after init returns")
+    t = time.perf_counter()
+    res = Runner(make(), runs=3, log_dir=tmp_path, init_limit_s=0.3, progress=False).run()
+    assert time.perf_counter() - t < 20  # three 60 s inits were cut at 0.3 s each
+    for r in res.runs:
+        assert r.status == "aborted" and r.evals == [] and Path(r.log).is_file()
+        assert "stopped at the limit init_limit_s=0.3" in r.reason and 0.3 <= r.init_s < 5
+        assert r.extras["init_limit"] == "stopped at the limit"
+    assert res.score_s is None and not any(c.passed for c in res.checks)
+
+
+def test_in_a_thread_the_init_limit_is_checked_after_init_returns(tmp_path):
+    import threading
+
+    from dawnlab.tta.runner import execute_run
+
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault("rec", execute_run(
+        CurveBenchmark(epoch_seconds=0.0, init_seconds=0.4), 7, tmp_path / "result_0.txt", init_limit_s=0.1)))
+    worker.start()
+    worker.join(30)
+    rec = out["rec"]
+    assert rec.status == "aborted" and rec.init_s >= 0.4  # not interrupted: no timer outside the main thread
+    assert "init took" in rec.reason and "init_limit_s=0.1" in rec.reason
+    assert rec.extras["init_limit"] == "checked after init returned"
+
+
+def test_an_init_within_its_limit_leaves_no_timer_behind(tmp_path):
+    import signal
+
+    res = Runner(CurveBenchmark(epoch_seconds=0.0, init_seconds=0.05), runs=3, log_dir=tmp_path, init_limit_s=5,
+                 progress=False).run()
+    assert all(r.converged for r in res.runs)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+
+
+class _ColdStart(CurveBenchmark):
+    """predict_one is slow on its first two calls, as a real model's first batches are."""
+
+    def init(self, seed):
+        super().init(seed)
+        self.calls = 0
+
+    def predict_one(self, i):
+        self.calls += 1
+        if self.calls <= 2:
+            time.sleep(0.2)
+        return i % 10
+
+
+def test_latency_is_timed_after_untimed_warm_up_calls(tmp_path):
+    res = Runner(_ColdStart(epoch_seconds=0.0), runs=3, log_dir=tmp_path, latency_examples=4, latency_warmup=3,
+                 progress=False).run()
+    for r in res.runs:
+        assert len(r.extras["latency_ms"]) == 4 and r.extras["latency_warmup"] == 3
+        assert max(r.extras["latency_ms"]) < 100  # the two 200 ms cold calls were the warm-up's
+    cold = Runner(_ColdStart(epoch_seconds=0.0), runs=3, log_dir=tmp_path / "cold", latency_examples=4,
+                  latency_warmup=0, progress=False).run()
+    assert all(max(r.extras["latency_ms"]) >= 200 for r in cold.runs)  # without warm-up the cold call is timed
+    with pytest.raises(InvalidArgument, match="latency_warmup"):
+        Runner(CurveBenchmark(), runs=3, log_dir=tmp_path / "x", latency_warmup=-1)
+
+
+def test_evaluating_every_few_epochs_logs_mlperf_blocks(tmp_path):
+    b = CurveBenchmark(epoch_seconds=0.0, max_epochs=7)
+    b.eval_every = 3
+    res = Runner(b, runs=3, log_dir=tmp_path, progress=False).run()
+    assert all(c.passed for c in res.checks)
+    for r in res.runs:
+        recs = log_lines(r.log)
+        starts = [x["metadata"] for x in recs if x["key"] == "block_start"]
+        stops = [x["metadata"]["first_epoch_num"] for x in recs if x["key"] == "block_stop"]
+        assert [m["first_epoch_num"] for m in starts] == stops == [3 * k + 1 for k in range(len(stops))]
+        assert all(m["epoch_count"] == min(3, 7 - m["first_epoch_num"] + 1) for m in starts)
+        assert [e for e, _, _ in r.evals] == [min(3 * (k + 1), 7) for k in range(len(stops))]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"seed": -1}, "'seed' argument of Runner"),
+                                           ({"seed": 1.5}, "'seed' argument of Runner"),
+                                           ({"processes": 0}, "'processes' argument of Runner"),
+                                           ({"latency_examples": -2}, "'latency_examples' argument of Runner")])
+def test_bad_runner_arguments_are_refused_naming_them(tmp_path, kwargs, match):
+    with pytest.raises(InvalidArgument, match=match):
+        Runner(CurveBenchmark(), runs=3, log_dir=tmp_path, **kwargs)
+
+
+def test_a_log_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("not a folder")
+    with pytest.raises(InvalidArgument, match=r"'log_dir' argument of Runner must be a folder"):
+        Runner(CurveBenchmark(), runs=3, log_dir=tmp_path / "f")
+
+
+def test_a_truncated_kept_log_is_redone_on_resume(tmp_path):
+    Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
+    log = tmp_path / "result_1.txt"
+    log.write_text(log.read_text()[:700] + "\n:::MLLOG {not json")  # a log cut short, e.g. by a full disk
+    res = Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
+    assert [r.status for r in res.runs] == ["success"] * 3 and all(c.passed for c in res.checks)
+    assert "run_stop" in log.read_text()
