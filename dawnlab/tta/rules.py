@@ -122,7 +122,9 @@ def _engine(path: str, config: str) -> tuple[bool, list[str]]:
     """One run of the package's compliance engine on one file with one config."""
     from mlperf_logging.compliance_checker import mlp_compliance
 
-    checker = mlp_compliance.make_checker("training", RULESET_VERSION, quiet=True, werror=False)
+    # werror: the package only warns when an EXACTLY_ONE key is repeated with the same value (an exact duplicate
+    # seed, run_stop or hyperparameter line); the workbench refuses every repeat
+    checker = mlp_compliance.make_checker("training", RULESET_VERSION, quiet=True, werror=True)
     try:
         with _quiet_logging():
             valid, _, _, _ = mlp_compliance.main(path, config, checker)
@@ -141,6 +143,9 @@ def check_log(path: str | os.PathLike, ruleset: str | os.PathLike = RULESET) -> 
         A ``:::MLLOG`` log file.
     ruleset : path
         The ruleset (the shipped one, or a copy from :func:`write_ruleset`).
+
+    The engine runs with ``werror``: an EXACTLY_ONE key repeated with the same value
+    (which the package's checker only warns about) fails the check.
 
     Returns
     -------
@@ -171,6 +176,11 @@ def summarizer_score(folder: str | os.PathLike, benchmark: str,
     at the workbench ruleset plus the convergence check instead of MLPerf's
     ``common.yaml``: a log that fails counts as non-converging, exactly as in the package.
 
+    Raises
+    ------
+    InvalidArgument
+        If two logs of the folder share a seed (the package's summarizer would score both).
+
     Returns
     -------
     (score_seconds or None, converged run times in seconds, number of dropped logs)
@@ -181,6 +191,18 @@ def summarizer_score(folder: str | os.PathLike, benchmark: str,
     from mlperf_logging.result_summarizer import result_summarizer as rs
 
     ruleset = str(Path(ruleset).resolve())
+    seeds: dict[int, list[str]] = {}
+    for log in sorted(Path(folder).glob("result_*.txt")):
+        for rec in log_lines(log):
+            if rec.get("key") == "seed":
+                seeds.setdefault(rec.get("value"), []).append(log.name)
+                break
+    shared = {seed: names for seed, names in seeds.items() if len(names) > 1}
+    if shared:
+        raise invalid("folder", "summarizer_score", "a folder of runs with distinct seeds (MLPerf: each run of a "
+                      "result uses its own seed; a copied log would be scored twice)", str(folder),
+                      "Shared seeds: " + "; ".join(f"{seed} in {', '.join(names)}" for seed, names in shared.items())
+                      + ".")
 
     def read_result_file(result_file, usage, ruleset_version):
         ok, _ = _engine(result_file, ruleset)

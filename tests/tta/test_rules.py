@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,8 +143,8 @@ def test_olympic_score_equals_the_summarizers_formula_on_random_times():
 def _folder_with(tmp_path, aborted):
     ok = Runner(CurveBenchmark(epoch_seconds=0.005, jitter=0.4), runs=5, log_dir=tmp_path / "ok",
                 progress=False).run()
-    bad = Runner(CurveBenchmark(epoch_seconds=0.0, max_epochs=1), runs=3, log_dir=tmp_path / "bad",
-                 progress=False).run()
+    bad = Runner(CurveBenchmark(epoch_seconds=0.0, max_epochs=1), runs=3, log_dir=tmp_path / "bad", seed=100,
+                 progress=False).run()  # another base seed: the runs of one result have distinct seeds
     folder = tmp_path / "mixed"
     folder.mkdir()
     logs = [r.log for r in bad.runs[:aborted]] + [r.log for r in ok.runs[:5 - aborted]]
@@ -178,3 +179,104 @@ def test_run_stop_before_the_last_eval_stop_fails(good_log, tmp_path):
     for i in (1, 2):
         shutil.copy(good_log.parent / f"result_{i}.txt", tmp_path / f"result_{i}.txt")
     assert summarizer_score(tmp_path, "synthetic")[2] == 1
+
+
+def _records(path):
+    return [json.loads(x.split(":::MLLOG ", 1)[1]) for x in _lines(path)]
+
+
+def _dump(tmp_path, recs, name="result_0.txt"):
+    return _write(tmp_path, [":::MLLOG " + json.dumps(r) for r in recs], name)
+
+
+@pytest.fixture(scope="module")
+def block_log(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("blocks")
+    b = CurveBenchmark(epoch_seconds=0.0, max_epochs=8)
+    b.eval_every = 2
+    Runner(b, runs=3, log_dir=folder, progress=False).run()
+    return folder / "result_0.txt"
+
+
+def test_a_log_with_blocks_passes_and_so_does_one_with_blocks_only(block_log, tmp_path):
+    assert check_log(block_log).passed
+    recs = [r for r in _records(block_log) if r["key"] not in ("epoch_start", "epoch_stop")]
+    assert any(r["key"] == "block_start" for r in recs)
+    assert check_log(_dump(tmp_path, recs)).passed  # common.yaml: epoch_* is AT_LEAST_ONE_OR(block_*)
+
+
+def _broken_blocks(recs, how):
+    out = []
+    for r in recs:
+        r = json.loads(json.dumps(r))
+        if r["key"] == "block_start":
+            if how == "no count":
+                r["metadata"].pop("epoch_count")
+            if how == "zero count":
+                r["metadata"]["epoch_count"] = 0
+        if r["key"] == "block_stop":
+            if how == "unclosed":
+                continue
+            if how == "wrong first epoch":
+                r["metadata"]["first_epoch_num"] += 1
+        out.append(r)
+        if how == "nested" and r["key"] == "block_start":
+            out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("how", ["no count", "zero count", "unclosed", "wrong first epoch", "nested"])
+def test_malformed_blocks_fail(block_log, tmp_path, how):
+    rep = check_log(_dump(tmp_path, _broken_blocks(_records(block_log), how)))
+    assert not rep.passed and any("block" in m for m in rep.messages), rep.messages
+
+
+@pytest.mark.parametrize("key, good, bad", [("lowest_numerical_precision_in_linear", "fp32", "fp33"),
+                                            ("lowest_numerical_precision_in_attn", "bfloat16", "fp12"),
+                                            ("lowest_numerical_precision_in_comm", "int8", "int7"),
+                                            ("tensor_parallelism", 1, "one"), ("micro_batch_size", 64, 6.5)])
+def test_the_optional_keys_of_common_yaml_are_checked_when_logged(good_log, tmp_path, key, good, bad):
+    recs = _records(good_log)
+    at = next(i for i, r in enumerate(recs) if r["key"] == "seed")
+    for value, ok in ((good, True), (bad, False)):
+        extra = dict(recs[at], key=key, value=value)
+        assert check_log(_dump(tmp_path, recs[:at] + [extra] + recs[at:])).passed is ok
+
+
+def test_the_ruleset_has_every_rule_of_the_official_common_yaml():
+    import yaml
+    from mlperf_logging import compliance_checker
+
+    official = Path(compliance_checker.__file__).parent / "training_6.0.0" / "common.yaml"
+    names = lambda p: {k["KEY"]["NAME"] for k in yaml.safe_load(Path(p).read_text()) if "KEY" in k}  # noqa: E731
+    assert names(official) <= names(RULESET)
+
+
+@pytest.mark.parametrize("key", ["seed", "run_start", "run_stop", "init_stop", "submission_org", "opt_name"])
+def test_an_exactly_repeated_line_of_a_once_only_key_fails(good_log, tmp_path, key):
+    recs = _records(good_log)
+    at = next(i for i, r in enumerate(recs) if r["key"] == key)
+    rep = check_log(_dump(tmp_path, recs[:at + 1] + [recs[at]] + recs[at + 1:]))
+    assert not rep.passed and any(key in m for m in rep.messages), rep.messages
+
+
+def test_an_exactly_repeated_seed_fails_on_the_package_cli_too(good_log, tmp_path):
+    recs = _records(good_log)
+    at = next(i for i, r in enumerate(recs) if r["key"] == "seed")
+    bad = _dump(tmp_path, recs[:at + 1] + [recs[at]] + recs[at + 1:])
+    out = subprocess.run([sys.executable, "-m", "mlperf_logging.compliance_checker", "--usage", "training",
+                          "--ruleset", "6.0.0", "--config", str(RULESET), "--log_output", str(tmp_path / "cc.log"),
+                          str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1, out.stdout + out.stderr
+
+
+def test_a_folder_whose_logs_share_a_seed_is_refused(good_log, tmp_path):
+    for i in range(3):
+        shutil.copy(good_log.parent / f"result_{i}.txt", tmp_path / f"result_{i}.txt")
+    assert summarizer_score(tmp_path, "synthetic")[0] is not None
+    shutil.copy(tmp_path / "result_0.txt", tmp_path / "result_2.txt")  # a copied run: its seed twice
+    with pytest.raises(InvalidArgument, match=r"'folder' argument of summarizer_score must be .*distinct seeds.*"
+                                              r"in result_0\.txt, result_2\.txt"):
+        summarizer_score(tmp_path, "synthetic")
+    with pytest.raises(InvalidArgument, match=r"log_dir.*result_2\.txt is 'synthetic' seed"):
+        Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
