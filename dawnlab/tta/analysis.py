@@ -274,29 +274,48 @@ def olympic_mean_array(samples: np.ndarray) -> np.ndarray:
     return s[..., 1:-1].mean(axis=-1)
 
 
-def runs_for_precision(times: Sequence[float], tolerance: float = 0.05, probability: float = 0.9,
+def runs_for_precision(times: Sequence[float | None], tolerance: float = 0.05, probability: float = 0.9,
                        max_runs: int = 50, n_sim: int = 4000, seed: int = 0) -> int | None:
-    """Fewest runs whose olympic mean is within ``tolerance`` of the long-run mean with ``probability``.
+    """Fewest runs whose olympic score is within ``tolerance`` of the long-run mean with ``probability``.
 
-    Runs are drawn with replacement from the measured ``times`` (their empirical
-    distribution stands for the long run; its mean is the long-run mean).
+    Runs are drawn with replacement from the measured ``times``, ``None`` marking a run
+    that did not reach the threshold (MLPerf's criterion, Mattson et al. Section 4.2).
+    A draw is scored as MLPerf scores a result: drop the fastest and the slowest, one
+    non-converging run counting as the slowest; a draw with two or more non-converging
+    runs has no score and counts as a miss.  The long-run mean is the mean of the
+    converged times (the population: every measured run, the non-converging ones
+    included as such, none silently dropped).
 
     Returns
     -------
     int or None
         The smallest ``k`` in ``3..max_runs`` that meets the criterion, None if none does.
 
+    Raises
+    ------
+    InvalidArgument
+        If fewer than 3 runs converged, or a time is not finite and positive.
+
     Examples
     --------
     >>> runs_for_precision([10.0] * 10)
     3
+    >>> runs_for_precision([10.0] * 9 + [None])  # one run in ten fails: 3 runs miss 2.8% of the time
+    3
+    >>> runs_for_precision([10.0] * 5 + [None] * 5) is None  # half the draws of any size have >= 2 failures
+    True
     """
-    arr = _times(times, "runs_for_precision", minimum=3)
+    times = list(times)
+    arr = _times([t for t in times if t is not None], "runs_for_precision", minimum=3)
+    full = np.array([np.inf if t is None else float(t) for t in times])
     rng = np.random.default_rng(seed)
     mean = arr.mean()
     for k in range(3, max_runs + 1):
-        draws = arr[rng.integers(0, len(arr), size=(n_sim, k))]
-        within = np.abs(olympic_mean_array(draws) - mean) <= tolerance * mean
+        draws = np.sort(full[rng.integers(0, len(full), size=(n_sim, k))], axis=-1)
+        failed = np.isinf(draws).sum(axis=-1)
+        # with one non-converging run (sorted last), dropping the fastest and the slowest drops it
+        score = np.where(failed <= 1, np.where(np.isinf(draws), 0.0, draws)[:, 1:-1].sum(axis=-1) / (k - 2), np.nan)
+        within = (failed <= 1) & (np.abs(score - mean) <= tolerance * mean)
         if within.mean() >= probability:
             return k
     return None

@@ -179,3 +179,16 @@ def test_cost_latency_throughput_and_harness_fraction():
 def test_cpu_time_to_reads_the_logged_cpu_clock():
     r = _run([0.5, 0.9, 0.95], cpu=[0.1, 0.3, 0.4])
     assert r.cpu_time_to(0.9) == 0.3 and r.time_to(0.9) == 2.0 and r.cpu_time_to(0.99) is None
+
+
+def test_runs_for_precision_counts_non_converging_runs_as_mlperf_scores_them():
+    # one run in ten never converges; every converged time is 10 s, so a draw misses only by having two or more
+    # failures: exactly 1 - 0.9^k - k 0.1 0.9^(k-1), i.e. 0.972 at k=3, 0.948 at k=4, and falling from there
+    times = [10.0] * 9 + [None]
+    assert analysis.runs_for_precision(times, probability=0.96) == 3
+    assert analysis.runs_for_precision(times, probability=0.94) == 3
+    assert analysis.runs_for_precision(times, probability=0.98) is None  # no k reaches 98%
+    # dropping the failure instead (the old behaviour) would have claimed 3 runs at any probability
+    assert analysis.runs_for_precision([10.0] * 9, probability=0.999) == 3
+    with pytest.raises(InvalidArgument, match="times"):
+        analysis.runs_for_precision([10.0, 11.0, None, None])
