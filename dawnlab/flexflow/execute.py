@@ -234,7 +234,7 @@ class Plan:
 
 
 def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e-3, seed: int = 0,
-              return_weights: bool = False, timings: dict | None = None):
+              return_weights: bool = False, timings: dict | None = None, spans: dict | None = None):
     """Train ``steps`` timed SGD steps of ``plan``'s strategy as process ``rank`` (after
     ``warmup`` untimed ones); returns each step's seconds (barrier to barrier), and with
     ``return_weights`` also this process's weight slices ``{(op, rows): (W, b)}``.  With a
@@ -243,7 +243,11 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
     costs of Section 5.1, timed on the device while it trains).  A piece's time is all the
     work the process does for it except waiting for messages: assembling its input region,
     the kernel, packing what it sends; in the backward pass also summing its output's
-    gradient, packing and unpacking its weight sync and the SGD update.
+    gradient, packing and unpacking its weight sync and the SGD update.  With a ``spans`` dict
+    (and ``timings``), each of those entries also gets its forward and backward work's
+    interval on the clock every process shares (``time.perf_counter``, the system's monotonic
+    clock), ``{(op, degrees): [(forward start, forward end, backward start, backward end)]}``,
+    in the same order: what tells whether the other process computed at the same time.
 
     The process group must be initialised (gloo), one process per device of the strategy's
     machine."""
@@ -312,7 +316,7 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
                     if tag is not None:
                         sends.append((out[_rel(ov, box)].detach().contiguous(), cfg[v].devices[jj], tag))
                 if op.kind != "input":
-                    fw[i, j] = clock() - t0
+                    fw[i, j] = (t0, clock())
                 for data, dst, tag in sends:
                     pending.append((dist.isend(data, dst, tag=tag), data))
         for i in range(last, 0, -1):  # backward
@@ -345,7 +349,7 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
                         if tag is not None:
                             sends.append((leaf.grad[_rel(ov, plan.needs[i, j])].contiguous(), cfg[u].devices[p],
                                           m + tag))
-                bw[i, j] = clock() - t0
+                bw[i, j] = (t0, clock())
                 for data, dst, tag in sends:
                     pending.append((dist.isend(data, dst, tag=tag), data))
         for h, _ in pending:
@@ -412,7 +416,10 @@ def run_steps(plan: Plan, rank: int, steps: int, warmup: int = 1, lr: float = 1e
                 # the op's local work beyond its kernels is shared by its pieces on this process
                 extra = local.get(i, 0.0) / len(js)
                 for j in js:
-                    record.setdefault((i, cfg[i].degrees), []).append((fw[i, j], bw.get((i, j), 0.0) + extra))
+                    (f0, f1), (b0, b1) = fw[i, j], bw.get((i, j), (0.0, 0.0))
+                    record.setdefault((i, cfg[i].degrees), []).append((f1 - f0, b1 - b0 + extra))
+                    if spans is not None:
+                        spans.setdefault((i, cfg[i].degrees), []).append((f0, f1, b0, b1))
 
     times = []
     for k in range(warmup + steps):

@@ -68,12 +68,13 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from statistics import median as _median
 
 from dawnlab.errors import invalid
 from dawnlab.flexflow import benchmarks
-from dawnlab.flexflow.costs import MeasuredCosts
+from dawnlab.flexflow.costs import AnalyticCosts, MeasuredCosts
 from dawnlab.flexflow.execute import end_process, init_process, spawn
 from dawnlab.flexflow.machine import Machine
 from dawnlab.flexflow.simulator import Simulator
@@ -319,14 +320,17 @@ def _predict(sizes, batch_size, machine, table):
                                                               record=False).iteration_time
 
 
-def _cpu_machine(n, latency, bandwidth, copy_engine=False):
+def _cpu_machine(n, latency, bandwidth, copy_engine=False, share=False):
     """``n`` CPU processes joined by one full-duplex link; their transfers are host-driven
-    (gloo over TCP copies every byte through the process's own core, see the simulator)."""
+    (gloo over TCP copies every byte through the process's own core, see the simulator).
+    ``share``: the cores are one contention group (their kernels slow each other down by
+    each operator's measured slowdown, see the simulator)."""
     spec = {"flops": 5e10, "mem_bandwidth": 1e10, "memory": 8e9, "kernel_latency": 2e-5,
             "copy_engine": copy_engine}
     links = [{"a": "core0", "b": "core1", "bandwidth": bandwidth, "latency": latency}] if n > 1 else []
+    group = {"share": "host"} if share else {}
     return Machine.from_dict({"name": f"cpu{n}-calibrated", "device_types": {"cpu": spec},
-                              "devices": [{"name": f"core{i}", "type": "cpu"} for i in range(n)],
+                              "devices": [{"name": f"core{i}", "type": "cpu", **group} for i in range(n)],
                               "links": links})
 
 
@@ -411,11 +415,18 @@ class StrategyCheck:
         return float(self.table.error.max())
 
 
-def strategy_suite(graph, machine, random: int = 5):
+def strategy_suite(graph, machine, random: int = 5, candidates: int = 1):
     """The strategies :func:`check_strategies` measures: ``[(label, Strategy, sync)]``: data
     parallel (both sync models), everything on one device, model parallel, the expert strategy,
     two hybrids (both sync models for one), and ``random`` random valid strategies (alternating
     sync models).
+
+    With ``candidates > 1``, each random strategy is the one of ``candidates`` random draws
+    whose step time, as the *uncalibrated* roofline model of ``machine`` predicts it
+    (:class:`~dawnlab.flexflow.costs.AnalyticCosts`, fixed before anything is measured), is
+    farthest (in log) from every strategy already in the suite: a design that spreads the
+    strategies' times apart, so that their order is not decided by noise.  Nothing measured
+    takes part in the choice.
 
     Examples
     --------
@@ -438,8 +449,23 @@ def strategy_suite(graph, machine, random: int = 5):
            ("model parallel", Strategy.model_parallel(graph, machine), "ring"),
            ("expert", Strategy.expert(graph, machine), "ring"), ("hybrid S2/P2", hybrid, "ring"),
            ("hybrid S2/P2", hybrid, "ps"), ("hybrid 1/S2/P2", hybrid2, "ring")]
+    if candidates <= 1:
+        for k in range(random):
+            out.append((f"random {k}", Strategy.random(graph, machine, 100 + k), ("ring", "ps")[k % 2]))
+        return out
+    import math
+
+    def prior(s, sync):  # the roofline model's step time, before any measurement
+        return Simulator(graph, machine, AnalyticCosts(machine), sync).simulate(s, record=False).iteration_time
+
+    times = [math.log(prior(s, sync)) for _, s, sync in out]
     for k in range(random):
-        out.append((f"random {k}", Strategy.random(graph, machine, 100 + k), ("ring", "ps")[k % 2]))
+        sync = ("ring", "ps")[k % 2]
+        draws = [Strategy.random(graph, machine, 1000 * (k + 1) + c) for c in range(candidates)]
+        logs = [math.log(prior(s, sync)) for s in draws]
+        best = max(range(candidates), key=lambda c: (min(abs(logs[c] - t) for t in times), -c))
+        out.append((f"random {k}", draws[best], sync))
+        times.append(logs[best])
     return out
 
 
@@ -509,8 +535,30 @@ def _wait_quiet(quiet, wait_s):
     return probe
 
 
+def _suite_configs(graph, suite):
+    """Every (operator, degrees) that some strategy of the suite computes, in a fixed order."""
+    return sorted({(i, s[op.name].degrees) for _, s, _ in suite for i, op in enumerate(graph.ops)
+                   if op.kind != "input"})
+
+
+def _calibrate_slowdowns(dist, rank, world, graph, configs, rec, repeats=5):
+    """Time one piece of every configuration of ``configs`` alone (on each process in turn,
+    the other waiting in a barrier) and *together* (both processes at once, the same piece):
+    ``rec["alone"]`` and ``rec["together"]``, ``{(op, degrees): [(forward s, backward s)]}``
+    of this process (gathered over both later)."""
+    costs = MeasuredCosts(None, warmup=1, repeats=repeats, threads=1)
+    for key in configs:
+        i, deg = key
+        for who in range(world):
+            dist.barrier()
+            if rank == who:
+                rec["alone"].setdefault(key, []).append(costs._measure(graph, i, deg))
+            dist.barrier()
+        rec["together"].setdefault(key, []).append(costs._measure(graph, i, deg))
+
+
 def _suite_worker(rank, world, port, sizes, batch_size, steps, rounds, random, path, start, progress, quiet,
-                  wait_s):
+                  wait_s, candidates=1):
     import torch.distributed as dist
 
     from dawnlab.flexflow.execute import Plan, run_steps
@@ -520,7 +568,8 @@ def _suite_worker(rank, world, port, sizes, batch_size, steps, rounds, random, p
     try:
         m = _cpu_machine(world, 1e-5, 1e9)
         big, tiny = benchmarks.mlp(batch_size, tuple(sizes)), benchmarks.mlp(4 * world, _tiny(sizes))
-        suite = strategy_suite(big, m, random)
+        suite = strategy_suite(big, m, random, candidates)
+        configs = _suite_configs(big, suite)
         plans = [Plan(s, sync) for _, s, sync in suite]
         tiny_plans = [Plan(Strategy(tiny, m, dict(s.configs)), sync) for _, s, sync in suite]
         raw = load(path) if rank == 0 and start else None
@@ -536,19 +585,23 @@ def _suite_worker(rank, world, port, sizes, batch_size, steps, rounds, random, p
             rec = {"load": os.getloadavg(), "probe": probe, "ping": {}, "allreduce": {},
                    "steps": [[] for _ in suite],
                    "tiny_steps": [[] for _ in suite], "pieces": [{} for _ in suite],
-                   "tiny_pieces": [{} for _ in suite]}
+                   "tiny_pieces": [{} for _ in suite], "spans": [{} for _ in suite],
+                   "tiny_spans": [{} for _ in suite], "alone": {}, "together": {}}
             _calibrate(dist, rank, sizes, rec)
+            _calibrate_slowdowns(dist, rank, world, big, configs, rec)
             order = list(range(len(suite)))
             order = order[r % len(order):] + order[:r % len(order)]  # rotate, so drift hits all alike
             for k in order:
-                rec["steps"][k] = run_steps(plans[k], rank, steps, warmup=1, timings=rec["pieces"][k])
+                rec["steps"][k] = run_steps(plans[k], rank, steps, warmup=1, timings=rec["pieces"][k],
+                                            spans=rec["spans"][k])
                 rec["tiny_steps"][k] = run_steps(tiny_plans[k], rank, steps, warmup=1,
-                                                 timings=rec["tiny_pieces"][k])
+                                                 timings=rec["tiny_pieces"][k], spans=rec["tiny_spans"][k])
             dist.barrier()
             wall, busy, cpu = time.perf_counter() - wall0, _busy_seconds() - busy0, time.process_time() - cpu0
             rec["load_after"] = os.getloadavg()
             both = [None] * world
-            dist.all_gather_object(both, (rec["pieces"], rec["tiny_pieces"], cpu))
+            dist.all_gather_object(both, (rec["pieces"], rec["tiny_pieces"], cpu, rec["spans"], rec["tiny_spans"],
+                                          rec["alone"], rec["together"]))
             # cores' worth of CPU other programs took during the round: all busy time less ours
             rec["others"] = (busy - sum(b[2] for b in both)) / wall
             rec["wall"] = wall
@@ -559,9 +612,19 @@ def _suite_worker(rank, world, port, sizes, batch_size, steps, rounds, random, p
                         for sig, ts in other[pos][k].items():
                             merged.setdefault(sig, []).extend(ts)
                     rec[key][k] = merged
+            # each process's piece intervals, kept apart (the overlaps are between processes)
+            rec["spans"] = [[b[3][k] for b in both] for k in range(len(suite))]
+            rec["tiny_spans"] = [[b[4][k] for b in both] for k in range(len(suite))]
+            for key, pos in (("alone", 5), ("together", 6)):
+                merged = {}
+                for other in both:
+                    for sig, ts in other[pos].items():
+                        merged.setdefault(sig, []).extend(ts)
+                rec[key] = merged
             if rank == 0:
                 if raw is None:
                     raw = {"sizes": tuple(sizes), "batch_size": batch_size, "steps": steps, "random": random,
+                           "candidates": candidates,
                            "labels": [(label, sync) for label, _, sync in suite], "rounds": []}
                 raw["rounds"].append(rec)
                 save(path, raw)  # atomically: an interruption keeps every finished round
@@ -575,13 +638,14 @@ def _suite_worker(rank, world, port, sizes, batch_size, steps, rounds, random, p
 
 def measure_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps: int = 8, rounds: int = 6,
                        random: int = 5, path=None, progress: bool = False, quiet: float = 0.25,
-                       wait_s: float = 0.0) -> dict:
+                       wait_s: float = 0.0, candidates: int = 1) -> dict:
     """Train every strategy of :func:`strategy_suite` for real on 2 CPU processes (gloo), in
     ``rounds`` interleaved rounds, and return the raw timings (see :func:`check_strategies`).
 
-    Each round times the link (one-way messages and all-reduces), then trains ``steps`` steps
-    of every strategy and of its tiny-layer twin, in an order rotated each round, timing every
-    piece's compute as it runs.  It records the load average (``os.getloadavg()``, what
+    Each round times the link (one-way messages and all-reduces), then every configuration's
+    piece alone and with the other process running it too (the contention calibration), then
+    trains ``steps`` steps of every strategy and of its tiny-layer twin, in an order rotated
+    each round, timing every piece's compute as it runs, with its interval on the shared clock.  It records the load average (``os.getloadavg()``, what
     ``uptime`` prints) before and after, and **the contention it ran under**: ``others``, the
     cores' worth of CPU that other programs took during the round (all the machine's busy time
     from ``/proc/stat`` less the two processes' own CPU time).  With ``wait_s > 0``, each round
@@ -598,12 +662,16 @@ def measure_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps
         ``probe`` (the last quiet probe, NaN without waiting), ``wall``, ``ping`` and
         ``allreduce`` (``{bytes: [seconds]}``), ``steps`` and ``tiny_steps`` (per strategy, the
         seconds of each step), ``pieces`` and ``tiny_pieces`` (per strategy, ``{(op, degrees):
-        [(forward s, backward s)]}`` over both processes).
+        [(forward s, backward s)]}`` over both processes, process 0's first), ``spans`` and
+        ``tiny_spans`` (per strategy, per process, ``{(op, degrees): [(forward start, end,
+        backward start, end)]}`` in the pieces' order), ``alone`` and ``together`` (``{(op,
+        degrees): [(forward s, backward s)]}`` of one piece alone and with the other process
+        running the same piece).  ``candidates`` is :func:`strategy_suite`'s.
     """
     from dawnlab.results import load
 
     for name, v, lo in (("rounds", rounds, 1), ("steps", steps, 1), ("batch_size", batch_size, 2),
-                        ("random", random, 0)):
+                        ("random", random, 0), ("candidates", candidates, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise invalid(name, "measure_strategies", f"an int >= {lo}", v)
     if path is not None and os.fspath(path).endswith(".json"):  # the pieces are keyed by (op, degrees) tuples
@@ -614,16 +682,17 @@ def measure_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps
         start = 0
         if path is not None and os.path.exists(target):
             old = load(target)
-            same = (tuple(old["sizes"]), old["batch_size"], old["steps"], old["random"]) == (
-                tuple(sizes), batch_size, steps, random)
+            same = (tuple(old["sizes"]), old["batch_size"], old["steps"], old["random"],
+                    old.get("candidates", 1)) == (tuple(sizes), batch_size, steps, random, candidates)
             if not same:
                 raise invalid("path", "measure_strategies", "a file of the same settings to resume (or a new "
                               "path)", f"{target!r} holds sizes={old['sizes']}, batch_size={old['batch_size']}, "
-                              f"steps={old['steps']}, random={old['random']}")
+                              f"steps={old['steps']}, random={old['random']}, "
+                              f"candidates={old.get('candidates', 1)}")
             start = min(len(old["rounds"]), rounds)
         if start < rounds:
             spawn(_suite_worker, (tuple(sizes), batch_size, steps, rounds, random, target, start, progress,
-                                  float(quiet), float(wait_s)), world=2)
+                                  float(quiet), float(wait_s), candidates), world=2)
         raw = load(target)
     raw["rounds"] = raw["rounds"][:rounds]
     return raw
@@ -640,10 +709,56 @@ def _quantile(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _held_out_costs(graph, pieces, k, q=0.5):
+def _overlap(a, b, union):
+    """Seconds of [a, b] covered by ``union`` (sorted disjoint spans)."""
+    lo = bisect_right(union, (a, float("inf"))) - 1
+    total = 0.0
+    for s, e in union[max(lo, 0):]:
+        if s >= b:
+            break
+        total += max(0.0, min(e, b) - max(s, a))
+    return total
+
+
+def _alone_pieces(pieces, spans, slow):
+    """The pieces' times *alone*: each timed piece less what the other process's computing at
+    the same time cost it, under the simulator's contention model (a piece runs ``slow``
+    times slower while the other process computes, so ``alone = timed - overlap * (1 -
+    1 / slow)``), from the intervals both processes recorded on the shared clock; ``slow`` is
+    ``{(op, degrees): (forward, backward)}`` (1 where absent)."""
+    from dawnlab.flexflow.simulator import _union
+
+    per_rank = []
+    for rank, mine in enumerate(spans):
+        others = _union(sorted(iv for r, sp in enumerate(spans) if r != rank for ivs in sp.values()
+                               for f0, f1, b0, b1 in ivs for iv in ((f0, f1), (b0, b1)) if iv[1] > iv[0]))
+        per_rank.append({key: [(_overlap(f0, f1, others), _overlap(b0, b1, others)) for f0, f1, b0, b1 in ivs]
+                         for key, ivs in mine.items()})
+    out = {}
+    for key, ts in pieces.items():
+        ovs = [o for r in per_rank for o in r.get(key, [])]
+        sf, sb = slow.get(key, (1.0, 1.0))
+        out[key] = [(f - of * (1 - 1 / sf), b - ob * (1 - 1 / sb)) for (f, b), (of, ob) in zip(ts, ovs)]
+    return out
+
+
+def _slowdowns(rec, q=0.5):
+    """``{(op, degrees): (forward, backward)}``: a piece's time with the other process running
+    it too over its time alone, from one round's calibration (never below 1)."""
+    out = {}
+    for key, alone in rec.get("alone", {}).items():
+        both = rec["together"].get(key)
+        if both:
+            out[key] = tuple(max(1.0, _quantile([t[c] for t in both], q) / max(_quantile([t[c] for t in alone], q),
+                                                                              1e-12)) for c in (0, 1))
+    return out
+
+
+def _held_out_costs(graph, pieces, k, q=0.5, slow=None):
     """A cost table for strategy ``k`` from the pieces timed while *other* strategies trained
     (the ``q`` quantile per operator configuration, the median by default); a configuration
-    only strategy ``k`` uses falls back on its own timings."""
+    only strategy ``k`` uses falls back on its own timings.  ``slow`` (``{(op, degrees):
+    (forward, backward)}``) becomes the table's measured slowdowns."""
     table = {}
     for own in (False, True):
         pooled: dict = {}
@@ -657,6 +772,8 @@ def _held_out_costs(graph, pieces, k, q=0.5):
                 table[sig] = [_quantile([f for f, _ in ts], q), _quantile([b for _, b in ts], q)]
     costs = MeasuredCosts(None)
     costs.table = table
+    costs.slowdowns = {MeasuredCosts.signature(graph, i, tuple(deg), "cpu"): list(v)
+                       for (i, deg), v in (slow or {}).items()}
     return costs
 
 
@@ -669,7 +786,7 @@ def _round_link(rec, copy_engine, q=0.5):
 
 
 def predict_strategies(raw: dict, copy_engine: bool = False, quantile: float = 0.5,
-                       max_others: float | None = None) -> StrategyCheck:
+                       max_others: float | None = None, contention: bool | None = None) -> StrategyCheck:
     """Predict every measured strategy of ``raw`` (from :func:`measure_strategies`) with the
     simulator and compare (see :func:`check_strategies`).
 
@@ -685,6 +802,15 @@ def predict_strategies(raw: dict, copy_engine: bool = False, quantile: float = 0
     ``max_others`` keeps only the rounds during which other programs took at most that many
     cores (the round's ``others``, measured, never the step times), when at least one round
     qualifies; the result says which rounds it used.
+
+    ``contention`` (the default wherever the rounds hold the contention calibration): the two
+    processes are one contention group of the simulator.  Each piece's time alone is its
+    timed time less what the other process's concurrent computing cost it
+    (:func:`_alone_pieces`, from both processes' intervals and that round's measured
+    slowdowns), and the simulator slows each piece by its configuration's measured slowdown
+    (that round's time with the other process running the same piece, over its time alone)
+    wherever it overlaps the other process's work.  ``contention=False`` is the model without
+    it: the pieces' timed times as they are, no slowdown.
     """
     import numpy as np
     import pandas as pd
@@ -694,21 +820,28 @@ def predict_strategies(raw: dict, copy_engine: bool = False, quantile: float = 0
         raise invalid("raw", "predict_strategies", "the result of measure_strategies with at least one round",
                       type(raw).__name__ if not isinstance(raw, dict) else f"{len(raw.get('rounds') or [])} rounds")
     rounds = raw["rounds"]
+    if contention is None:
+        contention = all("together" in rec and "spans" in rec for rec in rounds)
     if max_others is not None:
         kept = [rec for rec in rounds if rec.get("others", float("inf")) <= max_others]
         rounds = kept or rounds
     big = benchmarks.mlp(raw["batch_size"], tuple(raw["sizes"]))
     tiny = benchmarks.mlp(8, _tiny(raw["sizes"]))
-    suite = strategy_suite(big, _cpu_machine(2, 1e-5, 1e9), raw["random"])
+    suite = strategy_suite(big, _cpu_machine(2, 1e-5, 1e9), raw["random"], raw.get("candidates", 1))
     per = {k: {"meas": [], "sim": [], "offset": []} for k in range(len(suite))}
     links = []
     for rec in rounds:
         latency, bandwidth = _round_link(rec, copy_engine, quantile)
         links.append((latency, bandwidth))
-        m = _cpu_machine(2, latency, bandwidth, copy_engine)
+        m = _cpu_machine(2, latency, bandwidth, copy_engine, share=contention)
+        pieces, tiny_pieces, slow = rec["pieces"], rec["tiny_pieces"], {}
+        if contention:
+            slow = _slowdowns(rec, quantile)
+            pieces = [_alone_pieces(p, sp, slow) for p, sp in zip(pieces, rec["spans"])]
+            tiny_pieces = [_alone_pieces(p, sp, {}) for p, sp in zip(tiny_pieces, rec["tiny_spans"])]
         for k, (_, s, sync) in enumerate(suite):
-            costs = _held_out_costs(big, rec["pieces"], k, quantile)
-            tiny_costs = _held_out_costs(tiny, rec["tiny_pieces"], k, quantile)
+            costs = _held_out_costs(big, pieces, k, quantile, slow)
+            tiny_costs = _held_out_costs(tiny, tiny_pieces, k, quantile)
             offset = _quantile(rec["tiny_steps"][k], quantile) - Simulator(tiny, m, tiny_costs, sync).simulate(
                 Strategy(tiny, m, dict(s.configs)), record=False).iteration_time
             sim = Simulator(big, m, costs, sync).simulate(Strategy(big, m, dict(s.configs)),
@@ -736,7 +869,7 @@ def predict_strategies(raw: dict, copy_engine: bool = False, quantile: float = 0
 
 def check_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps: int = 5, rounds: int = 3,
                      random: int = 5, path=None, progress: bool = False, quiet: float = 0.25,
-                     wait_s: float = 0.0, max_others: float | None = None) -> StrategyCheck:
+                     wait_s: float = 0.0, max_others: float | None = None, candidates: int = 1) -> StrategyCheck:
     """Run :func:`strategy_suite` for real on 2 CPU processes (gloo) and predict each run.
 
     :func:`measure_strategies` trains every strategy in ``rounds`` interleaved rounds, timing
@@ -752,5 +885,5 @@ def check_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps: 
     measured times, and the load average over the rounds.  ``path`` keeps the raw timings
     (and resumes from them, see :func:`measure_strategies`).
     """
-    raw = measure_strategies(sizes, batch_size, steps, rounds, random, path, progress, quiet, wait_s)
+    raw = measure_strategies(sizes, batch_size, steps, rounds, random, path, progress, quiet, wait_s, candidates)
     return predict_strategies(raw, max_others=max_others)

@@ -144,6 +144,74 @@ def test_prediction_from_timings_the_model_explains_is_exact():
     assert r.table.offset_s.to_numpy() == pytest.approx(2e-3)
 
 
+def _contended_raw(slow=1.7, sizes=(12, 16, 16, 4), batch=8, offset=2e-3, lat=1e-4, bw=1e9):
+    """Raw timings made by the contention model itself: both processes are one share group whose
+    pieces run ``slow`` times slower while the other computes; every piece's timed time and
+    interval come from the simulated timeline, the calibration's pieces cost their time alone
+    and ``slow`` times that together, every step is the simulated step plus ``offset``."""
+    from dawnlab.flexflow import AnalyticCosts, Simulator, Strategy
+    from dawnlab.flexflow.validation import _PING_SIZES, _suite_configs, _sync_sizes, _tiny
+
+    class Slowed(AnalyticCosts):
+        def slowdown(self, graph, i, degrees, device):
+            return (slow, slow)
+
+    m = _cpu_machine(2, lat, bw, share=True)
+    big, tiny = benchmarks.mlp(batch, sizes), benchmarks.mlp(8, _tiny(sizes))
+    suite = strategy_suite(big, _cpu_machine(2, 1e-5, 1e9), 3)
+    rec = {"load": (0.1, 0.1, 0.1), "load_after": (0.1, 0.1, 0.1), "others": 0.0, "probe": float("nan"),
+           "wall": 1.0, "ping": {n: [lat + n / bw] * 3 for n in _PING_SIZES},
+           "allreduce": {n: [2 * (lat + n / bw)] * 3 for n in _sync_sizes(sizes)},
+           "steps": [], "tiny_steps": [], "pieces": [], "tiny_pieces": [], "spans": [], "tiny_spans": [],
+           "alone": {}, "together": {}}
+    for i, deg in _suite_configs(big, suite):
+        f, b = AnalyticCosts(m).compute(big, i, deg, m.devices[0])
+        rec["alone"][i, deg] = [(f, b)] * 2
+        rec["together"][i, deg] = [(slow * f, slow * b)] * 2
+    for _, s, sync in suite:
+        for graph, key, costs in ((big, "", Slowed(m)), (tiny, "tiny_", AnalyticCosts(m))):
+            st = Strategy(graph, m, dict(s.configs))
+            tl = Simulator(graph, m, costs, sync).simulate(st)
+            t = tl.tasks
+            pieces, spans = {}, [{}, {}]
+            for rank in (0, 1):
+                for i, op in enumerate(graph.ops):
+                    if op.kind == "input":
+                        continue
+                    rows = [t[(t.kind == kind) & (t.op == op.name) & (t.device == f"core{rank}")]
+                            for kind in ("forward", "backward")]
+                    for (f0, f1), (b0, b1) in zip(zip(rows[0].start, rows[0].end), zip(rows[1].start, rows[1].end)):
+                        pieces.setdefault((i, st[op.name].degrees), []).append((f1 - f0, b1 - b0))
+                        spans[rank].setdefault((i, st[op.name].degrees), []).append((f0, f1, b0, b1))
+            rec[key + "pieces"].append(pieces)
+            rec[key + "spans"].append(spans)
+            rec[key + "steps"].append([tl.iteration_time + offset] * 4)
+    return {"sizes": sizes, "batch_size": batch, "steps": 4, "random": 3,
+            "labels": [(label, sync) for label, _, sync in suite], "rounds": [rec]}
+
+
+def test_contention_is_taken_out_of_the_timed_pieces_and_put_back_by_the_simulator():
+    # timings the contention model explains exactly (pieces stretched while the other process
+    # computes, their intervals on the shared clock, the calibration's alone and together times)
+    # are predicted exactly: the pieces' times alone are recovered from their overlaps and the
+    # measured slowdown, and the simulator stretches them again where they overlap
+    from dawnlab.flexflow.validation import _alone_pieces, _slowdowns, predict_strategies
+
+    raw = _contended_raw(1.7)
+    rec = raw["rounds"][0]
+    slow = _slowdowns(rec)
+    assert all(v == pytest.approx((1.7, 1.7)) for v in slow.values())
+    dp = 0  # data parallel (ring): both processes compute every piece at once, stretched 1.7x
+    alone = _alone_pieces(rec["pieces"][dp], rec["spans"][dp], slow)
+    stretched = [f for ts in rec["pieces"][dp].values() for f, _ in ts]
+    assert max(f for ts in alone.values() for f, _ in ts) < max(stretched) / 1.6
+    r = predict_strategies(raw)
+    assert r.table.error.max() < 1e-9  # (ring and ps tie here, so the ranks are left alone)
+    assert r.table.offset_s.to_numpy() == pytest.approx(2e-3)
+    # the model only comes in where the rounds hold its calibration
+    assert predict_strategies(_synthetic_raw([(0.0, 1.0)])).table.error.max() < 1e-9
+
+
 def test_rounds_are_chosen_by_their_measured_contention_not_their_times():
     from dawnlab.flexflow.validation import predict_strategies
 
