@@ -51,6 +51,18 @@ Kendall and Spearman rank correlations between simulated and measured step times
   process's own cores, so it holds both (``copy_engine: false`` in the machine model), and a
   two-way ring all-reduce is two such transfers in turn.  The link (latency, bandwidth) is
   fitted, under that model, to one-way messages and all-reduces timed in the same round.
+- **Two cores that slow each other down.**  This machine's two cores each run a matmul
+  1.6-1.8x slower while the other runs one (they share a physical core's units or the memory
+  system).  As the paper measures each task on the device (Section 5.1), each round also
+  times every operator configuration's piece *alone* (one process, the other waiting) and
+  *together* (both processes running it at once); their ratio is the configuration's
+  slowdown, and the two processes are one ``share`` group of the simulator, which stretches a
+  piece by it for as long as the other process computes (see the simulator's *contention*).
+  The pieces timed while training ran beside whatever the other process did; the executor
+  records each one's interval on the clock both processes share, and the prediction turns
+  each into its time alone, ``timed - overlap * (1 - 1 / slowdown)``, with ``overlap`` the
+  time the other process computed during it: the model's own inverse, so that the simulator
+  adds back exactly the contention each strategy's schedule causes.
 - **Held out and paired by round.**  Each round's prediction of a strategy uses only that
   round's measurements, and of the pieces only those timed while the *other* strategies
   trained; a strategy's figures are the medians of its per-round values.
@@ -645,7 +657,8 @@ def measure_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps
     Each round times the link (one-way messages and all-reduces), then every configuration's
     piece alone and with the other process running it too (the contention calibration), then
     trains ``steps`` steps of every strategy and of its tiny-layer twin, in an order rotated
-    each round, timing every piece's compute as it runs, with its interval on the shared clock.  It records the load average (``os.getloadavg()``, what
+    each round, timing every piece's compute as it runs, with its interval on the shared
+    clock.  It records the load average (``os.getloadavg()``, what
     ``uptime`` prints) before and after, and **the contention it ran under**: ``others``, the
     cores' worth of CPU that other programs took during the round (all the machine's busy time
     from ``/proc/stat`` less the two processes' own CPU time).  With ``wait_s > 0``, each round
