@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import statistics
 import sys
@@ -93,13 +94,13 @@ def entries(quick: bool):
 def bare_run(bench, seed):
     """The same recipe without the harness: no log, no Runner, only ``perf_counter``.
 
-    Returns ``(clocked seconds, epochs, wall seconds including init)``: the clocked span
-    runs from before ``start()`` to the end of the evaluation that met the target (or the
-    epoch limit), with the Runner's evaluation schedule.
+    Returns ``(clocked seconds, epochs, wall seconds including init, clocked process CPU
+    seconds)``: the clocked span runs from before ``start()`` to the end of the evaluation
+    that met the target (or the epoch limit), with the Runner's evaluation schedule.
     """
     w = time.perf_counter()
     bench.init(seed)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     bench.start()
     epoch = 0
     for epoch in range(1, bench.max_epochs + 1):
@@ -108,41 +109,84 @@ def bare_run(bench, seed):
             continue
         if bench.evaluate() >= bench.target:
             break
-    end = time.perf_counter()
-    return end - t, epoch, end - w
+    end, cpu_end = time.perf_counter(), time.process_time()
+    return end - t, epoch, end - w, cpu_end - cpu
 
 
 def measure_overhead(bench, seed: int, n: int, path: Path) -> dict:
-    """Bare pass, Runner pass, bare pass over the same ``n`` seeds; saved to ``path`` (redone whole if missing)."""
+    """For each of ``n`` seeds: a bare run, the same seed's run through the Runner, a bare run again.
+
+    The Runner is driven run by run (its ``iter_runs`` generator), so each harnessed run
+    sits between its two bare twins and a burst of load hits the three alike more often
+    than not.  Saved to ``path``; an interrupted measurement is redone whole.
+    """
     if path.is_file():
         return load(path)
-    seeds = run_seeds(seed, n)
-    first = [bare_run(bench, s) for s in seeds]
+    first, second, records, runner_wall = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="tta-overhead-") as folder:
+        runner = Runner(bench, runs=n, log_dir=folder, seed=seed, progress=False)
+        harnessed = runner.iter_runs()
+        for s in runner.seeds:
+            first.append(bare_run(bench, s))
+            w = time.perf_counter()
+            records.append(next(harnessed))
+            runner_wall.append(time.perf_counter() - w)
+            second.append(bare_run(bench, s))
+            assert records[-1].seed == s
         w = time.perf_counter()
-        res = Runner(bench, runs=n, log_dir=folder, seed=seed, progress=False).run()
-        runner_wall = time.perf_counter() - w
-        passed = sum(c.passed for c in res.checks)
-    second = [bare_run(bench, s) for s in seeds]
-    out = {"seeds": seeds, "bare_first": first, "bare_second": second,
-           "runner_tta_s": [r.tta_s for r in res.runs], "runner_epochs": [r.evals[-1][0] if r.evals else 0
-                                                                          for r in res.runs],
-           "runner_wall_s": runner_wall, "runner_logs_passed": passed, "load": os.getloadavg()[0]}
+        res = runner.result(records)  # the compliance checks, part of the harness's whole cost
+        check_wall = time.perf_counter() - w
+    out = {"seeds": runner.seeds, "bare_first": first, "bare_second": second,
+           "runner_tta_s": [r.tta_s for r in res.runs],
+           "runner_cpu_s": [float(r.extras["cpu_seconds"]) for r in res.runs],
+           "runner_epochs": [r.evals[-1][0] if r.evals else 0 for r in res.runs],
+           "runner_wall_s": runner_wall, "check_wall_s": check_wall,
+           "runner_logs_passed": sum(c.passed for c in res.checks), "load": os.getloadavg()[0]}
     save(path, out)
     return out
 
 
 def overhead_figures(o: dict) -> dict:
-    """(with - without) / without, clocked and wall, on the pairs whose runs took the same epochs."""
+    """(with - without) / without over the seeds whose three runs took the same epochs.
+
+    ``harness_overhead``: clocked wall time, ratio of the sums; ``_median``: the median of
+    the per-seed ratios (robust to a burst of load in one run); ``_interval``: a 95% t
+    interval for the mean per-seed ratio (how finely these pairs resolve it); ``_cpu``: clocked process
+    CPU seconds; ``_wall``: each run's whole wall time (init, held-out evaluation, log
+    writing, and the compliance checks' share); ``_noise``: the same comparison between
+    the two bare passes, (second - first) / mean, which a real overhead must exceed.
+    """
     n = len(o["seeds"])
     same = [i for i in range(n) if o["bare_first"][i][1] == o["bare_second"][i][1] == o["runner_epochs"][i]]
-    bare = [(o["bare_first"][i][0] + o["bare_second"][i][0]) / 2 for i in same]
-    bare_wall = sum((o["bare_first"][i][2] + o["bare_second"][i][2]) / 2 for i in range(n))
-    harnessed = [o["runner_tta_s"][i] for i in same]
-    return {"harness_overhead": (sum(harnessed) - sum(bare)) / sum(bare) if same else None,
-            "harness_overhead_wall": (o["runner_wall_s"] - bare_wall) / bare_wall,
-            "harness_overhead_noise": (abs(sum(o["bare_first"][i][0] for i in same)
-                                           - sum(o["bare_second"][i][0] for i in same)) / sum(bare)) if same else None,
+    if not same:
+        return {"harness_overhead": None, "harness_overhead_median": None, "harness_overhead_interval": None,
+                "harness_overhead_cpu": None,
+                "harness_overhead_wall": None, "harness_overhead_noise": None, "harness_overhead_pairs": 0,
+                "harness_overhead_seeds": n}
+
+    def mean_of(k, i):
+        return (o["bare_first"][i][k] + o["bare_second"][i][k]) / 2
+
+    bare = [mean_of(0, i) for i in same]
+    with_ = [o["runner_tta_s"][i] for i in same]
+    bare_cpu = sum(mean_of(3, i) for i in same)
+    bare_wall = sum(mean_of(2, i) for i in same)
+    runner_wall = sum(o["runner_wall_s"][i] for i in same) + o["check_wall_s"] * len(same) / n
+    ratios = np.array([(w - b) / b for w, b in zip(with_, bare)])
+    if len(ratios) >= 2:  # 95% t interval of the mean per-seed ratio: what these pairs can resolve
+        from scipy import stats
+
+        half = float(stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(len(ratios)))
+        interval = [float(ratios.mean()) - half, float(ratios.mean()) + half]
+    else:
+        interval = None
+    return {"harness_overhead": (sum(with_) - sum(bare)) / sum(bare),
+            "harness_overhead_median": float(np.median(ratios)),
+            "harness_overhead_interval": interval,
+            "harness_overhead_cpu": (sum(o["runner_cpu_s"][i] for i in same) - bare_cpu) / bare_cpu,
+            "harness_overhead_wall": (runner_wall - bare_wall) / bare_wall,
+            "harness_overhead_noise": (sum(o["bare_second"][i][0] for i in same)
+                                       - sum(o["bare_first"][i][0] for i in same)) / sum(bare),
             "harness_overhead_pairs": len(same), "harness_overhead_seeds": n}
 
 
@@ -242,8 +286,8 @@ def report(results, overhead, args, load_before):
     aborted = {k: sum(not r.converged for r in runs[k]) for k in ("digits_fast", "digits_plain")}
     print(f"\n== fast vs plain at {target} test accuracy"
           + ("" if is_preferred else f" (the plain recipe, or the fast one, does not reach {preferred} on 9 of "
-                                     f"{n_base} seeds: {target} is the highest threshold of the 0.5-point grid both "
-                                     f"reach on 9 of 10)"))
+                                     f"10 seeds: {target} is the highest threshold of the 0.5-point grid that both "
+                                     f"reach on 9 of 10, here {math.ceil(0.9 * n_base - 1e-9)} of {n_base})"))
     print(f"  runs aborted at their own target {preferred} (the epoch limit came first): fast "
           f"{aborted['digits_fast']}/{n_fast}, plain {aborted['digits_plain']}/{n_base}")
     fast_tta, fast_note, fast_reached = _olympic(runs["digits_fast"], target)
@@ -336,18 +380,27 @@ def report(results, overhead, args, load_before):
 
     fractions = [analysis.harness_fraction(r) for r in runs["digits_fast"]]
     figures = overhead_figures(overhead)
-    pairs = ", ".join(f"{(a[0] + b[0]) / 2:.3f}/{w:.3f}" for a, b, w in
+    pairs = ", ".join(f"{a[0]:.3f}/{w:.3f}/{b[0]:.3f}" for a, b, w in
                       zip(overhead["bare_first"], overhead["bare_second"], overhead["runner_tta_s"]))
-    print(f"\n== harness overhead, digits_fast, {figures['harness_overhead_seeds']} seeds, bare loop / Runner / bare "
-          f"loop in one piece (load {overhead['load']:.1f} at its end):")
-    ho = figures["harness_overhead"]
-    print(f"   clocked time (with - without) / without: {'n/a' if ho is None else f'{ho:+.4%}'} over "
-          f"{figures['harness_overhead_pairs']} seeds whose three runs took the same epochs; the two bare passes "
-          f"differ by {figures['harness_overhead_noise']:.4%} (the noise floor)")
+    print(f"\n== harness overhead, digits_fast, {figures['harness_overhead_seeds']} seeds, each run bare / through the "
+          f"Runner / bare again, in one piece (load {overhead['load']:.1f} at its end):")
+    same_seeds = range(figures["harness_overhead_pairs"])
+
+    def pct(x):
+        return "n/a" if x is None else f"{x:+.3%}"
+
+    print(f"   clocked time (with - without) / without: {pct(figures['harness_overhead'])} (ratio of the sums; median "
+          f"of the per-seed ratios {pct(figures['harness_overhead_median'])}) over {figures['harness_overhead_pairs']} "
+          f"seeds whose three runs took the same epochs; the two bare passes differ by "
+          f"{pct(figures['harness_overhead_noise'])} (the noise floor)")
+    iv = figures["harness_overhead_interval"]
+    if iv:
+        print(f"   95% t interval of the mean per-seed ratio: [{iv[0]:+.3%}, {iv[1]:+.3%}] (what {len(same_seeds)} pairs "
+              f"can resolve on this machine)")
+    print(f"   clocked process CPU seconds: {pct(figures['harness_overhead_cpu'])}")
     print(f"   whole wall time per run (init, the untimed held-out evaluation, log writing and the two compliance "
-          f"checks per log included): "
-          f"{figures['harness_overhead_wall']:+.4%}")
-    print(f"   per seed, mean bare / Runner clocked seconds: {pairs}")
+          f"checks per log included): {pct(figures['harness_overhead_wall'])}")
+    print(f"   per seed, bare first / Runner / bare second clocked seconds: {pairs}")
     print(f"   older figure: median {statistics.median(fractions):.4%} of the clocked time of the main digits_fast "
           f"runs is outside the recipe's methods (max {max(fractions):.4%})")
 
@@ -367,7 +420,8 @@ def report(results, overhead, args, load_before):
                "tta_cov_runs": len(fast_t), "tta_cov_population": cov_population,
                "tta_cov_interval": "95% noncentral t (cov_interval); " + guarantee,
                "runs_for_5pct_population": need_population,
-               **{k: figures[k] for k in ("harness_overhead_wall", "harness_overhead_noise", "harness_overhead_pairs",
+               **{k: figures[k] for k in ("harness_overhead_median", "harness_overhead_interval", "harness_overhead_cpu", "harness_overhead_wall",
+                                           "harness_overhead_noise", "harness_overhead_pairs",
                                            "harness_overhead_seeds")},
                "harness_outside_methods": statistics.median(fractions),
                "threshold_curve_olympic_s": {"thresholds": [float(x) for x in olympic_fp.index],
