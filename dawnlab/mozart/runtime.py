@@ -57,7 +57,9 @@ from __future__ import annotations
 import contextlib
 import glob
 import itertools
+import math
 import os
+import time
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -69,13 +71,15 @@ from dawnlab.mozart.graph import GRAPH, Node
 from dawnlab.mozart.planner import Stage, plan
 from dawnlab.mozart.splittypes import ArraySplit, Mut, Reduce, RowSplit
 
-__all__ = ["l2_cache_bytes", "options", "set_options", "get_options", "PieceError", "run",
+__all__ = ["l2_cache_bytes", "l3_cache_bytes", "cache_bytes", "GIL_CALL_SECONDS", "GIL_SHARE", "options", "set_options", "get_options", "PieceError", "run",
            "DEFAULT_L2_BYTES", "PROBE_ELEMENTS", "piece_size_for"]
 
 DEFAULT_L2_BYTES = 256 * 1024
 PROBE_ELEMENTS = 1024
 MIN_PIECE = 16
 PANDAS_PIECE = 1 << 20
+GIL_CALL_SECONDS = 2e-6
+GIL_SHARE = 0.2
 BACKENDS = ("threads", "processes", "dask")
 
 
@@ -97,6 +101,22 @@ def l2_cache_bytes(path: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
     >>> l2_cache_bytes("/no/such/folder") == DEFAULT_L2_BYTES
     True
     """
+    size = cache_bytes(2, path)
+    return DEFAULT_L2_BYTES if size is None else size
+
+
+def l3_cache_bytes(path: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """The level-3 cache size of CPU 0 in bytes (shared by its cores), from the OS; ``None`` if unreadable.
+
+    >>> l3_cache_bytes("/no/such/folder") is None
+    True
+    """
+    return cache_bytes(3, path)
+
+
+def cache_bytes(level: int, path: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """The size in bytes of CPU 0's unified or data cache at ``level``, read from sysfs; ``None`` if unreadable."""
+    wanted = level
     for index in sorted(glob.glob(os.path.join(path, "index*"))):
         try:
             with open(os.path.join(index, "level")) as f:
@@ -107,14 +127,16 @@ def l2_cache_bytes(path: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
                 size = f.read().strip()
         except (OSError, ValueError):
             continue
-        if level != 2 or kind not in ("Unified", "Data"):
+        if level != wanted or kind not in ("Unified", "Data"):
             continue
         unit = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1:].upper(), 1)
         try:
-            return int(size.rstrip("KkMmGg")) * unit
+            value = int(size.rstrip("KkMmGg")) * unit
         except ValueError:
             continue
-    return DEFAULT_L2_BYTES
+        if value > 0:
+            return value
+    return None
 
 
 def _default_workers() -> int:
@@ -181,15 +203,44 @@ def resolve_options(overrides: dict) -> dict:
     return opts
 
 
-def piece_size_for(bytes_per_element: float, l2: int | None = None) -> int:
-    """Elements per piece for a stage touching ``bytes_per_element`` bytes per element.
+def piece_size_for(bytes_per_element: float, l2: int | None = None, *, seconds_per_element: float | None = None,
+                   workers: int = 1, l3: int | None = None) -> int:
+    """Elements per piece for a stage whose live values take ``bytes_per_element`` bytes per element.
 
+    The cache rule (the paper's): the largest power of two ``p`` with
+    ``p * bytes_per_element <= l2``, so that one piece of every live value of
+    the stage fits in one core's L2 at once.
+
+    The call-overhead rule (for a thread pool): every call on a piece holds
+    the GIL for about :data:`GIL_CALL_SECONDS` in Python before and after its
+    kernel; with ``workers`` threads those stretches run one at a time, so a
+    call must carry at least ``workers * GIL_CALL_SECONDS / GIL_SHARE`` seconds
+    of kernel work for the GIL-held share to stay under :data:`GIL_SHARE`.
+    Given the measured ``seconds_per_element`` of one call (from the probe),
+    the piece grows to that many elements (the nearest power of two), but
+    never beyond the share of the L3 cache (``l3 / workers``) that one worker's
+    live values may take; where the L3 size is unknown it does not grow.
+
+    Examples
+    --------
     >>> piece_size_for(64, l2=1024 * 1024)
     16384
+    >>> piece_size_for(98304, l2=1 << 20, l3=32 << 20, workers=2, seconds_per_element=0.5e-6)
+    64
     """
     l2 = l2_cache_bytes() if l2 is None else l2
-    n = max(1, int(l2 // max(bytes_per_element, 1.0)))
-    return max(MIN_PIECE, 1 << (n.bit_length() - 1))
+    bpe = max(float(bytes_per_element), 1.0)
+    n = max(1, int(l2 // bpe))
+    size = max(MIN_PIECE, 1 << (n.bit_length() - 1))
+    if seconds_per_element and seconds_per_element > 0:
+        need = workers * GIL_CALL_SECONDS / (GIL_SHARE * seconds_per_element)
+        if need > size:
+            l3 = l3_cache_bytes() if l3 is None else l3
+            cap = int(l3 / max(1, workers) / bpe) if l3 else size
+            need = 1 << max(0, round(math.log2(need)))
+            if cap > size:
+                size = max(size, min(need, 1 << (cap.bit_length() - 1)))
+    return size
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -256,6 +307,7 @@ class _Program:
         self.mut_slots: set[int] = set()   # input slots that are in-place targets (shadow copies)
         slot_of: dict[int, int] = {}
         const_of: dict[int, int] = {}
+        split_of: dict[tuple, int] = {}
         nslots = 0
         kept_ids = {n.id for n in stage.outputs}
         for node in stage.nodes:
@@ -271,6 +323,11 @@ class _Program:
                         value = shadows.setdefault(id(value), (value, value.copy()))[1]
                     self.mut_slots.add(nslots)
                 if t.splits:
+                    key = (id(value), t)
+                    if key in split_of:  # the same array read again (``t`` in three calls): one slot, one piece
+                        specs.append((name, split_of[key]))
+                        continue
+                    split_of[key] = nslots
                     self.inputs.append((nslots, t))
                     self.input_values.append(value)
                 else:
@@ -360,20 +417,25 @@ class _Run:
         self.fixed = piece_size
         self.piece_size = piece_size
         self.bytes_per_element = None
+        self.seconds_per_element = None
+        self.pandas_stage = False
 
     # -- the probe ----------------------------------------------------------------------------------
     def execute(self, pool_factory=_pool):
         prog = self.prog
         if self.fixed:
             first = self.fixed
-        else:  # a probe of about 64 KiB of input, PROBE_ELEMENTS elements at most
+        else:  # a probe of about 64 KiB of input, PROBE_ELEMENTS elements and 1/64 of the stage at most
             bpe = sum(t.bytes_per_element(v) for (_, t), v in zip(prog.inputs, self.values)) or 8.0
-            first = int(max(1, min(PROBE_ELEMENTS, (64 * 1024) // bpe)))
+            first = int(max(min(MIN_PIECE, self.n), min(PROBE_ELEMENTS, (64 * 1024) // bpe, self.n // 64)))
         probe_end = min(first, self.n) if self.n else 0
         vals = self._fresh_vals()
         kept_pieces = {op.index: [] for op in prog.ops if op.kept}
         self._piece(0, probe_end, vals, None, kept_pieces, probe=True)
         self._setup(vals, probe_end, kept_pieces)
+        if not self.fixed and probe_end and prog.ops and not self.pandas_stage \
+                and not any(op.mut for op in prog.ops):
+            self._time_probe(probe_end)
         pieces = _pieces(self.n, probe_end, self.piece_size)[1:] if self.n > probe_end else []
         self.npieces = len(pieces) + 1
         slots = {i: [None] * len(pieces) for i in self.list_ops}
@@ -418,6 +480,30 @@ class _Run:
             else:
                 results[op.index] = kept_pieces[op.index] + slots.get(op.index, [])
         return results
+
+    def _time_probe(self, probe_end):
+        """Time the probe's piece again (twice, warm, with the stage's buffers); grow the piece if calls are short.
+
+        The first run of the probe allocates every result (page faults on first
+        touch), so its time says little; this second run writes what the first
+        already wrote (kept results into the same rows of their outputs, the
+        rest into scratch) and its per-piece results are dropped.  Stages with
+        in-place writes are never run twice.
+        """
+        size, self.piece_size = self.piece_size, probe_end
+        bufs = self._buffers()
+        self.piece_size = size
+        for b in bufs:  # first touch outside the timing
+            b.fill(0)
+        sink = {i: [None] for i in self.list_ops}
+        best = math.inf
+        for _ in range(2):  # the faster of two runs: one short timing is easily disturbed
+            t0 = time.perf_counter()
+            self._piece(0, probe_end, self._fresh_vals(), bufs, sink, index=0)
+            best = min(best, time.perf_counter() - t0)
+        self.seconds_per_element = best / (len(self.prog.ops) * probe_end)
+        self.piece_size = max(size, piece_size_for(self.bytes_per_element, seconds_per_element=self.seconds_per_element,
+                                                   workers=self.workers))
 
     def _fresh_vals(self):
         vals = [None] * self.prog.nslots
@@ -502,7 +588,8 @@ class _Run:
         self.bytes_per_element = total_bpe
         if not self.fixed:
             self.piece_size = piece_size_for(total_bpe)
-            if any(isinstance(vals[op.slot], (pd.Series, pd.DataFrame)) for op in prog.ops):
+            self.pandas_stage = any(isinstance(vals[op.slot], (pd.Series, pd.DataFrame)) for op in prog.ops)
+            if self.pandas_stage:
                 share = -(-self.n // max(1, self.workers))
                 self.piece_size = max(self.piece_size, min(PANDAS_PIECE, share))
 
@@ -577,7 +664,8 @@ def run(targets: list[Node], **overrides):
                     _raise(f.args[0])
                 merged = _finish(prog, results)
                 info.append({"elements": r.n, "piece_size": r.piece_size, "pieces": r.npieces,
-                             "bytes_per_element": r.bytes_per_element})
+                             "bytes_per_element": r.bytes_per_element,
+                             "seconds_per_element": r.seconds_per_element})
             else:
                 merged = _run_blocks(prog, values, opts)
                 info.append({"elements": _length_of(prog, values), "piece_size": opts["piece_size"]})
