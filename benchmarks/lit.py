@@ -4,7 +4,7 @@ Koratana et al. (arXiv 1810.01937, Section 5) compress deep ResNets into
 students of the same width with 3-5.5x fewer layers at no loss of accuracy,
 ahead of KD and FitNets; with the teacher's own architecture LIT beats
 Born-Again networks; and LIT compresses GAN generators.  Measured here, on a
-2-core CPU, side by side in one run:
+2-core CPU, side by side:
 
 1. **MNIST-1D** (``load_mnist1d(5000)``: the package's 4000 training and 1000
    test rows): a 1-D pre-activation ResNet teacher (26 layers) and a student of
@@ -17,11 +17,14 @@ Born-Again networks; and LIT compresses GAN generators.  Measured here, on a
 2. **The 5000 MNIST digits** (``load_opencv_digits``, 20x20; a fixed stratified
    4000/1000 split): the same comparison with the pre-activation ResNets of
    :mod:`dawnlab.svp.models` (26 and 8 layers).
-3. **Block-parallel LIT** (the LIT phase with ``beta = 0``, MNIST-1D models):
-   the three blocks trained jointly in this process against as three tasks on
-   two worker processes through :mod:`dawnlab.parallel`, interleaved, median
-   of the repeats; the speed-up is their wall-time ratio (the final weights are
-   checked to agree).
+3. **Block-parallel LIT** (the LIT phase with ``beta = 0``): the student's
+   blocks trained jointly in this process (1 and 2 torch threads) against as
+   one task per block on two worker processes through :mod:`dawnlab.parallel`
+   (one thread each), interleaved, median of the repeats.  The speed-up is
+   against the faster joint run; the report also gives each block task's own
+   compute time, the best speed-up those block costs allow on two workers,
+   and the rest (process start, pickling the IRs out and the weights back).
+   Run it alone (``--parts parallel`` under ``/tmp/dl/quiet``): it is a timing.
 4. **GAN generators** on the digits: teacher generator with 6 residual blocks,
    LIT student with 2 (the middle section in two LIT blocks, stem and
    up-sampling copied, then adversarial fine-tuning) and a 2-block student
@@ -29,13 +32,17 @@ Born-Again networks; and LIT compresses GAN generators.  Measured here, on a
    distance of 1000 samples to the test digits on the penultimate features of
    a digit CNN trained here (**not the Inception FID**), mean over the seeds.
 
-The (part, seed) tasks run on ``--processes`` worker processes (one torch
-thread each); with ``--out`` every finished task is saved atomically and a
-rerun resumes.
+Every (part, seed, method) is its own task (the teacher of a seed first, saved
+and reused by that seed's methods), run one after the other with one torch
+thread; with ``--out`` each finished task is saved atomically
+(:mod:`dawnlab.results`) and a rerun resumes.  ``--budget S`` starts no new
+task after S seconds, so a long run is split into several short calls of the
+same command; the last call prints the tables.
 
-Usage: ``python benchmarks/lit.py [--quick] [--seeds 3] [--processes 2] [--out DIR] [--no-digits] [--no-gan]``.
+Usage: ``python benchmarks/lit.py [--quick] [--seeds 3] [--out DIR] [--budget S] [--parts mnist1d,digits,gan,parallel]``.
 The last line printed is one JSON object: the MNIST-1D figures at top level, the
-digits' under ``digits``.
+digits' under ``digits`` (``"complete": false`` and the number of tasks left
+while a budgeted run is unfinished).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import argparse
 import hashlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,22 +60,23 @@ import torch
 
 from dawnlab import results
 from dawnlab.data import load_mnist1d, load_opencv_digits
-from dawnlab.lit import LIT, METHODS, make_model, resnet_spec, run_seed
+from dawnlab.lit import LIT, METHODS, make_model, resnet_spec
+from dawnlab.lit.compare import score_row, train_method, train_teacher
 from dawnlab.lit.gan import gan_experiment
 from dawnlab.lit.training import as_tensors
-from dawnlab.parallel import imap
 
-FULL = {"mnist1d": {"width": 8, "teacher_epochs": 20, "lit_epochs": 10, "kd_epochs": 10, "n": 5000},
-        "digits": {"width": 4, "teacher_epochs": 6, "lit_epochs": 3, "kd_epochs": 3},
-        "gan": {"width": 24, "gan_epochs": 10, "lit_epochs": 3, "finetune_epochs": 4, "classifier_epochs": 4},
-        "parallel": {"lit_epochs": 3, "repeats": 3}}
+FULL = {"mnist1d": {"width": 8, "teacher_epochs": 40, "lit_epochs": 20, "kd_epochs": 20, "n": 5000},
+        "digits": {"width": 4, "teacher_epochs": 30, "lit_epochs": 15, "kd_epochs": 15},
+        "gan": {"width": 24, "gan_epochs": 20, "lit_epochs": 5, "finetune_epochs": 8, "classifier_epochs": 6},
+        "parallel": {"student_depth": 14, "width": 16, "lit_epochs": 4, "repeats": 3, "n": 5000}}
 QUICK = {"mnist1d": {"width": 8, "teacher_epochs": 3, "lit_epochs": 2, "kd_epochs": 2, "n": 1000},
          "digits": {"width": 4, "teacher_epochs": 2, "lit_epochs": 1, "kd_epochs": 1, "n": 600},
          "gan": {"width": 16, "gan_epochs": 2, "lit_epochs": 1, "finetune_epochs": 1, "classifier_epochs": 2,
                  "n": 600},
-         "parallel": {"lit_epochs": 1, "repeats": 1}}
+         "parallel": {"student_depth": 8, "width": 8, "lit_epochs": 1, "repeats": 1, "n": 1000}}
 ACC_KEYS = {"lit": "lit_student_acc", "teacher": "teacher_acc", "kd": "kd_acc", "fitnets": "fitnets_acc",
             "scratch": "scratch_acc", "lit_same_arch": "lit_same_arch_acc", "born_again": "born_again_acc"}
+PARTS = ("mnist1d", "digits", "gan", "parallel")
 
 
 def mnist1d_split(n: int):
@@ -88,39 +97,71 @@ def digits_split(n: int | None = None):
     return (X[train], y[train]), (X[test], y[test])
 
 
-def _task(spec: dict):
-    """One (part, seed) task of the benchmark, run in a worker process with one torch thread."""
+FAMILY = {"mnist1d": "resnet1d", "digits": "resnet"}
+
+
+def _split(part: str, cfg: dict):
+    return mnist1d_split(cfg["n"]) if part == "mnist1d" else digits_split(cfg.get("n"))
+
+
+def run_task(spec: dict, out_dir: Path):
+    """One (part, seed, method) task, one torch thread; the teacher's weights are saved for its seed's methods."""
     torch.set_num_threads(1)
-    part, seed, cfg = spec["part"], spec["seed"], spec["cfg"]
+    part, seed, method, cfg = spec["part"], spec["seed"], spec["method"], spec["cfg"]
     if part == "gan":
         gcfg = {k: v for k, v in cfg.items() if k != "n"}
-        return gan_experiment(*digits_split(cfg.get("n")), seed=seed, **gcfg)
-    settings = {k: v for k, v in cfg.items() if k != "n"}
-    if part == "mnist1d":
-        train, val = mnist1d_split(cfg["n"])
-        return run_seed({"family": "resnet1d", "train": train, "val": val, "seed": seed, **settings})
-    train, val = digits_split(cfg.get("n"))
-    return run_seed({"family": "resnet", "train": train, "val": val, "seed": seed, **settings})
+        work = out_dir / f"gan_{spec['recipe']}_seed{seed}_stages"
+        return gan_experiment(*digits_split(cfg.get("n")), seed=seed, checkpoint_dir=work, **gcfg)
+    train, val = _split(part, cfg)
+    teacher_path = out_dir / f"{part}_{spec['recipe']}_seed{seed}_teacher_weights.pkl"
+    t0 = time.perf_counter()
+    if method == "teacher":
+        teacher = train_teacher(FAMILY[part], train, depth=26, width=cfg["width"], seed=seed,
+                                epochs=cfg["teacher_epochs"])
+        row = score_row("teacher", teacher, val, seed, 26, t0)
+        results.save(teacher_path, teacher.state_dict())
+        return row
+    teacher = make_model(FAMILY[part], 26, cfg["width"], seed)
+    teacher.load_state_dict(results.load(teacher_path))
+    model = train_method(method, FAMILY[part], teacher, train, student_depth=8, width=cfg["width"], seed=seed,
+                         lit_epochs=cfg["lit_epochs"], kd_epochs=cfg["kd_epochs"])
+    return score_row(method, model, val, seed, 26, t0)
 
 
-def run_all(parts, cfg, seeds, processes, out_dir):
-    """Every (part, seed) task on one pool; each result saved to ``out_dir`` as it finishes (resumable)."""
+def recipe_of(part: str, cfg: dict) -> str:
+    # the library's recipe version is part of the key: results of an older recipe are not reused
+    return hashlib.sha256(json.dumps([part, cfg[part], RECIPE_VERSION], sort_keys=True).encode()).hexdigest()[:8]
+
+
+RECIPE_VERSION = 2  # 2: LIT loss beta KD + (1 - beta) IR, frozen stem/head in the LIT phase, kd_lr = lr / 10, BAN loss
+
+
+def run_all(parts, cfg, seeds, out_dir: Path, budget: float | None):
+    """Every (part, seed, method) task in order, each saved as it finishes; stop starting tasks after ``budget`` s."""
     done, todo = {}, []
-    order = {"digits": 0, "gan": 1, "mnist1d": 2}  # the longest first
-    for part in sorted(parts, key=order.get):
-        recipe = hashlib.sha256(json.dumps([part, cfg[part]], sort_keys=True).encode()).hexdigest()[:8]
-        for s in seeds:
-            path = out_dir / f"{part}_{recipe}_seed{s}.json" if out_dir else None
-            if path is not None and path.is_file():
-                done[part, s] = results.load(path)
-            else:
-                todo.append(({"part": part, "seed": s, "cfg": cfg[part]}, path))
-    for i, result in imap(_task, [t for t, _ in todo], processes=processes, desc="benchmark tasks"):
-        spec, path = todo[i]
-        done[spec["part"], spec["seed"]] = result
-        if path is not None:
-            results.save(path, result)
-    return done
+    for part in [p for p in PARTS if p in parts and p != "parallel"]:
+        recipe = recipe_of(part, cfg)
+        methods = ["all"] if part == "gan" else ["teacher", *METHODS]
+        for m in methods:  # every seed's teacher before any student, then method by method
+            for s in seeds:
+                path = out_dir / f"{part}_{recipe}_seed{s}_{m}.json"
+                if path.is_file():
+                    done[part, s, m] = results.load(path)
+                else:
+                    todo.append(({"part": part, "seed": s, "method": m, "cfg": cfg[part], "recipe": recipe}, path))
+    t_start = time.perf_counter()
+    left = len(todo)
+    for spec, path in todo:
+        if budget is not None and time.perf_counter() - t_start > budget:
+            break
+        t0 = time.perf_counter()
+        result = run_task(spec, out_dir)
+        results.save(path, result)
+        done[spec["part"], spec["seed"], spec["method"]] = result
+        left -= 1
+        print(f"  done {spec['part']} seed {spec['seed']} {spec['method']}: {time.perf_counter() - t0:.0f} s"
+              + (f", accuracy {result['acc']:.4f}" if "acc" in result else ""), flush=True)
+    return done, left
 
 
 def summarize(rows):
@@ -134,32 +175,54 @@ def summarize(rows):
     return table
 
 
-def print_table(name, table, seeds):
-    print(f"\n{name}: test accuracy over seeds {list(seeds)} (mean +- sd; every method the same epochs)")
-    print(f"{'method':<16}{'layers':>7}{'accuracy':>18}{'vs teacher':>12}{'s/run':>8}")
+def print_table(name, table, seeds, cfg):
+    print(f"\n{name}: test accuracy over seeds {list(seeds)} (mean +- sd); teacher {cfg['teacher_epochs']} epochs, "
+          f"every other method {cfg['lit_epochs'] + cfg['kd_epochs']} ({cfg['lit_epochs']} LIT/hint + "
+          f"{cfg['kd_epochs']} KD for LIT and FitNets)")
+    print(f"{'method':<16}{'layers':>7}{'accuracy':>18}{'vs teacher':>12}{'s/run':>8}   per seed")
     t = table["teacher"]["mean"]
     for m, r in table.items():
         print(f"{m:<16}{r['depth']:>7}{100 * r['mean']:>11.2f} +- {100 * r['std']:.2f}"
-              f"{100 * (r['mean'] - t):>+12.2f}{r['seconds']:>8.1f}")
+              f"{100 * (r['mean'] - t):>+12.2f}{r['seconds']:>8.1f}   {', '.join(f'{100 * a:.1f}' for a in r['accs'])}")
+    lit = table["lit"]["mean"]
+    checks = [("LIT within 0.5 points of the teacher", lit >= t - 0.005),
+              ("LIT at least as accurate as KD", lit >= table["kd"]["mean"]),
+              ("LIT at least as accurate as FitNets", lit >= table["fitnets"]["mean"]),
+              ("LIT same-arch at least as accurate as Born-Again",
+               table["lit_same_arch"]["mean"] >= table["born_again"]["mean"])]
+    for label, ok in checks:
+        print(f"  {label}: {'met' if ok else 'MISSED'}")
 
 
 def headline(table):
     out = {ACC_KEYS[m]: table[m]["mean"] for m in ACC_KEYS}
     out["depth_ratio"] = table["teacher"]["depth"] / table["lit"]["depth"]
+    out["sd"] = {ACC_KEYS[m]: table[m]["std"] for m in ACC_KEYS}
     return out
 
 
-def parallel_speedup(train, cfg, width):
-    """LIT phase (beta = 0): jointly in this process (2 threads, and 1) vs block-parallel on 2 processes.
+def _lpt_makespan(costs, workers=2):
+    loads = [0.0] * workers
+    for c in sorted(costs, reverse=True):
+        loads[loads.index(min(loads))] += c
+    return max(loads)
+
+
+def parallel_speedup(cfg):
+    """LIT phase (beta = 0): jointly in this process (2 threads, and 1) vs one task per block on 2 processes.
 
     Interleaved repeats, medians.  The speed-up is against the faster of the
     two joint runs, so a thread pool that loses under load does not flatter it.
+    The teacher is untrained (its IRs only feed the timing).
     """
-    teacher = make_model("resnet1d", 26, width, 0)
-    student = make_model("resnet1d", 8, width, 1)
+    from dawnlab.lit import trainer as trainer_module
+
+    train, _ = mnist1d_split(cfg["n"])
+    teacher = make_model("resnet1d", 26, cfg["width"], 0)
+    student = make_model("resnet1d", cfg["student_depth"], cfg["width"], 1)
     kw = {"beta": 0.0, "lit_epochs": cfg["lit_epochs"], "kd_epochs": 0, "progress": False}
     times = {"joint, 2 threads": [], "joint, 1 thread": [], "parallel, 2 processes": []}
-    models = {}
+    models, block_seconds = {}, []
     for _ in range(cfg["repeats"]):
         for mode in times:
             torch.set_num_threads(2 if "2 threads" in mode else 1)
@@ -169,54 +232,97 @@ def parallel_speedup(train, cfg, width):
             lit.train(train)
             times[mode].append(time.perf_counter() - t0)
             models[mode] = lit.student_
+            if mode.startswith("parallel"):
+                block_seconds.append(lit.block_seconds_)
     torch.set_num_threads(2)
-    diff = max(float((a - b).abs().max()) for a, b in zip(models["joint, 2 threads"].state_dict().values(),
+    # the IR capture that every mode pays (teacher forward over the training set), timed alone
+    t0 = time.perf_counter()
+    trainer_module.teacher_irs(teacher, lit.teacher_blocks, as_tensors(train)[0])
+    capture_s = time.perf_counter() - t0
+    diff = max(float((a - b).abs().max()) for a, b in zip(models["joint, 1 thread"].state_dict().values(),
                                                            models["parallel, 2 processes"].state_dict().values())
                if a.is_floating_point())
     med = {k: float(np.median(v)) for k, v in times.items()}
+    blocks = [float(np.median([b[k] for b in block_seconds])) for k in range(len(block_seconds[0]))]
     joint = min(med["joint, 2 threads"], med["joint, 1 thread"])
-    print(f"\nblock-parallel LIT phase ({cfg['lit_epochs']} epochs, 3 blocks, MNIST-1D 26 -> 8 layers, width {width},"
-          f" median of {cfg['repeats']} interleaved repeats):")
+    par = med["parallel, 2 processes"]
+    ideal = sum(blocks) / _lpt_makespan(blocks)
+    print(f"\nblock-parallel LIT phase ({cfg['lit_epochs']} epochs, {len(blocks)} blocks, MNIST-1D 26 -> "
+          f"{cfg['student_depth']} layers, width {cfg['width']}, {len(train[0])} rows, median of {cfg['repeats']} "
+          "interleaved repeats):")
     for k, v in med.items():
         print(f"  {k:<24}{v:>8.2f} s")
-    print(f"  speed-up over the faster joint run: {joint / med['parallel, 2 processes']:.2f}x; "
+    print(f"  teacher IR capture (in every mode)  {capture_s:.2f} s")
+    print(f"  each block task's own compute (1 thread, in its worker): "
+          f"{', '.join(f'{b:.2f}' for b in blocks)} s; their sum {sum(blocks):.2f} s")
+    print(f"  best speed-up these block costs allow on 2 workers (longest-first): {ideal:.2f}x")
+    overhead = par - capture_s - _lpt_makespan(blocks)
+    print(f"  parallel wall time - capture - the busiest worker's compute = {overhead:.2f} s "
+          "(process start, pickling IRs out and weights back, the shape check)")
+    print(f"  speed-up over the faster joint run: {joint / par:.2f}x "
+          f"(over joint with 1 thread: {med['joint, 1 thread'] / par:.2f}x); "
           f"largest weight difference from the joint run {diff:.1e}")
-    return joint / med["parallel, 2 processes"]
+    return {"speedup": joint / par, "speedup_vs_1_thread": med["joint, 1 thread"] / par, "ideal": ideal,
+            "median_seconds": med, "block_seconds": blocks, "capture_seconds": capture_s,
+            "max_weight_diff": diff, "load_before": os.getloadavg()[0]}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny models, data and budgets (CI)")
     ap.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    ap.add_argument("--processes", type=int, default=3, help="worker processes for the (part, seed) tasks")
-    ap.add_argument("--out", default=None, help="folder for per-seed result files (resumable)")
+    ap.add_argument("--out", default=None, help="folder for the per-task result files (resumable)")
+    ap.add_argument("--budget", type=float, default=None, help="start no new task after this many seconds")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     ap.add_argument("--no-digits", action="store_true", help="skip the MNIST digits comparison")
     ap.add_argument("--no-gan", action="store_true", help="skip the GAN part")
     args = ap.parse_args()
     cfg = QUICK if args.quick else FULL
     seeds = list(range(args.seeds))
-    out_dir = Path(args.out) if args.out else None
-    print(f"LIT benchmark ({'quick' if args.quick else 'full'}), seeds {seeds}, {args.processes} processes; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    head = {}
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    bad = sorted(set(parts) - set(PARTS))
+    if bad:
+        ap.error(f"--parts must be a subset of {','.join(PARTS)}; got {bad}")
+    parts = [p for p in parts if not (p == "digits" and args.no_digits) and not (p == "gan" and args.no_gan)]
+    tmp = None
+    if args.out:
+        out_dir = Path(args.out)
+    else:
+        tmp = tempfile.TemporaryDirectory()
+        out_dir = Path(tmp.name)
+    print(f"LIT benchmark ({'quick' if args.quick else 'full'}), seeds {seeds}, parts {parts}; "
+          f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
     t_all = time.perf_counter()
-    parts = ["mnist1d"] + ([] if args.no_digits else ["digits"]) + ([] if args.no_gan else ["gan"])
-    done = run_all(parts, cfg, seeds, args.processes, out_dir)
-
-    train, _ = mnist1d_split(cfg["mnist1d"]["n"])
-    rows = [r for s in seeds for r in done["mnist1d", s]]
-    table = summarize(rows)
-    n = cfg["mnist1d"]["n"]
-    print_table(f"MNIST-1D ({int(0.8 * n)} train / {n - int(0.8 * n)} test)", table, seeds)
-    head.update(headline(table))
-
-    head["parallel_block_speedup"] = parallel_speedup(train, cfg["parallel"], cfg["mnist1d"]["width"])
-
-    gan = {"gan_fd_lit": None, "gan_fd_scratch": None, "gan_fd_teacher": None}
-    if not args.no_gan:
-        gan_rows = [done["gan", s] for s in seeds]
-        print("\nGAN generators on the digits: Frechet distance of 1000 samples to the test digits on a digit CNN's"
-              " features (not the Inception FID; lower is better)")
+    done, left = run_all(parts, cfg, seeds, out_dir, args.budget)
+    head: dict = {}
+    if "parallel" in parts and left == 0:
+        path = out_dir / f"parallel_{recipe_of('parallel', cfg)}.json"
+        if path.is_file():
+            par = results.load(path)
+            print(f"\nblock-parallel LIT phase: saved measurement {path} (load {par['load_before']:.1f} before): "
+                  f"{par['speedup']:.2f}x over the faster joint run, best possible {par['ideal']:.2f}x")
+        else:
+            par = parallel_speedup(cfg["parallel"])
+            results.save(path, par)
+        head["parallel_block_speedup"] = par["speedup"]
+        head["parallel_block_speedup_ideal"] = par["ideal"]
+    if left:
+        print(f"\n{left} tasks left: run the same command again to continue (finished tasks are kept in {out_dir})")
+        print(json.dumps({"complete": False, "tasks_left": left}))
+        return
+    if "mnist1d" in parts:
+        rows = [done["mnist1d", s, m] for s in seeds for m in ("teacher", *METHODS)]
+        table = summarize(rows)
+        n = cfg["mnist1d"]["n"]
+        print_table(f"MNIST-1D ({int(0.8 * n)} train / {n - int(0.8 * n)} test)", table, seeds, cfg["mnist1d"])
+        head.update(headline(table))
+    if "gan" in parts:
+        gan_rows = [done["gan", s, "all"] for s in seeds]
+        g = cfg["gan"]
+        print(f"\nGAN generators on the digits ({g['gan_epochs']} epochs teacher; LIT {g['lit_epochs']} IR + "
+              f"{g['finetune_epochs']} adversarial; scratch {g['lit_epochs'] + g['finetune_epochs']} adversarial): "
+              "Frechet distance of 1000 samples to the test digits on a digit CNN's features (not the Inception FID;"
+              " lower is better)")
         print(f"  feature classifier test accuracy {np.mean([r['classifier_acc'] for r in gan_rows]):.3f}; "
               f"two halves of the real test digits: {np.mean([r['fd_real_halves'] for r in gan_rows]):.2f}")
         for key, label in [("fd_teacher", "teacher, 6 blocks"), ("fd_lit_before_finetune", "LIT 2 blocks, IR only"),
@@ -224,21 +330,24 @@ def main():
             v = [r[key] for r in gan_rows]
             print(f"  {label:<28}{np.mean(v):>9.2f} +- {np.std(v, ddof=1) if len(v) > 1 else 0:.2f}   "
                   f"({', '.join(f'{x:.2f}' for x in v)})")
-        gan = {"gan_fd_lit": float(np.mean([r["fd_lit"] for r in gan_rows])),
-               "gan_fd_scratch": float(np.mean([r["fd_scratch"] for r in gan_rows])),
-               "gan_fd_teacher": float(np.mean([r["fd_teacher"] for r in gan_rows]))}
-    head.update(gan)
-
-    if not args.no_digits:
-        drows = [r for s in seeds for r in done["digits", s]]
+        head.update({"gan_fd_lit": float(np.mean([r["fd_lit"] for r in gan_rows])),
+                     "gan_fd_scratch": float(np.mean([r["fd_scratch"] for r in gan_rows])),
+                     "gan_fd_teacher": float(np.mean([r["fd_teacher"] for r in gan_rows])),
+                     "gan_fd_lit_ir_only": float(np.mean([r["fd_lit_before_finetune"] for r in gan_rows]))})
+    if "digits" in parts:
+        drows = [done["digits", s, m] for s in seeds for m in ("teacher", *METHODS)]
         dtable = summarize(drows)
         n = len(load_opencv_digits().y) if cfg["digits"].get("n") is None else cfg["digits"]["n"]
-        print_table(f"MNIST digits 20x20 ({int(0.8 * n)} train / {n - int(0.8 * n)} test)", dtable, seeds)
+        print_table(f"MNIST digits 20x20 ({int(0.8 * n)} train / {n - int(0.8 * n)} test)", dtable, seeds,
+                    cfg["digits"])
         head["digits"] = headline(dtable)
+    head["seeds"] = seeds
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s; load average {os.getloadavg()[0]:.1f} at the end")
     print(json.dumps(head))
+    if tmp is not None:
+        tmp.cleanup()
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     main()

@@ -14,10 +14,10 @@ from dawnlab.lit.blocks import capture, resolve_blocks, weighted_layers
 from dawnlab.lit.errors import LITError, NonFiniteLossError
 from dawnlab.lit.losses import ir_loss, kd_loss
 from dawnlab.lit.models import ResNet1D, layer_count, resnet_spec, resnet_stages
-from dawnlab.lit.compare import METHODS, compare, make_model, run_seed
+from dawnlab.lit.compare import METHODS, compare, make_model, run_seed, train_method, train_teacher
 from dawnlab.lit.trainer import LIT, teacher_irs
 
 __all__ = ["LIT", "teacher_irs", "LITError", "NonFiniteLossError", "kd_loss", "ir_loss", "ResNet1D",
            "resnet_spec", "resnet_stages", "layer_count", "capture", "resolve_blocks", "weighted_layers",
            "train_scratch", "train_kd", "train_fitnets", "train_born_again", "METHODS", "compare", "make_model",
-           "run_seed"]
+           "run_seed", "train_teacher", "train_method"]

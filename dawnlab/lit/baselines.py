@@ -13,8 +13,13 @@ student with the same student trained
   are the outputs of the middle block of each model (Romero et al. pick the
   middle layers);
 * and, for students of the teacher's own architecture, **Born-Again networks**
-  (Furlanello et al., 2018): a fresh copy of the teacher's architecture trained
-  by KD from the teacher.
+  (Furlanello et al., 2018, Section 3): a freshly initialised network of the
+  teacher's own architecture trained to match the teacher's output
+  distribution alone, the cross-entropy between the teacher's and the
+  student's softmax at temperature 1 with no hard-label term (the BAN loss;
+  ``alpha`` and ``temperature`` are there for the variants).  It differs from
+  LIT with the teacher's architecture in every part of the recipe: no IR
+  loss, no teacher-forced blocks, no stem or head copied from the teacher.
 
 Each function trains its model in place and returns the per-epoch records.  The
 budget is counted in epochs: FitNets' hint epochs and LIT's block-wise epochs
@@ -51,9 +56,25 @@ def train_kd(student: nn.Module, X, y, teacher_logits, *, epochs: int, alpha: fl
                                  temperature=temperature, val=val, phase="kd", **kw))
 
 
-def train_born_again(model: nn.Module, X, y, teacher_logits, *, epochs: int, **kw) -> list[dict]:
-    """Born-Again: KD into ``model``, a fresh network of the teacher's own architecture."""
-    return train_kd(model, X, y, teacher_logits, epochs=epochs, **kw)
+def train_born_again(model: nn.Module, X, y, teacher_logits, *, epochs: int, alpha: float = 0.0,
+                     temperature: float = 1.0, **kw) -> list[dict]:
+    """Born-Again (Furlanello et al., 2018): ``model``, fresh, of the teacher's architecture, on its soft labels.
+
+    The default loss is the BAN loss, ``KL(softmax(t) || softmax(s))`` at
+    temperature 1 (the cross-entropy to the teacher's distribution up to the
+    teacher's entropy, a constant): the labels ``y`` are not used.  ``alpha > 0``
+    adds the hard-label term (the "BAN+L" variant), ``temperature`` softens both.
+
+    Examples
+    --------
+    >>> from dawnlab.lit.training import seeded
+    >>> X = torch.randn(32, 3); t = torch.randn(32, 2); y = torch.randint(0, 2, (32,))
+    >>> a, b = seeded(lambda: nn.Linear(3, 2), 0), seeded(lambda: nn.Linear(3, 2), 0)
+    >>> _ = train_born_again(a, X, y, t, epochs=2); _ = train_born_again(b, X, 1 - y, t, epochs=2)
+    >>> torch.equal(a.weight, b.weight)  # the labels play no part
+    True
+    """
+    return train_kd(model, X, y, teacher_logits, epochs=epochs, alpha=alpha, temperature=temperature, **kw)
 
 
 def regressor_for(ir: torch.Tensor, seed: int = 0) -> nn.Module:

@@ -25,7 +25,7 @@ from dawnlab.lit.models import ResNet1D, layer_count, resnet_spec
 from dawnlab.lit.trainer import LIT
 from dawnlab.lit.training import accuracy, as_tensors, predict_logits, seeded, train_supervised
 
-__all__ = ["METHODS", "make_model", "compare", "run_seed"]
+__all__ = ["METHODS", "make_model", "compare", "run_seed", "train_teacher", "train_method", "score_row"]
 
 METHODS = ("scratch", "kd", "fitnets", "lit", "born_again", "lit_same_arch")
 
@@ -48,6 +48,60 @@ def make_model(family: str, depth: int, width: int, seed: int, num_classes: int 
     raise invalid("family", "make_model", "'resnet1d' or 'resnet'", family)
 
 
+def train_teacher(family: str, train, *, depth: int = 26, width: int = 16, seed: int = 0, epochs: int = 20,
+                  lr: float = 3e-3, batch_size: int = 128, in_channels: int = 1) -> nn.Module:
+    """The teacher of one seed of :func:`compare`: a seeded ResNet trained with cross-entropy."""
+    X, y = as_tensors(train, "train", "train_teacher")
+    teacher = make_model(family, depth, width, seed, in_channels=in_channels)
+    for _ in train_supervised(teacher, X, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed):
+        pass
+    return teacher
+
+
+def train_method(method: str, family: str, teacher: nn.Module, train, *, student_depth: int = 8,
+                 width: int = 16, seed: int = 0, lit_epochs: int = 10, kd_epochs: int = 10, lr: float = 3e-3,
+                 batch_size: int = 128, beta: float = 0.75, alpha: float = 0.95, temperature: float = 6.0,
+                 in_channels: int = 1, val=None, on_lit_record=None, progress: bool = False) -> nn.Module:
+    """Train one method of :func:`compare` from a trained ``teacher`` and return the trained model.
+
+    Every method gets ``lit_epochs + kd_epochs`` epochs, the same optimizer,
+    schedule and minibatch seed.  The student-sized methods start from the
+    same initial weights (seed ``seed + 1000``), the teacher-sized ones
+    (Born-Again, LIT with the teacher's architecture) from seed ``seed + 2000``.
+    """
+    if method not in METHODS:
+        raise invalid("method", "train_method", f"one of {METHODS}", method)
+    X, y = as_tensors(train, "train", "train_method")
+    common = {"lr": lr, "batch_size": batch_size, "seed": seed}
+    budget = lit_epochs + kd_epochs
+    logits = predict_logits(teacher, X)
+    kd = {"alpha": alpha, "temperature": temperature}
+    t_depth = getattr(teacher, "depth", None) or layer_count(teacher)
+    if method in ("scratch", "kd", "fitnets", "lit"):
+        model = make_model(family, student_depth, width, seed + 1000, in_channels=in_channels)
+    else:
+        model = make_model(family, t_depth, width, seed + 2000, in_channels=in_channels)
+    if method == "scratch":
+        train_scratch(model, X, y, epochs=budget, **common)
+    elif method == "kd":
+        train_kd(model, X, y, logits, epochs=budget, **kd, **common)
+    elif method == "born_again":  # Furlanello et al.: the teacher's soft labels alone (T = 1, no label term)
+        train_born_again(model, X, y, logits, epochs=budget, **common)
+    elif method == "fitnets":
+        spec = resnet_spec(teacher, model)
+        train_fitnets(model, teacher, X, y, logits, teacher_blocks=spec["blocks"][0],
+                      student_blocks=spec["blocks"][1], hint_epochs=lit_epochs, kd_epochs=kd_epochs,
+                      **kd, **common)
+    else:  # lit, lit_same_arch
+        lit = LIT(teacher, model, **resnet_spec(teacher, model), beta=beta, lit_epochs=lit_epochs,
+                  kd_epochs=kd_epochs, progress=progress, **kd, **common)
+        for record in lit.fit((X, y), (val if on_lit_record is not None else None)):
+            if on_lit_record is not None:
+                on_lit_record(method, record)
+        model = lit.student_
+    return model
+
+
 def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: int = 8, width: int = 16,
             seed: int = 0, teacher_epochs: int = 20, lit_epochs: int = 10, kd_epochs: int = 10,
             lr: float = 3e-3, batch_size: int = 128, beta: float = 0.75, alpha: float = 0.95,
@@ -59,7 +113,8 @@ def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: 
     the teacher's row comes first (``method="teacher"``).  A trained
     ``teacher`` may be passed (it is then not trained again);
     ``on_lit_record(method, record)`` is called with every epoch record of the
-    LIT runs, for a live view.
+    LIT runs, for a live view.  :func:`train_teacher` and :func:`train_method`
+    are the two halves, for runs split into one task per (method, seed).
 
     Examples
     --------
@@ -74,55 +129,26 @@ def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: 
         raise invalid("methods", "compare", f"a subset of {METHODS}", sorted(unknown))
     X, y = as_tensors(train, "train", "compare")
     V = as_tensors(val, "val", "compare")
-    common = {"lr": lr, "batch_size": batch_size, "seed": seed}
-    budget = lit_epochs + kd_epochs
-
-    def row(method, model, t0):
-        return {"method": method, "seed": seed, "depth": layer_count(model), "teacher_depth": teacher_depth,
-                "acc": accuracy(model, *V), "seconds": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
     if teacher is None:
-        teacher = make_model(family, teacher_depth, width, seed, in_channels=in_channels)
-        for _ in train_supervised(teacher, X, y, epochs=teacher_epochs, **common):
-            pass
+        teacher = train_teacher(family, (X, y), depth=teacher_depth, width=width, seed=seed, epochs=teacher_epochs,
+                                lr=lr, batch_size=batch_size, in_channels=in_channels)
     teacher_depth = layer_count(teacher)
-    yield row("teacher", teacher, t0)
-    logits = predict_logits(teacher, X)
-    kd = {"alpha": alpha, "temperature": temperature}
-
-    def student():
-        return make_model(family, student_depth, width, seed + 1000, in_channels=in_channels)
-
-    def twin():
-        return make_model(family, teacher_depth, width, seed + 2000, in_channels=in_channels)
-
+    yield score_row("teacher", teacher, V, seed, teacher_depth, t0)
     for method in methods:
         t0 = time.perf_counter()
-        if method == "scratch":
-            model = student()
-            train_scratch(model, X, y, epochs=budget, **common)
-        elif method == "kd":
-            model = student()
-            train_kd(model, X, y, logits, epochs=budget, **kd, **common)
-        elif method == "born_again":
-            model = twin()
-            train_born_again(model, X, y, logits, epochs=budget, **kd, **common)
-        elif method == "fitnets":
-            model = student()
-            spec = resnet_spec(teacher, model)
-            train_fitnets(model, teacher, X, y, logits, teacher_blocks=spec["blocks"][0],
-                          student_blocks=spec["blocks"][1], hint_epochs=lit_epochs, kd_epochs=kd_epochs,
-                          **kd, **common)
-        else:  # lit, lit_same_arch
-            init = student() if method == "lit" else twin()
-            lit = LIT(teacher, init, **resnet_spec(teacher, init), beta=beta, lit_epochs=lit_epochs,
-                      kd_epochs=kd_epochs, progress=progress, **kd, **common)
-            for record in lit.fit((X, y), (V if on_lit_record is not None else None)):
-                if on_lit_record is not None:
-                    on_lit_record(method, record)
-            model = lit.student_
-        yield row(method, model, t0)
+        model = train_method(method, family, teacher, (X, y), student_depth=student_depth, width=width, seed=seed,
+                             lit_epochs=lit_epochs, kd_epochs=kd_epochs, lr=lr, batch_size=batch_size, beta=beta,
+                             alpha=alpha, temperature=temperature, in_channels=in_channels, val=V,
+                             on_lit_record=on_lit_record, progress=progress)
+        yield score_row(method, model, V, seed, teacher_depth, t0)
+
+
+def score_row(method: str, model: nn.Module, val, seed: int, teacher_depth: int, t0: float) -> dict:
+    """One row of :func:`compare`: the model's test accuracy, its layers and the seconds since ``t0``."""
+    return {"method": method, "seed": seed, "depth": layer_count(model), "teacher_depth": teacher_depth,
+            "acc": accuracy(model, *val), "seconds": time.perf_counter() - t0}
 
 
 def run_seed(task: dict) -> list[dict]:

@@ -8,12 +8,35 @@ Training for Model Compression" (arXiv 1810.01937, ICML 2019), Section 3:
    ``i - 1`` (teacher forcing; block 0 gets the teacher's stem output) and is
    trained to reproduce the teacher's output of block ``i`` (mean squared
    error).  A knowledge-distillation term on the student's own end-to-end
-   logits is added with weight ``beta``.  The frozen teacher's IRs are computed
+   logits is added: the loss is ``beta * KD + (1 - beta) * sum_i IR_i``, the
+   weighting of the authors' released code (its CIFAR-10 ``lit_epoch`` and its
+   VDCNN ``Section.step``; that code also halves the sum, a constant that
+   Adam's updates do not see).  Only the student's blocks learn in this phase:
+   the stem, the head and any module outside the blocks stay frozen copies of
+   the teacher's, in eval mode (their batch-norm statistics are the
+   teacher's), as in the authors' code, which switches off ``requires_grad``
+   for everything but the sections.  The frozen teacher's IRs are computed
    once, with forward hooks (:func:`dawnlab.lit.blocks.capture`), in eval mode.
-2. **Fine-tuning** (Section 3.2): the whole student is trained end to end with
-   the KD loss (``alpha`` weights the hard labels, temperature ``T``).
+2. **Fine-tuning** (Section 3.2): the whole student (stem and head included)
+   is trained end to end with the KD loss (``alpha`` weights the hard labels,
+   temperature ``T``), starting from a learning rate ten times lower than the
+   LIT phase's (``kd_lr = lr / 10`` by default; the authors' CIFAR-10 code
+   goes from 0.1 to 0.01), so that fine-tuning refines the block-wise
+   solution instead of restarting from it.
 
 The student's stem and head start as copies of the teacher's (Section 3.1).
+
+Memory: :meth:`LIT.fit` holds the teacher's IRs for the whole training set in
+memory, float32: the first block's input and every block's output (block
+``i``'s input is block ``i - 1``'s output, the same tensor), plus the logits,
+so ``4 n (d_0 + d_1 + ... + d_B + classes)`` bytes for ``n`` examples with
+``d_0`` the per-example size of the first block's input and ``d_i`` that of
+block ``i``'s output.  For the 4000 MNIST-1D training rows and a width-8
+:class:`~dawnlab.lit.ResNet1D` (four IRs of 320 floats) that is 21 MB; for
+the 50 000 CIFAR-10 images and a width-16 pre-activation ResNet (16x32x32,
+16x32x32, 32x16x16, 64x8x8) it is 9 GB.  With ``parallel=True`` each block's
+task gets its own copy of its input and target, pickled to its worker.
+Subsample the data, or use a larger machine, when that does not fit.
 
 With ``beta = 0`` each block's loss depends only on the frozen teacher's IRs,
 so the blocks are independent problems: ``parallel=True`` trains each in its
@@ -80,6 +103,7 @@ def teacher_irs(teacher: nn.Module, blocks, X: torch.Tensor, batch_size: int = 5
 
 def _train_block(task: dict) -> dict:
     """Train one student block alone on the teacher's IRs (a task of the parallel LIT phase)."""
+    t_start = time.perf_counter()
     torch.set_num_threads(task["threads"])
     chain = task["chain"]
     params = [p for m in chain for p in m.parameters()]
@@ -104,7 +128,20 @@ def _train_block(task: dict) -> dict:
             opt.step()
             running.append(loss.item())
         losses.append(float(np.mean(running)))
-    return {"block": task["block"], "state": [m.state_dict() for m in chain], "losses": losses}
+    return {"block": task["block"], "state": [m.state_dict() for m in chain], "losses": losses,
+            "seconds": time.perf_counter() - t_start}
+
+
+def _chain_params(chains) -> list[nn.Parameter]:
+    """The parameters of the blocks' modules, each once, in block order."""
+    seen, out = set(), []
+    for chain in chains:
+        for _, module in chain:
+            for p in module.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+    return out
 
 
 class LIT:
@@ -124,7 +161,8 @@ class LIT:
         Submodules copied from teacher to student before training (same names
         and shapes in both).
     beta : float
-        Weight of the KD term on the student's logits during the LIT phase (0.75 in the authors' code).
+        Weight of the KD term on the student's logits during the LIT phase, in
+        ``[0, 1)``; the per-block IR losses get ``1 - beta`` (0.75 in the authors' code).
     alpha : float
         Weight of the hard-label term of the KD loss, in ``[0, 1]`` (0.95).
     temperature : float
@@ -133,7 +171,7 @@ class LIT:
         Epochs of the LIT phase and of the KD fine-tuning.
     lr, kd_lr : float
         Adam learning rates of the two phases (cosine decay within each);
-        ``kd_lr`` defaults to ``lr``.
+        ``kd_lr`` defaults to ``lr / 10`` (the authors' ratio).
     weight_decay : float
         Adam's L2 penalty.
     batch_size : int
@@ -216,7 +254,7 @@ class LIT:
                         raise LITError(f"The {arg!r} argument of LIT must name modules of the same shape in teacher "
                                        f"and student, to copy them. {name}.{key} has shape {tuple(ts[key].shape)} "
                                        f"in the teacher and {got} in the student.")
-        checks = [("beta", beta, "a float >= 0", beta >= 0), ("alpha", alpha, "a float in [0, 1]", 0 <= alpha <= 1),
+        checks = [("beta", beta, "a float in [0, 1) (the IR losses get 1 - beta)", 0 <= beta < 1), ("alpha", alpha, "a float in [0, 1]", 0 <= alpha <= 1),
                   ("temperature", temperature, "a float > 0", temperature > 0), ("lr", lr, "a float > 0", lr > 0),
                   ("weight_decay", weight_decay, "a float >= 0", weight_decay >= 0)]
         for name, value, rule, ok in checks:
@@ -233,7 +271,7 @@ class LIT:
                           "the blocks)", parallel, "Pass beta=0 to train the blocks independently.", cls=LITError)
         self.beta, self.alpha, self.temperature = float(beta), float(alpha), float(temperature)
         self.lit_epochs, self.kd_epochs, self.lr = lit_epochs, kd_epochs, float(lr)
-        self.kd_lr = float(kd_lr) if kd_lr is not None else float(lr)
+        self.kd_lr = float(kd_lr) if kd_lr is not None else float(lr) / 10
         self.weight_decay, self.batch_size, self.seed = float(weight_decay), batch_size, int(seed)
         self.parallel, self.processes, self.client = bool(parallel), processes, client
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -361,32 +399,51 @@ class LIT:
             yield from self._lit_parallel(X, V, ir_in, ir_out, start, config)
             return
         chains = self._student_chains()
-        opt = torch.optim.Adam(self.student_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        params = _chain_params(chains)
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         if state is not None and state["optimizer"] is not None:
             opt.load_state_dict(state["optimizer"])
         steps = math.ceil(len(X) / self.batch_size)
         total = self.lit_epochs * steps
-        self.student_.train()
-        for epoch in tqdm(range(start, self.lit_epochs), desc="LIT phase", disable=not self.progress, leave=False):
-            t0, ir_sum, kd_sum = time.perf_counter(), np.zeros(len(chains)), 0.0
-            for i, idx in enumerate(batches(len(X), self.batch_size, self.seed, "lit", epoch)):
-                lr_now = cosine_lr(self.lr, epoch * steps + i, total)
-                set_lr(opt, lr_now)
-                losses = [ir_loss(run_chain(chain, ir_in[k][idx]), ir_out[k][idx]) for k, chain in enumerate(chains)]
-                loss = sum(losses)
-                if self.beta > 0:
-                    kd = kd_loss(self.student_(X[idx]), t_logits[idx], y[idx], self.alpha, self.temperature)
-                    loss = loss + self.beta * kd
-                    kd_sum += kd.item()
-                check_finite(loss, "LIT", epoch, i, lr_now, str(self._path()) if self._path() else None)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                ir_sum += [v.item() for v in losses]
-            rec = self._record("lit", epoch, (ir_sum / steps).tolist(), kd_sum / steps if self.beta > 0 else None,
-                               V, time.perf_counter() - t0)
-            self._save("lit", epoch + 1, opt, config)
-            yield rec
+        trainable = {id(p) for p in params}
+        frozen = [p for p in self.student_.parameters() if id(p) not in trainable and p.requires_grad]
+        try:
+            # only the blocks learn: the stem, the head and the rest stay the teacher's copies, in eval mode
+            for p in frozen:
+                p.requires_grad_(False)
+            for epoch in tqdm(range(start, self.lit_epochs), desc="LIT phase", disable=not self.progress,
+                              leave=False):
+                self._lit_modes(chains)
+                t0, ir_sum, kd_sum = time.perf_counter(), np.zeros(len(chains)), 0.0
+                for i, idx in enumerate(batches(len(X), self.batch_size, self.seed, "lit", epoch)):
+                    lr_now = cosine_lr(self.lr, epoch * steps + i, total)
+                    set_lr(opt, lr_now)
+                    losses = [ir_loss(run_chain(chain, ir_in[k][idx]), ir_out[k][idx])
+                              for k, chain in enumerate(chains)]
+                    loss = (1.0 - self.beta) * sum(losses)
+                    if self.beta > 0:
+                        kd = kd_loss(self.student_(X[idx]), t_logits[idx], y[idx], self.alpha, self.temperature)
+                        loss = loss + self.beta * kd
+                        kd_sum += kd.item()
+                    check_finite(loss, "LIT", epoch, i, lr_now, str(self._path()) if self._path() else None)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    ir_sum += [v.item() for v in losses]
+                rec = self._record("lit", epoch, (ir_sum / steps).tolist(),
+                                   kd_sum / steps if self.beta > 0 else None, V, time.perf_counter() - t0)
+                self._save("lit", epoch + 1, opt, config)
+                yield rec
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+    def _lit_modes(self, chains) -> None:
+        """Eval mode for the whole student, then train mode for the blocks (the LIT phase's modes)."""
+        self.student_.eval()
+        for chain in chains:
+            for _, module in chain:
+                module.train()
 
     def _lit_parallel(self, X, V, ir_in, ir_out, start, config):
         from dawnlab.parallel import imap
@@ -412,6 +469,7 @@ class LIT:
             if self.checkpoint_dir is not None:
                 save_checkpoint(self._path(f"block_{result['block']}.pt"), result)
         seconds = time.perf_counter() - t0
+        self.block_seconds_ = [results[k].get("seconds") for k in range(len(chains))]
         for k, chain in enumerate(chains):
             for (_, module), sd in zip(chain, results[k]["state"]):
                 module.load_state_dict(sd)

@@ -90,3 +90,74 @@ def test_gan_experiment_runs_end_to_end():
     for key in ["fd_teacher", "fd_lit", "fd_scratch", "fd_real_halves"]:
         assert np.isfinite(out[key]) and out[key] >= -1e-6
     assert out["fd_real_halves"] < out["fd_teacher"]  # two halves of real digits are closer than any generator
+
+
+def test_born_again_learns_from_the_teachers_soft_labels_alone_and_is_not_lit_same_arch(data):
+    # Furlanello et al.: a fresh network of the teacher's architecture on the teacher's outputs (T = 1), no labels
+    from dawnlab.lit.compare import train_method
+
+    X, y = data
+    teacher = seeded(lambda: ResNet1D(14, 4), 0)
+    train_scratch(teacher, X, y, epochs=2, batch_size=32)
+    kw = {"student_depth": 8, "width": 4, "seed": 0, "lit_epochs": 1, "kd_epochs": 1, "batch_size": 32}
+    a = train_method("born_again", "resnet1d", teacher, (X, y), **kw)
+    b = train_method("born_again", "resnet1d", teacher, (X, (y + 1) % 4), **kw)  # other labels, same weights
+    assert a.depth == teacher.depth
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    # by hand: the same fresh twin (seed + 2000) trained on KL(p_t || p_s) at T = 1 with no label term
+    logits = predict_logits(teacher, X)
+    ban = seeded(lambda: ResNet1D(14, 4), 2000)
+    list(train_supervised(ban, X, y, epochs=2, batch_size=32, seed=0, teacher_logits=logits, alpha=0.0,
+                          temperature=1.0, phase="kd"))
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, ban.state_dict()[k]), k
+    # KD with the LIT defaults (alpha 0.95 on the labels, T 6) from the same twin is not Born-Again
+    kd = seeded(lambda: ResNet1D(14, 4), 2000)
+    list(train_supervised(kd, X, y, epochs=2, batch_size=32, seed=0, teacher_logits=logits, phase="kd"))
+    assert not torch.allclose(kd.fc.weight, a.fc.weight, atol=1e-4)
+    # LIT with the teacher's architecture starts from the teacher's stem and head; Born-Again from scratch
+    fresh = seeded(lambda: ResNet1D(14, 4), 2000)
+    lit = train_method("lit_same_arch", "resnet1d", teacher, (X, y), **{**kw, "lit_epochs": 1, "kd_epochs": 0})
+    assert torch.equal(lit.stem.weight, teacher.stem.weight)
+    assert not torch.equal(a.stem.weight, teacher.stem.weight) and not torch.equal(a.stem.weight, fresh.stem.weight)
+
+
+def test_per_method_tasks_give_compare_s_rows(data):
+    # the benchmark runs one task per (method, seed) from a saved teacher: it must reproduce compare's rows
+    import pickle
+
+    from dawnlab.lit.compare import compare, make_model, score_row, train_method, train_teacher
+
+    X, y = data
+    kw = {"width": 4, "seed": 1, "lit_epochs": 1, "kd_epochs": 1, "batch_size": 32}
+    rows = {r["method"]: r["acc"] for r in compare("resnet1d", (X, y), (X, y), teacher_depth=14, teacher_epochs=1,
+                                                    methods=("kd", "lit", "born_again"), **kw)}
+    teacher = train_teacher("resnet1d", (X, y), depth=14, width=4, seed=1, epochs=1, batch_size=32)
+    saved = pickle.loads(pickle.dumps(teacher.state_dict()))
+    again = make_model("resnet1d", 14, 4, 1)
+    again.load_state_dict(saved)
+    assert score_row("teacher", again, (X, y), 1, 14, 0.0)["acc"] == rows["teacher"]
+    for method in ("kd", "lit", "born_again"):
+        model = train_method(method, "resnet1d", again, (X, y), **kw)
+        assert score_row(method, model, (X, y), 1, 14, 0.0)["acc"] == rows[method], method
+
+
+def test_gan_experiment_resumes_from_its_finished_stages(tmp_path, monkeypatch):
+    from dawnlab.lit import gan
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(80, 1, 20, 20, generator=g), torch.arange(80) % 10
+    kw = {"teacher_blocks": 4, "student_blocks": 2, "width": 8, "gan_epochs": 1, "lit_epochs": 1,
+          "finetune_epochs": 1, "classifier_epochs": 1, "n_samples": 40}
+    first = gan_experiment((X, y), (X[:40], y[:40]), checkpoint_dir=tmp_path, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gan_classifier.pt", "gan_lit.pt", "gan_scratch.pt",
+                                                           "gan_teacher.pt"]
+    (tmp_path / "gan_scratch.pt").unlink()  # as if interrupted in the last stage
+    calls = []
+    real = gan.train_gan
+    monkeypatch.setattr(gan, "train_gan", lambda *a, **k: calls.append(k.get("epochs")) or real(*a, **k))
+    second = gan_experiment((X, y), (X[:40], y[:40]), checkpoint_dir=tmp_path, **kw)
+    assert calls == [2]  # only the scratch student was trained again (lit_epochs + finetune_epochs)
+    timing = [k for k in first if k.endswith("seconds")]
+    assert {k: v for k, v in second.items() if k not in timing} == {k: v for k, v in first.items() if k not in timing}

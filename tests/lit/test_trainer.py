@@ -101,10 +101,13 @@ def test_kd_loss_against_a_hand_computed_value():
     assert kd_loss(S, T_, Y, alpha=0.9, temperature=3.0).item() == pytest.approx(ref, rel=1e-5)
 
 
-def test_stem_and_head_are_copied_and_stay_put_without_the_kd_term(data):
+@pytest.mark.parametrize("beta", [0.0, 0.75])
+def test_stem_and_head_are_copied_and_stay_frozen_in_the_lit_phase(data, beta):
+    # the authors' code trains only the sections in the LIT phase: the KD term must not move the stem or the
+    # head, nor the head's batch-norm statistics (eval mode); the KD fine-tuning then trains them
     teacher, student = models()
     before = state(student)
-    lit = make(teacher, student, beta=0.0, lit_epochs=1, kd_epochs=0)
+    lit = make(teacher, student, beta=beta, lit_epochs=2, kd_epochs=0)
     lit.train(data)
     for name in ["stem", "bn", "fc"]:
         t_mod, s_mod = getattr(teacher, name), getattr(lit.student_, name)
@@ -112,6 +115,58 @@ def test_stem_and_head_are_copied_and_stay_put_without_the_kd_term(data):
             assert torch.equal(s_mod.state_dict()[key], value), (name, key)
     assert not torch.equal(lit.student_.blocks[0].conv1.weight, before["blocks.0.conv1.weight"])  # blocks trained
     assert torch.equal(student.stem.weight, before["stem.weight"])  # the given student is not modified
+    assert all(p.requires_grad for p in lit.student_.parameters())  # unfrozen again for the caller
+    tuned = make(teacher, student, beta=beta, lit_epochs=1, kd_epochs=1).train(data).student_
+    for name in ["stem", "fc"]:
+        assert not torch.equal(getattr(tuned, name).weight, getattr(teacher, name).weight), name
+
+
+def test_a_lit_step_is_one_adam_step_on_beta_kd_plus_one_minus_beta_ir(data):
+    # reference: the LIT loss of the authors' code, beta * KD + (1 - beta) * sum of the block MSEs, one Adam step
+    # on the blocks' parameters only, written out by hand on the hand-computed teacher IRs
+    import copy
+
+    from dawnlab.lit.training import predict_logits
+
+    X, y = data
+    teacher, student = models()
+    beta, lr = 0.6, 1e-2
+    lit = make(teacher, student, beta=beta, lit_epochs=1, kd_epochs=0, batch_size=len(X), lr=lr).train(data)
+    ref = copy.deepcopy(student)
+    for name in ["stem", "bn", "fc"]:
+        getattr(ref, name).load_state_dict(getattr(teacher, name).state_dict())
+    outs = teacher_stage_outputs(teacher, X)
+    logits = predict_logits(teacher, X)
+    ref.eval()
+    for k in range(3):
+        ref.blocks[k].train()
+    idx = batches(len(X), len(X), 0, "lit", 0)[0]
+    ir = sum(torch.nn.functional.mse_loss(ref.blocks[k](outs[k][idx]), outs[k + 1][idx]) for k in range(3))
+    kd = kd_loss(ref(X[idx]), logits[idx], y[idx], 0.95, 6.0)
+    opt = torch.optim.Adam([p for k in range(3) for p in ref.blocks[k].parameters()], lr=lr, weight_decay=5e-4)
+    (beta * kd + (1 - beta) * ir).backward()
+    opt.step()
+    assert_same_weights(lit.student_, ref, atol=1e-6)
+    # and the loss weighting matters: IR + beta * KD (the weighting before this fix) gives other weights
+    wrong = copy.deepcopy(student)
+    for name in ["stem", "bn", "fc"]:
+        getattr(wrong, name).load_state_dict(getattr(teacher, name).state_dict())
+    wrong.eval()
+    for k in range(3):
+        wrong.blocks[k].train()
+    ir = sum(torch.nn.functional.mse_loss(wrong.blocks[k](outs[k][idx]), outs[k + 1][idx]) for k in range(3))
+    opt = torch.optim.Adam([p for k in range(3) for p in wrong.blocks[k].parameters()], lr=lr, weight_decay=5e-4)
+    (ir + beta * kd_loss(wrong(X[idx]), logits[idx], y[idx], 0.95, 6.0)).backward()
+    opt.step()
+    assert not torch.allclose(wrong.blocks[1].conv1.weight, lit.student_.blocks[1].conv1.weight, atol=1e-6)
+
+
+def test_fine_tuning_starts_at_a_tenth_of_the_lit_rate_unless_told():
+    teacher, student = models()
+    assert make(teacher, student, lr=3e-3).kd_lr == pytest.approx(3e-4)
+    assert make(teacher, student, lr=3e-3, kd_lr=1e-3).kd_lr == 1e-3
+    with pytest.raises(InvalidArgument, match=r"'beta' argument of LIT must be a float in \[0, 1\)"):
+        make(teacher, student, beta=1.0)
 
 
 @pytest.mark.parametrize("processes", [1, 2])

@@ -1,0 +1,36 @@
+"""The LIT benchmark in quick mode: resumable per (part, seed, method), ends with the JSON object the issue names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"lit_student_acc", "teacher_acc", "kd_acc", "fitnets_acc", "scratch_acc", "depth_ratio", "lit_same_arch_acc",
+        "born_again_acc", "gan_fd_lit", "gan_fd_scratch", "gan_fd_teacher", "parallel_block_speedup"}
+
+
+def run(*args):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lit.py"), "--quick", *args],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_quick_benchmark_resumes_task_by_task_and_prints_the_headline_json_last(tmp_path):
+    _, head = run("--seeds", "3", "--out", str(tmp_path), "--budget", "0")
+    assert head == {"complete": False, "tasks_left": 3 * 8 * 2 + 3}  # nothing started: 8 rows x 2 parts + 3 GANs
+    text, head = run("--seeds", "3", "--out", str(tmp_path))
+    assert KEYS <= set(head) and set(head["digits"]) >= KEYS - {k for k in KEYS if k.startswith(("gan", "par"))}
+    assert head["depth_ratio"] == 26 / 8 and head["seeds"] == [0, 1, 2]
+    assert all(0.0 <= head[k] <= 1.0 for k in KEYS if k.endswith("_acc"))
+    assert "LIT at least as accurate as KD:" in text and "not the Inception FID" in text
+    saved = sorted(p.name for p in tmp_path.glob("mnist1d_*_seed0_*.json"))
+    assert len(saved) == 8  # the teacher and the seven methods, one file each
+    again_text, again = run("--seeds", "3", "--out", str(tmp_path))
+    assert again == head and "done " not in again_text  # every task (and the timing) read back, none rerun
