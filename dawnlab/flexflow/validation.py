@@ -767,16 +767,22 @@ def _slowdowns(rec, q=0.5):
     return out
 
 
-def _held_out_costs(graph, pieces, k, q=0.5, slow=None):
+def _held_out_costs(graph, pieces, k, q=0.5, slow=None, syncs=None):
     """A cost table for strategy ``k`` from the pieces timed while *other* strategies trained
     (the ``q`` quantile per operator configuration, the median by default); a configuration
-    only strategy ``k`` uses falls back on its own timings.  ``slow`` (``{(op, degrees):
-    (forward, backward)}``) becomes the table's measured slowdowns."""
+    only strategy ``k`` uses falls back on its own timings.  With ``syncs`` (each strategy's
+    sync model), a configuration is first taken from the other strategies *of the same sync
+    model*, since a piece's timed work includes its weight sync's local work (packing,
+    summing as owner, unpacking), which differs between ring and parameter server; then from
+    any other strategy.  ``slow`` (``{(op, degrees): (forward, backward)}``) becomes the
+    table's measured slowdowns."""
     table = {}
-    for own in (False, True):
+    tiers = [lambda j: j != k and syncs[j] == syncs[k]] if syncs is not None else []
+    tiers += [lambda j: j != k, lambda j: j == k]
+    for take in tiers:
         pooled: dict = {}
         for j, timings in enumerate(pieces):
-            if (j == k) == own:
+            if take(j):
                 for key, ts in timings.items():
                     pooled.setdefault(key, []).extend(ts)
         for (i, deg), ts in pooled.items():
@@ -824,6 +830,9 @@ def predict_strategies(raw: dict, copy_engine: bool = False, quantile: float = 0
     (that round's time with the other process running the same piece, over its time alone)
     wherever it overlaps the other process's work.  ``contention=False`` is the model without
     it: the pieces' timed times as they are, no slowdown.
+
+    A piece's cost is pooled first from the other strategies of the same sync model (see
+    :func:`_held_out_costs`), then from any other strategy.
     """
     import numpy as np
     import pandas as pd
@@ -852,8 +861,9 @@ def predict_strategies(raw: dict, copy_engine: bool = False, quantile: float = 0
             slow = _slowdowns(rec, quantile)
             pieces = [_alone_pieces(p, sp, slow) for p, sp in zip(pieces, rec["spans"])]
             tiny_pieces = [_alone_pieces(p, sp, {}) for p, sp in zip(tiny_pieces, rec["tiny_spans"])]
+        syncs = [sync for _, _, sync in suite]
         for k, (_, s, sync) in enumerate(suite):
-            costs = _held_out_costs(big, pieces, k, quantile, slow)
+            costs = _held_out_costs(big, pieces, k, quantile, slow, syncs)
             tiny_costs = _held_out_costs(tiny, tiny_pieces, k, quantile)
             offset = _quantile(rec["tiny_steps"][k], quantile) - Simulator(tiny, m, tiny_costs, sync).simulate(
                 Strategy(tiny, m, dict(s.configs)), record=False).iteration_time
