@@ -304,3 +304,22 @@ def test_a_json_path_for_the_raw_timings_is_refused_before_any_process_starts(tm
         measure_strategies(path=tmp_path / "raw.json")
     assert "raw.json" in str(err.value)
     assert not (tmp_path / "raw.json").exists()
+
+
+def test_spread_suite_picks_each_random_strategy_farthest_from_the_rest_by_the_prior_model():
+    import math
+
+    from dawnlab.flexflow import AnalyticCosts, Simulator, Strategy
+
+    g, m = benchmarks.mlp(16, (32, 256, 256, 10)), _cpu_machine(2, 1e-5, 1e9)
+    plain, spread = strategy_suite(g, m, 3), strategy_suite(g, m, 3, candidates=6)
+    assert [x[0] for x in plain] == [x[0] for x in spread] and [x[2] for x in plain] == [x[2] for x in spread]
+    assert all(a[1].configs == b[1].configs for a, b in zip(plain[:8], spread[:8]))  # the named ones stay
+    prior = lambda s, sync: math.log(Simulator(g, m, AnalyticCosts(m), sync).simulate(  # noqa: E731
+        s, record=False).iteration_time)
+    chosen = [prior(s, sync) for _, s, sync in spread]
+    for k in range(3):
+        sync = spread[8 + k][2]
+        draws = [prior(Strategy.random(g, m, 1000 * (k + 1) + c), sync) for c in range(6)]
+        gap = lambda t: min(abs(t - c) for c in chosen[:8 + k])  # noqa: E731
+        assert gap(chosen[8 + k]) == max(gap(t) for t in draws)
