@@ -23,11 +23,14 @@ the ratios, not the seconds.
    at a stated price; one-image latency (median, p99).
 4. **Harness overhead**, the issue's definition: the same recipe and seeds run with a bare
    loop (``init``/``start``/``train_epoch``/``evaluate``, ``perf_counter``, no logging, no
-   Runner) and through the Runner, side by side in one piece (bare, Runner, bare again, so
-   a drift of the machine cancels), reported as (with - without) / without of the clocked
-   time; beside it the same for the whole wall time per run (init, the untimed held-out
-   evaluation, log writing and the compliance checks included), the two bare passes' disagreement (the noise floor), and
-   the older figure: the share of the clocked time outside the recipe's methods.
+   Runner) and through the Runner, side by side in one piece: for each seed three runs of
+   each kind, interleaved bare, Runner, Runner, bare, bare, Runner (so a drift of the
+   machine cancels), each seed's least disturbed run of a kind compared, reported as
+   (with - without) / without of the clocked time, with a 95% interval, the same
+   statistic between bare runs (the noise floor), CPU seconds, the whole wall time per
+   run (init, the untimed held-out evaluation, log writing and the compliance checks
+   included), and the older figure: the share of the clocked time outside the recipe's
+   methods.
 
 Every figure is computed over stated populations: the fast and plain TTA are MLPerf's
 olympic scores at the comparison threshold over all their runs (a run that missed it is
@@ -113,80 +116,97 @@ def bare_run(bench, seed):
     return end - t, epoch, end - w, cpu_end - cpu
 
 
-def measure_overhead(bench, seed: int, n: int, path: Path) -> dict:
-    """For each of ``n`` seeds: a bare run, the same seed's run through the Runner, a bare run again.
+ORDER = "BRRBBR"
+"""Per seed, the order of the bare (B) and harnessed (R) runs of the overhead measurement (balanced positions)."""
 
-    The Runner is driven run by run (its ``iter_runs`` generator), so each harnessed run
-    sits between its two bare twins and a burst of load hits the three alike more often
-    than not.  Saved to ``path``; an interrupted measurement is redone whole.
+
+def measure_overhead(bench, seed: int, n: int, path: Path) -> dict:
+    """For each of ``n`` seeds, three bare runs and three runs through the Runner, interleaved as :data:`ORDER`.
+
+    Three Runners (one log folder each, the same seeds) are driven run by run through their
+    ``iter_runs`` generators, so every harnessed run of a seed sits among that seed's bare
+    runs and a burst of load hits both alike.  Saved to ``path``; an interrupted
+    measurement is redone whole.
     """
     if path.is_file():
         return load(path)
-    first, second, records, runner_wall = [], [], [], []
+    k = ORDER.count("R")
+    bare = [[] for _ in range(n)]
+    harnessed = [[] for _ in range(n)]
     with tempfile.TemporaryDirectory(prefix="tta-overhead-") as folder:
-        runner = Runner(bench, runs=n, log_dir=folder, seed=seed, progress=False)
-        harnessed = runner.iter_runs()
-        for s in runner.seeds:
-            first.append(bare_run(bench, s))
-            w = time.perf_counter()
-            records.append(next(harnessed))
-            runner_wall.append(time.perf_counter() - w)
-            second.append(bare_run(bench, s))
-            assert records[-1].seed == s
+        runners = [Runner(bench, runs=n, log_dir=Path(folder) / f"r{j}", seed=seed, progress=False) for j in range(k)]
+        gens = [r.iter_runs() for r in runners]
+        records = [[] for _ in range(k)]
+        for i, s in enumerate(runners[0].seeds):
+            j = 0
+            for kind in ORDER:
+                if kind == "B":
+                    bare[i].append(bare_run(bench, s))
+                    continue
+                w = time.perf_counter()
+                rec = next(gens[j])
+                wall = time.perf_counter() - w
+                assert rec.seed == s
+                records[j].append(rec)
+                harnessed[i].append((rec.tta_s, rec.evals[-1][0] if rec.evals else 0, wall,
+                                     float(rec.extras["cpu_seconds"])))
+                j += 1
         w = time.perf_counter()
-        res = runner.result(records)  # the compliance checks, part of the harness's whole cost
+        results = [r.result(recs) for r, recs in zip(runners, records)]  # the compliance checks
         check_wall = time.perf_counter() - w
-    out = {"seeds": runner.seeds, "bare_first": first, "bare_second": second,
-           "runner_tta_s": [r.tta_s for r in res.runs],
-           "runner_cpu_s": [float(r.extras["cpu_seconds"]) for r in res.runs],
-           "runner_epochs": [r.evals[-1][0] if r.evals else 0 for r in res.runs],
-           "runner_wall_s": runner_wall, "check_wall_s": check_wall,
-           "runner_logs_passed": sum(c.passed for c in res.checks), "load": os.getloadavg()[0]}
+    out = {"order": ORDER, "seeds": runners[0].seeds, "bare": bare, "runner": harnessed, "check_wall_s": check_wall,
+           "runner_logs": sum(len(r.checks) for r in results),
+           "runner_logs_passed": sum(c.passed for r in results for c in r.checks), "load": os.getloadavg()[0]}
     save(path, out)
     return out
 
 
 def overhead_figures(o: dict) -> dict:
-    """(with - without) / without over the seeds whose three runs took the same epochs.
+    """(with - without) / without over the seeds whose six runs all took the same epochs.
 
-    ``harness_overhead``: clocked wall time, ratio of the sums; ``_median``: the median of
-    the per-seed ratios (robust to a burst of load in one run); ``_interval``: a 95% t
-    interval for the mean per-seed ratio (how finely these pairs resolve it); ``_cpu``: clocked process
-    CPU seconds; ``_wall``: each run's whole wall time (init, held-out evaluation, log
-    writing, and the compliance checks' share); ``_noise``: the same comparison between
-    the two bare passes, (second - first) / mean, which a real overhead must exceed.
+    Each seed's time is the minimum of its three runs of a kind (the least disturbed one,
+    the usual benchmarking estimator of a run's cost).  ``harness_overhead``: clocked wall
+    time, ratio of the sums of the minima; ``_mean``: the same with the means;
+    ``_median``: the median of the per-seed ratios of the minima; ``_interval``: a 95% t
+    interval of their mean (what these pairs resolve); ``_cpu``: clocked process CPU
+    seconds (minima); ``_wall``: each run's whole wall time (init, held-out evaluation,
+    log writing, the compliance checks' share), means; ``_noise``: the same statistic
+    between bare runs, the first bare run against the minimum of the other two,
+    which a real overhead must exceed.
     """
     n = len(o["seeds"])
-    same = [i for i in range(n) if o["bare_first"][i][1] == o["bare_second"][i][1] == o["runner_epochs"][i]]
+    same = [i for i in range(n) if len({r[1] for r in o["bare"][i] + o["runner"][i]}) == 1]
     if not same:
-        return {"harness_overhead": None, "harness_overhead_median": None, "harness_overhead_interval": None,
-                "harness_overhead_cpu": None,
-                "harness_overhead_wall": None, "harness_overhead_noise": None, "harness_overhead_pairs": 0,
-                "harness_overhead_seeds": n}
+        return {key: None for key in ("harness_overhead", "harness_overhead_mean", "harness_overhead_median",
+                                      "harness_overhead_interval", "harness_overhead_cpu", "harness_overhead_wall",
+                                      "harness_overhead_noise")} | {"harness_overhead_pairs": 0,
+                                                                     "harness_overhead_seeds": n}
 
-    def mean_of(k, i):
-        return (o["bare_first"][i][k] + o["bare_second"][i][k]) / 2
+    def stat(kind, col, f=min):
+        return [f(r[col] for r in o[kind][i]) for i in same]
 
-    bare = [mean_of(0, i) for i in same]
-    with_ = [o["runner_tta_s"][i] for i in same]
-    bare_cpu = sum(mean_of(3, i) for i in same)
-    bare_wall = sum(mean_of(2, i) for i in same)
-    runner_wall = sum(o["runner_wall_s"][i] for i in same) + o["check_wall_s"] * len(same) / n
+    bare, with_ = stat("bare", 0), stat("runner", 0)
     ratios = np.array([(w - b) / b for w, b in zip(with_, bare)])
-    if len(ratios) >= 2:  # 95% t interval of the mean per-seed ratio: what these pairs can resolve
+    if len(ratios) >= 2:
         from scipy import stats
 
         half = float(stats.t.ppf(0.975, len(ratios) - 1) * ratios.std(ddof=1) / np.sqrt(len(ratios)))
         interval = [float(ratios.mean()) - half, float(ratios.mean()) + half]
     else:
         interval = None
+    mean = statistics.mean
+    bare_mean, with_mean = stat("bare", 0, mean), stat("runner", 0, mean)
+    bare_wall = sum(stat("bare", 2, mean))
+    runner_wall = sum(stat("runner", 2, mean)) + o["check_wall_s"] * len(same) / (n * o["order"].count("R"))
+    first = [o["bare"][i][0][0] for i in same]
+    rest = [min(r[0] for r in o["bare"][i][1:]) for i in same]
     return {"harness_overhead": (sum(with_) - sum(bare)) / sum(bare),
+            "harness_overhead_mean": (sum(with_mean) - sum(bare_mean)) / sum(bare_mean),
             "harness_overhead_median": float(np.median(ratios)),
             "harness_overhead_interval": interval,
-            "harness_overhead_cpu": (sum(o["runner_cpu_s"][i] for i in same) - bare_cpu) / bare_cpu,
+            "harness_overhead_cpu": (sum(stat("runner", 3)) - sum(stat("bare", 3))) / sum(stat("bare", 3)),
             "harness_overhead_wall": (runner_wall - bare_wall) / bare_wall,
-            "harness_overhead_noise": (sum(o["bare_second"][i][0] for i in same)
-                                       - sum(o["bare_first"][i][0] for i in same)) / sum(bare),
+            "harness_overhead_noise": (sum(first) - sum(rest)) / sum(rest),
             "harness_overhead_pairs": len(same), "harness_overhead_seeds": n}
 
 
@@ -231,18 +251,18 @@ def main():
     for name in order:
         if name == "overhead":
             bench = table["digits_fast"][0]
-            key = hashlib.sha1(json.dumps([bench.describe(), args.seed, runs_main], sort_keys=True,
+            key = hashlib.sha1(json.dumps([bench.describe(), args.seed, runs_main, ORDER], sort_keys=True,
                                           default=str).encode()).hexdigest()[:8]
             path = out / f"overhead-{key}.json"
             # the piece is redone whole if interrupted, so start it only when it fits the budget (its length is
-            # estimated from the digits_fast runs: three passes of init + run per seed), allowing a 2-minute overrun
+            # estimated from the digits_fast runs: six runs of init + run per seed), allowing a 2-minute overrun
             fast = results.get("digits_fast")
-            need = 3 * runs_main * statistics.mean(r.tta_s + r.init_s for r in fast.runs) if fast else 0.0
+            need = len(ORDER) * runs_main * statistics.mean(r.tta_s + r.init_s for r in fast.runs) if fast else 0.0
             if path.is_file() or ("overhead" in parts and fast is not None
                                   and time.monotonic() + need < deadline + 120):
                 t = time.time()
                 overhead = measure_overhead(bench, args.seed, runs_main, path)
-                print(f"{'overhead':22} {runs_main} seeds bare / Runner / bare; {time.time() - t:.0f} s", flush=True)
+                print(f"{'overhead':22} {runs_main} seeds, {ORDER} each; {time.time() - t:.0f} s", flush=True)
             else:
                 missing.append(name if fast is not None else "overhead (it needs digits_fast's runs first)")
             continue
@@ -380,27 +400,27 @@ def report(results, overhead, args, load_before):
 
     fractions = [analysis.harness_fraction(r) for r in runs["digits_fast"]]
     figures = overhead_figures(overhead)
-    pairs = ", ".join(f"{a[0]:.3f}/{w:.3f}/{b[0]:.3f}" for a, b, w in
-                      zip(overhead["bare_first"], overhead["bare_second"], overhead["runner_tta_s"]))
-    print(f"\n== harness overhead, digits_fast, {figures['harness_overhead_seeds']} seeds, each run bare / through the "
-          f"Runner / bare again, in one piece (load {overhead['load']:.1f} at its end):")
-    same_seeds = range(figures["harness_overhead_pairs"])
+    per_seed = ", ".join("/".join(f"{r[0]:.2f}" for r in bare) + " | " + "/".join(f"{r[0]:.2f}" for r in har)
+                         for bare, har in zip(overhead["bare"], overhead["runner"]))
+    print(f"\n== harness overhead, digits_fast, {figures['harness_overhead_seeds']} seeds, three bare runs and three "
+          f"through the Runner per seed, in the order {overhead['order']}, in one piece (load {overhead['load']:.1f} at "
+          f"its end; {overhead['runner_logs_passed']}/{overhead['runner_logs']} of its logs pass the checker):")
 
     def pct(x):
         return "n/a" if x is None else f"{x:+.3%}"
 
-    print(f"   clocked time (with - without) / without: {pct(figures['harness_overhead'])} (ratio of the sums; median "
-          f"of the per-seed ratios {pct(figures['harness_overhead_median'])}) over {figures['harness_overhead_pairs']} "
-          f"seeds whose three runs took the same epochs; the two bare passes differ by "
-          f"{pct(figures['harness_overhead_noise'])} (the noise floor)")
     iv = figures["harness_overhead_interval"]
+    print(f"   clocked time (with - without) / without, per-seed minima: {pct(figures['harness_overhead'])} "
+          f"(means {pct(figures['harness_overhead_mean'])}, median per-seed ratio "
+          f"{pct(figures['harness_overhead_median'])}) over {figures['harness_overhead_pairs']} seeds whose six runs "
+          f"took the same epochs")
     if iv:
-        print(f"   95% t interval of the mean per-seed ratio: [{iv[0]:+.3%}, {iv[1]:+.3%}] (what {len(same_seeds)} pairs "
-              f"can resolve on this machine)")
-    print(f"   clocked process CPU seconds: {pct(figures['harness_overhead_cpu'])}")
-    print(f"   whole wall time per run (init, the untimed held-out evaluation, log writing and the two compliance "
-          f"checks per log included): {pct(figures['harness_overhead_wall'])}")
-    print(f"   per seed, bare first / Runner / bare second clocked seconds: {pairs}")
+        print(f"   95% t interval of the mean per-seed ratio: [{iv[0]:+.3%}, {iv[1]:+.3%}]; the same statistic between "
+              f"bare runs (first against the other two): {pct(figures['harness_overhead_noise'])} (the noise floor)")
+    print(f"   clocked process CPU seconds: {pct(figures['harness_overhead_cpu'])}; whole wall time per run (init, "
+          f"the untimed held-out evaluation, log writing, the compliance checks' share): "
+          f"{pct(figures['harness_overhead_wall'])}")
+    print(f"   per seed, bare | Runner clocked seconds: {per_seed}")
     print(f"   older figure: median {statistics.median(fractions):.4%} of the clocked time of the main digits_fast "
           f"runs is outside the recipe's methods (max {max(fractions):.4%})")
 
@@ -420,7 +440,8 @@ def report(results, overhead, args, load_before):
                "tta_cov_runs": len(fast_t), "tta_cov_population": cov_population,
                "tta_cov_interval": "95% noncentral t (cov_interval); " + guarantee,
                "runs_for_5pct_population": need_population,
-               **{k: figures[k] for k in ("harness_overhead_median", "harness_overhead_interval", "harness_overhead_cpu", "harness_overhead_wall",
+               **{k: figures[k] for k in ("harness_overhead_mean", "harness_overhead_median", "harness_overhead_interval",
+                                           "harness_overhead_cpu", "harness_overhead_wall",
                                            "harness_overhead_noise", "harness_overhead_pairs",
                                            "harness_overhead_seeds")},
                "harness_outside_methods": statistics.median(fractions),

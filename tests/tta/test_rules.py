@@ -280,3 +280,14 @@ def test_a_folder_whose_logs_share_a_seed_is_refused(good_log, tmp_path):
         summarizer_score(tmp_path, "synthetic")
     with pytest.raises(InvalidArgument, match=r"log_dir.*result_2\.txt is 'synthetic' seed"):
         Runner(CurveBenchmark(epoch_seconds=0.0), runs=3, log_dir=tmp_path, progress=False).run()
+
+
+def test_on_the_package_cli_an_exactly_repeated_hyperparameter_needs_werror(good_log, tmp_path):
+    recs = _records(good_log)
+    at = next(i for i, r in enumerate(recs) if r["key"] == "opt_name")
+    bad = _dump(tmp_path, recs[:at + 1] + [recs[at]] + recs[at + 1:])
+    cli = [sys.executable, "-m", "mlperf_logging.compliance_checker", "--usage", "training", "--ruleset", "6.0.0",
+           "--config", str(RULESET), "--log_output", str(tmp_path / "cc.log"), str(bad)]
+    assert subprocess.run(cli, capture_output=True).returncode == 0  # the package only warns, as documented
+    assert subprocess.run(cli + ["--werror"], capture_output=True).returncode == 1  # what check_log runs
+    assert subprocess.run(cli[:-1] + ["--werror", str(good_log)], capture_output=True).returncode == 0
