@@ -904,6 +904,12 @@ def check_strategies(sizes=(512, 1024, 1024, 10), batch_size: int = 256, steps: 
     trained (held out, so no run's own timings predict it, save a configuration no other
     strategy uses), that round's fitted link, and that strategy's per-step offset (its tiny
     twin's measured step minus its simulated step: framework work no operator task holds).
+    The two processes are one contention group: each piece is slowed by its configuration's
+    slowdown measured in the round (alone against both processes at once) wherever it overlaps
+    the other process's work, and the timed pieces are first brought back to their times
+    alone (see :func:`predict_strategies`).  ``candidates`` spreads the random strategies
+    (see :func:`strategy_suite`).
+
     Returns the table, the Kendall and Spearman rank correlations between simulated and
     measured times, and the load average over the rounds.  ``path`` keeps the raw timings
     (and resumes from them, see :func:`measure_strategies`).
