@@ -9,7 +9,9 @@ tunes a :class:`dawnlab.willump.Willump` optimizer on it (Kraft et al., arXiv
 - against the confidence threshold, the held-out accuracy of the cascade on the
   chosen cheap groups, the p-value of the one-sided McNemar test against the
   full model (the dashed line is alpha) and the expected throughput; the chosen
-  threshold is marked, and the slider reads every figure at any threshold;
+  threshold is marked, and the slider reads every figure at any threshold, with
+  the optimizer's own verdict on it (its table's ``accepted``: the test, and with
+  a maximum accuracy drop set, the fixed-sequence bound on the drop too);
 - the top-K precision against the ratio ``c``: the mean over bootstrap
   resamples and the fraction of resamples reaching 0.95, the tuned ``c`` marked.
 
@@ -37,7 +39,7 @@ DATASETS = ["tweets", "letters"]
 
 
 @pn.cache
-def _fit(dataset: str, n_rows: int, alpha: float, seed: int):
+def _fit(dataset: str, n_rows: int, alpha: float, seed: int, max_drop: float | None = None):
     from dawnlab import data
     from dawnlab.willump import Willump, letters_pipeline, load_tweets, tweets_pipeline
 
@@ -49,7 +51,7 @@ def _fit(dataset: str, n_rows: int, alpha: float, seed: int):
         idx = np.random.default_rng(seed).permutation(len(ds.y))[:n_rows]
         X, y = ds.X[idx].astype(float), ds.y[idx]
         pipe = letters_pipeline(n_fourier=300, seed=seed)
-    return Willump(pipe, alpha=alpha, seed=seed, progress=False, n_repeats=2).fit(X, y)
+    return Willump(pipe, alpha=alpha, seed=seed, progress=False, n_repeats=2, max_drop=max_drop).fit(X, y)
 
 
 class WillumpExplorer(param.Parameterized):
@@ -58,23 +60,28 @@ class WillumpExplorer(param.Parameterized):
     dataset = param.Selector(default="tweets", objects=DATASETS, doc="Offline data set")
     n_rows = param.Integer(default=2000, bounds=(300, 20000), doc="Rows used to fit and tune")
     alpha = param.Number(default=0.05, bounds=(0.001, 0.5), doc="Level of the accuracy test")
+    max_drop = param.Selector(default=None, objects=[None, 0.005, 0.01, 0.02, 0.05], label="Max accuracy drop",
+                              doc="None: McNemar's test only; a fraction: also a bound on the true drop")
     threshold = param.Number(default=0.8, bounds=(0.6, 1.0), step=0.025, doc="Confidence threshold to inspect")
     seed = param.Integer(default=0, bounds=(0, None), doc="Seed")
     run = param.Action(lambda self: self.start(), label="Run")
 
     status = param.String(default="Press Run to tune the optimizer.")
     groups = param.DataFrame(default=pd.DataFrame(columns=["group", "cost_share", "importance", "selected"]))
-    curve = param.DataFrame(default=pd.DataFrame(columns=["threshold", "score", "pvalue", "throughput"]))
+    curve = param.DataFrame(default=pd.DataFrame(columns=["threshold", "score", "pvalue", "throughput",
+                                                           "accepted", "drop_bound"]))
     topk = param.DataFrame(default=pd.DataFrame(columns=["c", "mean_precision", "frac_ok"]))
     chosen = param.Dict(default={})
 
-    @param.depends("dataset", "n_rows", "alpha")
+    @param.depends("dataset", "n_rows", "alpha", "max_drop")
     def plan(self) -> str:
         """What a Run will do."""
         task = "positive vs negative tweets" if self.dataset == "tweets" else "26-class letters"
+        margin = ("" if self.max_drop is None else
+                  f", and whose accuracy drop is bounded by {self.max_drop:g} at that level")
         return (f"**Plan:** tune a cascade and a top-K plan on {self.n_rows} rows of {task}, "
                 f"accepting only cascades that McNemar's one-sided test at alpha = {self.alpha:g} "
-                "does not find less accurate than the full pipeline.")
+                f"does not find less accurate than the full pipeline{margin}.")
 
     # -- running -------------------------------------------------------------
     def start(self) -> None:
@@ -85,7 +92,7 @@ class WillumpExplorer(param.Parameterized):
         """Fit the optimizer and fill the result frames."""
         try:
             self.status = "measuring costs and importances, tuning ..."
-            w = _fit(self.dataset, self.n_rows, self.alpha, self.seed)
+            w = _fit(self.dataset, self.n_rows, self.alpha, self.seed, self.max_drop)
             self.show(w)
             self.status = "done"
         except Exception as exc:  # shown to the user, not swallowed
@@ -101,14 +108,18 @@ class WillumpExplorer(param.Parameterized):
         rows = table[table.groups == subset] if len(table) else table
         self.curve = pd.DataFrame({"threshold": rows.threshold, "score": rows.score, "pvalue": rows.pvalue,
                                    "throughput": 1.0 / rows.expected_cost,
-                                   "frac_confident": rows.frac_confident}).reset_index(drop=True)
+                                   "frac_confident": rows.frac_confident,
+                                   # the optimizer's verdict: the test, and the drop bound with max_drop set
+                                   "accepted": rows.accepted.astype(bool),
+                                   "drop_bound": rows.drop_bound}).reset_index(drop=True)
         curve = w.topk_.curve
         self.topk = curve[curve.groups == w.topk_.groups][["c", "mean_precision", "frac_ok"]].reset_index(drop=True)
         self.chosen = {"groups": list(cas.groups), "threshold": cas.threshold, "pvalue": cas.pvalue,
                        "score": cas.score_cascade, "score_full": cas.score_full, "alpha": cas.alpha,
                        "full_throughput": 1.0 / cas.full_cost if cas.full_cost > 0 else float("nan"),
                        "throughput": 1.0 / cas.expected_cost if cas.expected_cost > 0 else float("nan"),
-                       "c": w.topk_.c, "topk_precision": w.topk_precision, "topk_quantile": w.topk_quantile,
+                       "max_drop": w.max_drop, "c": w.topk_.c, "topk_precision": w.topk_precision,
+                       "topk_quantile": w.topk_quantile,
                        "subset": list(subset)}
         if cas.active:
             self.threshold = float(np.clip(cas.threshold, 0.6, 1.0))
@@ -127,7 +138,13 @@ class WillumpExplorer(param.Parameterized):
         if not r:
             return "Run to see the held-out accuracy, the test's p-value and the throughput at each threshold."
         c = self.chosen
-        verdict = "accepted" if r["pvalue"] >= c["alpha"] else "rejected (significant loss)"
+        if r["accepted"]:
+            verdict = "accepted"
+        elif r["pvalue"] < c["alpha"]:
+            verdict = "rejected (significant loss)"
+        else:  # the test passes, but the drop bound here or at a higher threshold exceeds max_drop
+            verdict = (f"rejected (drop bound {r['drop_bound']:.3f}, here or at a higher threshold, "
+                       f"above the max drop {c['max_drop']:g})")
         chosen = (f"chosen: {'+'.join(c['groups'])} at threshold {c['threshold']:.3f}" if c["groups"]
                   else "no cascade accepted: every row gets all features")
         return (f"**At threshold {r['threshold']:.3f}** on {'+'.join(c['subset'])}: held-out accuracy "
@@ -193,7 +210,7 @@ class WillumpExplorer(param.Parameterized):
 def app(explorer: WillumpExplorer | None = None) -> pn.viewable.Viewable:
     """The explorer's layout (inline in a notebook, or served)."""
     ex = explorer or WillumpExplorer()
-    controls = pn.Param(ex, parameters=["dataset", "n_rows", "alpha", "threshold", "seed", "run"],
+    controls = pn.Param(ex, parameters=["dataset", "n_rows", "alpha", "max_drop", "threshold", "seed", "run"],
                         widgets={"dataset": {"type": pn.widgets.Select, "css_classes": ["willump-dataset"]},
                                  "threshold": {"type": pn.widgets.FloatSlider, "css_classes": ["willump-threshold"]},
                                  "run": {"type": pn.widgets.Button, "css_classes": ["willump-run"]}},

@@ -52,6 +52,32 @@ def test_show_fills_the_frames_and_the_slider_reads_them(fitted):
     assert marked == ["cheap (cheap)"]
 
 
+def test_readout_gives_the_optimizers_verdict_with_a_max_drop():
+    """With ``max_drop`` set a threshold McNemar's test passes can still be refused (its drop bound):
+    the read-out says what the optimizer's table says (``accepted``), not the p-value alone."""
+    X, y = synthetic(1200)
+    w = Willump(synthetic_pipeline(), progress=False, max_drop=0.005).fit(X, y)
+    ex = WillumpExplorer()
+    ex.show(w)
+    cas = w.cascade_
+    subset = cas.groups or cas.table.groups.iloc[0]
+    table = cas.table[cas.table.groups == subset].reset_index(drop=True)
+    assert ex.curve.accepted.tolist() == table.accepted.tolist()
+    refused = table[(table.pvalue >= w.alpha) & ~table.accepted]
+    assert len(refused), "the margin refuses no threshold the test passes: pick a smaller max_drop"
+    ex.threshold = float(refused.threshold.iloc[0])
+    assert f"rejected (drop bound {refused.drop_bound.iloc[0]:.3f}" in ex.readout()
+    assert "above the max drop 0.005" in ex.readout()
+    if table.accepted.any():
+        ex.threshold = float(table[table.accepted].threshold.iloc[0])
+        assert "(accepted)" in ex.readout()
+    failed = table[table.pvalue < w.alpha]
+    if len(failed):
+        ex.threshold = float(failed.threshold.iloc[0])
+        assert "rejected (significant loss)" in ex.readout()
+    assert "bounded by 0.005" in WillumpExplorer(max_drop=0.005).plan()
+
+
 @pytest.mark.slow
 def test_compute_runs_on_a_few_tweets():
     ex = WillumpExplorer(dataset="tweets", n_rows=400)
