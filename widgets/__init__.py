@@ -37,12 +37,14 @@ Importing this package does two things for notebooks:
   as a value spec, ``{"type": "value", "value": 0.3}``.  Bokeh's Python side
   holds the visual properties of a non-vectorised glyph (``Line``, ``Patch``,
   ``VArea``, ...; the ``line_*``, ``fill_*``, ``hatch_*`` and ``text_*`` ones
-  that are not data specs) as plain scalars and refused that message, so every
+  that are not data specs; annotations' and axes' alike) as plain scalars and
+  refused that message, so every
   replaced plot printed "failed to validate Patch.line_alpha ... Value(...)"
   tracebacks into the output.  Each such property here also accepts a value
   spec holding a valid scalar, and stores the scalar: what the spec means.
 """
 
+import re as _re
 import weakref as _weakref
 
 import panel as _pn
@@ -160,12 +162,16 @@ else:
 _inline_diff._dawnlab_wrapped = _panel_diff
 
 
+_VISUAL = _re.compile(r"(^|_)(line|fill|hatch|text|border|background|outline)_[a-z_]+$")
+
+
 def _accept_value_specs() -> None:
-    """Let every scalar visual property of a Bokeh glyph accept ``Value(x)`` for a valid ``x``."""
+    """Let every scalar visual property of a Bokeh model (a glyph's ``line_alpha``, an axis'
+    ``axis_line_color``, ...) accept ``Value(x)`` for a valid ``x``."""
     from bokeh.core.property.dataspec import DataSpec
     from bokeh.core.property.instance import Instance
     from bokeh.core.property.vectorization import Value
-    from bokeh.models.glyph import Glyph
+    from bokeh.model import Model
 
     def subclasses(cls):
         for sub in cls.__subclasses__():
@@ -179,11 +185,12 @@ def _accept_value_specs() -> None:
         return convert
 
     seen = set()
-    for cls in subclasses(Glyph):
+    for cls in set(subclasses(Model)):
         for name in cls.properties():
+            if not _VISUAL.search(name):
+                continue
             prop = cls.lookup(name).property
-            if (id(prop) in seen or isinstance(prop, DataSpec)
-                    or not name.startswith(("line_", "fill_", "hatch_", "text_"))):
+            if id(prop) in seen or isinstance(prop, DataSpec):
                 continue
             seen.add(id(prop))
             if not any(getattr(tp, "_instance_type", None) is Value for tp, _ in prop.alternatives):
