@@ -32,16 +32,15 @@ Importing this package does two things for notebooks:
   file and document, so later patches only refer to it).  ``panel serve``
   sessions are untouched: their documents have a local ``dist_url``.
 - The kernel accepts the browser's copy of a new glyph.  When a plot is replaced
-  in a notebook, BokehJS sends the kernel each new glyph it builds from it (the
-  renderer's selection and non-selection glyphs), with every visual property
-  as a value spec, ``{"type": "value", "value": 0.3}``.  Bokeh's Python side
-  holds the visual properties of a non-vectorised glyph (``Line``, ``Patch``,
-  ``VArea``, ...; the ``line_*``, ``fill_*``, ``hatch_*`` and ``text_*`` ones
-  that are not data specs; annotations' and axes' alike) as plain scalars and
-  refused that message, so every
-  replaced plot printed "failed to validate Patch.line_alpha ... Value(...)"
-  tracebacks into the output.  Each such property here also accepts a value
-  spec holding a valid scalar, and stores the scalar: what the spec means.
+  in a notebook, BokehJS sends the kernel glyph models it builds for the new
+  plot with each visual property as a value spec, ``{"type": "value",
+  "value": 0.3}``.  Bokeh's Python side holds the visual properties of a
+  non-vectorised glyph (``Line``, ``Patch``, ``VArea``, ...), and of
+  annotations and axes, as plain scalars (``line_alpha`` is an ``Alpha``, not
+  an ``AlphaSpec``) and refused the message: every replaced plot printed
+  "failed to validate Patch.line_alpha ... Value(...)" tracebacks into the
+  cell's output.  Each such scalar property here also accepts a value spec
+  holding a valid scalar, and stores the scalar (what the spec means).
 """
 
 import re as _re
