@@ -27,14 +27,23 @@ time / method time).
    steps): plain NumPy and Mozart (the paper's comparison; no hand-written
    numba/numexpr port of these).
 4. **Data cleaning**, **crime index**, **birth analysis** (pandas, 2-4 million
-   rows): plain pandas and Mozart.  (dask.dataframe needs pyarrow, which this
-   environment does not install, so it is not a baseline here.)
+   rows): plain pandas, Mozart, and dask.dataframe on the threaded scheduler
+   with ``--threads`` workers at the best partition count of 2, 4, 8, 16, 32
+   (its result checked against plain pandas first).  dask.dataframe needs
+   pyarrow; where pyarrow is not installed that column is skipped with a
+   printed note.  With pyarrow installed, pandas 3 stores its ``str`` columns
+   in Arrow for every method alike (plain pandas and Mozart too).
 
 Usage: ``python benchmarks/mozart.py [--quick] [--repeats 3] [--threads 2]``.
 The last line printed is one JSON object with the keys
 ``blackscholes_speedup_vs_numpy``, ``blackscholes_speedup_vs_dask``,
 ``auto_piece_vs_best``, ``peak_memory_ratio_vs_numpy`` and
-``speedup_vs_plain`` (per workload).
+``speedup_vs_plain`` (per workload), plus ``auto_piece_vs_best_per_workload``
+(every workload's automatic piece size against its own sweep of fixed sizes:
+2^11 ... 2^18 elements for Black-Scholes and Haversine, 4 ... 256 rows for
+nBody and Shallow water, 2^14 ... 2^20 rows and the whole frame for the pandas
+workloads) and, where pyarrow is installed, ``speedup_vs_dask_dataframe``
+(Mozart's time against dask.dataframe's best, per pandas workload).
 """
 
 from __future__ import annotations
@@ -178,6 +187,71 @@ class _DaskLib:
         self.erf = lambda x: x.map_blocks(scipy.special.erf, dtype=float)
 
 
+# -- dask.dataframe baselines (need pyarrow) ---------------------------------------------------------
+
+def have_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def dd_cleaning(requests, nparts, threads):
+    import dask
+    import dask.dataframe as dd
+
+    zips = dd.from_pandas(requests, npartitions=nparts)["zip"].str.slice(0, 5)
+    zips = zips.mask(zips.isin(["00000", "N/A", "NO CL", "NA"]))
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        return dask.compute(zips.unique(), zips.isna().sum())
+
+
+def dd_crime(cities, nparts, threads, cutoff=0.02):
+    import dask
+    import dask.dataframe as dd
+
+    c = dd.from_pandas(cities, npartitions=nparts)
+    index = ((c["robberies"] * 2.0 + c["burglaries"]) / c["population"]).clip(0.0, 1.0)
+    high = index[index > cutoff]
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        return dask.compute(high.sum(), high.count())
+
+
+def dd_birth(names, nparts, threads):
+    import dask
+    import dask.dataframe as dd
+
+    n = dd.from_pandas(names, npartitions=nparts)
+    totals = n.groupby(["year", "sex"])["births"].sum()
+    with_total = n.merge(totals.rename("total").reset_index(), on=["year", "sex"], how="left")
+    with_total["prop"] = with_total["births"] / with_total["total"]
+    ends_n = n[n["name"].str.slice(-1) == "n"].groupby(["year", "sex"])["births"].sum()
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        return dask.compute(totals, with_total, ends_n)
+
+
+DASK_DF = {"data_cleaning": dd_cleaning, "crime_index": dd_crime, "birth_analysis": dd_birth}
+
+
+def check_dask_df(name, got, ref) -> None:
+    """dask.dataframe's result against plain pandas' (dask orders unique values and merged rows its own way)."""
+    import pandas as pd
+
+    if name == "data_cleaning":
+        a, b = pd.Series(got[0]), pd.Series(ref[0])
+        assert set(a.dropna()) == set(b.dropna()) and a.isna().sum() == b.isna().sum() == 1, name
+        assert int(got[1]) == int(ref[1]), name
+    elif name == "crime_index":
+        assert math.isclose(float(got[0]), float(ref[0]), rel_tol=1e-10) and int(got[1]) == int(ref[1]), name
+    else:
+        pd.testing.assert_series_equal(got[0].sort_index(), ref[0])
+        pd.testing.assert_series_equal(got[2].sort_index(), ref[2])
+        order = ["year", "sex", "name", "births"]
+        pd.testing.assert_frame_equal(got[1].sort_values(order).reset_index(drop=True),
+                                      ref[1].sort_values(order).reset_index(drop=True), check_dtype=False)
+
+
 # -- peak memory in a fresh process -----------------------------------------------------------------
 
 def child(method: str, n: int, threads: int) -> None:
@@ -202,6 +276,16 @@ def peak_rss(method: str, n: int, threads: int) -> tuple[int, int]:
                          capture_output=True, text=True, check=True)
     peak, before = map(int, out.stdout.strip().splitlines()[-1].split())
     return peak, peak - before
+
+
+def sweep_row(w, d, t, pieces, threads) -> dict:
+    """The automatic piece size of each stage, and the sweep's best fixed size, from the timings ``t``."""
+    w.mozart(d, workers=threads)
+    best = min(pieces, key=lambda p: t[f"mozart/{p}"])
+    return {"auto": [r["piece_size"] for r in mozart_runtime.LAST_RUN],
+            "gil_bound": any(r.get("gil_bound") for r in mozart_runtime.LAST_RUN),
+            "auto_s": t["mozart"], "best": best, "best_s": t[f"mozart/{best}"],
+            "ratio": t[f"mozart/{best}"] / t["mozart"], "sweep": {p: t[f"mozart/{p}"] for p in pieces}}
 
 
 # -- main -------------------------------------------------------------------------------------------
@@ -278,6 +362,7 @@ def main() -> None:
         "peak_memory_ratio_vs_numpy": round(rss_mz / rss_np, 3),
         "speedup_vs_plain": {},
     }
+    sweeps = {"blackscholes": sweep_row(w, d, t, pieces, threads)}
     table = [("blackscholes", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
               t["numpy"] / t[f"dask/{best_chunk}"])]
 
@@ -293,7 +378,9 @@ def main() -> None:
                "numba": lambda: hav_numba(d["lat"], d["lon"], 40.671, -73.985),
                "mozart": lambda: w.mozart(d, workers=threads)}
     methods.update({f"dask/{c}": (lambda c=c: dask_hav(d["lat"], d["lon"], c, threads)) for c in chunks})
+    methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in pieces})
     t = interleaved(methods, repeats)
+    sweeps["haversine"] = sweep_row(w, d, t, pieces, threads)
     best = min(chunks, key=lambda c: t[f"dask/{c}"])
     table.append(("haversine", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
                   t["numpy"] / t[f"dask/{best}"]))
@@ -302,20 +389,51 @@ def main() -> None:
     sizes = {"nbody": 512 if args.quick else 2048, "shallow_water": 512 if args.quick else 2048,
              "data_cleaning": 200_000 if args.quick else 2_000_000, "crime_index": 400_000 if args.quick else 4_000_000,
              "birth_analysis": 200_000 if args.quick else 2_000_000}
+    dask_df = have_pyarrow()
+    if not dask_df:
+        print("\nnote: pyarrow is not installed, so the dask.dataframe column is skipped (dask.dataframe needs it)")
+    partitions = [2, 4, 8, 16, 32]
     for name, size in sizes.items():
         w = WORKLOADS[name]
         d = w.data(size, seed=0)
-        assert w.check(w.mozart(d, workers=threads), w.plain(d))
+        ref = w.plain(d)
+        assert w.check(w.mozart(d, workers=threads), ref)
         methods = {"plain": lambda: w.plain(d), "mozart": lambda: w.mozart(d, workers=threads)}
+        sweep = ([1 << k for k in range(2, 9)] if w.kind == "numpy" else
+                 [p for p in (1 << 14, 1 << 16, 1 << 18, 1 << 20) if p < size] + [size])
+        methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in sweep})
+        if dask_df and name in DASK_DF:
+            frame = next(iter(d.values()))
+            check_dask_df(name, DASK_DF[name](frame, 4, threads), ref)
+            methods.update({f"dd/{k}": (lambda k=k, f=DASK_DF[name], x=frame: f(x, k, threads)) for k in partitions})
         t = interleaved(methods, repeats)
-        table.append((name, t["plain"], t["mozart"], None, None, None))
+        sweeps[name] = sweep_row(w, d, t, sweep, threads)
+        dk = None
+        if dask_df and name in DASK_DF:
+            best = min(partitions, key=lambda k: t[f"dd/{k}"])
+            dk = t["plain"] / t[f"dd/{best}"]
+            print(f"{name}: dask.dataframe partitions " + ", ".join(f"{k}: {t[f'dd/{k}']:.3f} s" for k in partitions)
+                  + f"; best {best}", flush=True)
+        table.append((name, t["plain"], t["mozart"], None, None, dk))
 
     print(f"\n== every workload, {threads} thread(s): speed-up over the plain library (median of {repeats})")
     print(f"{'workload':16} {'plain s':>8} {'mozart s':>9} {'mozart':>7} {'numexpr':>8} {'numba':>6} {'dask best':>9}")
+    print("(dask best: dask.array at its best chunk for the NumPy workloads, dask.dataframe at its best partition "
+          "count for the pandas ones)")
     fmt = lambda v: f"{v:.2f}" if v is not None else "n/a"  # noqa: E731
     for name, plain, mz, ne_, nb, dk in table:
         summary["speedup_vs_plain"][name] = round(plain / mz, 3)
         print(f"{name:16} {plain:8.3f} {mz:9.3f} {plain / mz:7.2f} {fmt(ne_):>8} {fmt(nb):>6} {fmt(dk):>9}")
+    print(f"\n== Mozart's automatic piece size against a sweep of fixed sizes, {threads} thread(s) (median of {repeats})")
+    print(f"{'workload':16} {'automatic':>22} {'auto s':>8} {'best fixed':>10} {'best s':>8} {'best/auto':>9}  sweep")
+    for name, row in sweeps.items():
+        auto = "/".join(str(p) for p in row["auto"]) + (" (1 thread)" if row["gil_bound"] else "")
+        print(f"{name:16} {auto:>22} {row['auto_s']:8.3f} {row['best']:>10} {row['best_s']:8.3f} "
+              f"{row['ratio']:9.2f}  " + " ".join(f"{p}:{v:.3f}" for p, v in row["sweep"].items()))
+    summary["auto_piece_vs_best_per_workload"] = {k: round(v["ratio"], 3) for k, v in sweeps.items()}
+    if dask_df:
+        summary["speedup_vs_dask_dataframe"] = {name: round((plain / mz) / dk, 3)
+                                                for name, plain, mz, _, _, dk in table if name in DASK_DF}
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(json.dumps(summary))

@@ -226,7 +226,7 @@ def piece_size_for(bytes_per_element: float, l2: int | None = None, *, seconds_p
     >>> piece_size_for(64, l2=1024 * 1024)
     16384
     >>> piece_size_for(98304, l2=1 << 20, l3=32 << 20, workers=2, seconds_per_element=0.5e-6)
-    64
+    32
     """
     l2 = l2_cache_bytes() if l2 is None else l2
     bpe = max(float(bytes_per_element), 1.0)
@@ -419,6 +419,7 @@ class _Run:
         self.bytes_per_element = None
         self.seconds_per_element = None
         self.pandas_stage = False
+        self.gil_bound = False
 
     # -- the probe ----------------------------------------------------------------------------------
     def execute(self, pool_factory=_pool):
@@ -433,11 +434,11 @@ class _Run:
         kept_pieces = {op.index: [] for op in prog.ops if op.kept}
         self._piece(0, probe_end, vals, None, kept_pieces, probe=True)
         self._setup(vals, probe_end, kept_pieces)
-        if not self.fixed and probe_end and prog.ops and not self.pandas_stage \
-                and not any(op.mut for op in prog.ops):
-            self._time_probe(probe_end)
-        pieces = _pieces(self.n, probe_end, self.piece_size)[1:] if self.n > probe_end else []
-        self.npieces = len(pieces) + 1
+        done, timed = probe_end, 0
+        if not self.fixed and probe_end and prog.ops and not self.pandas_stage:
+            done, timed = self._timed_pieces(probe_end, kept_pieces)
+        pieces = _pieces(self.n, done, self.piece_size)[1:] if self.n > done else []
+        self.npieces = len(pieces) + 1 + timed
         slots = {i: [None] * len(pieces) for i in self.list_ops}
         if pieces:
             counter = itertools.count()
@@ -481,29 +482,37 @@ class _Run:
                 results[op.index] = kept_pieces[op.index] + slots.get(op.index, [])
         return results
 
-    def _time_probe(self, probe_end):
-        """Time the probe's piece again (twice, warm, with the stage's buffers); grow the piece if calls are short.
+    def _timed_pieces(self, probe_end, kept_pieces):
+        """Run the next two pieces of the probe's size here, timed, and grow the piece size if calls are short.
 
-        The first run of the probe allocates every result (page faults on first
-        touch), so its time says little; this second run writes what the first
-        already wrote (kept results into the same rows of their outputs, the
-        rest into scratch) and its per-piece results are dropped.  Stages with
-        in-place writes are never run twice.
+        The probe's own time says little (it allocates every result, with page
+        faults on first touch), so the two pieces after it run with the stage's
+        buffers, touched beforehand, and the faster of them gives the seconds
+        per element of one call (:func:`piece_size_for`'s call-overhead rule).
+        They are real pieces: their results are kept like the probe's.
+        Returns the end of the last timed piece and how many ran.
         """
         size, self.piece_size = self.piece_size, probe_end
         bufs = self._buffers()
         self.piece_size = size
         for b in bufs:  # first touch outside the timing
             b.fill(0)
-        sink = {i: [None] for i in self.list_ops}
-        best = math.inf
-        for _ in range(2):  # the faster of two runs: one short timing is easily disturbed
+        vals = self._fresh_vals()
+        best, s, timed = math.inf, probe_end, 0
+        while timed < 2 and s < self.n:
+            e = min(s + probe_end, self.n)
+            sink = {i: [None] for i in self.list_ops}
             t0 = time.perf_counter()
-            self._piece(0, probe_end, self._fresh_vals(), bufs, sink, index=0)
-            best = min(best, time.perf_counter() - t0)
-        self.seconds_per_element = best / (len(self.prog.ops) * probe_end)
-        self.piece_size = max(size, piece_size_for(self.bytes_per_element, seconds_per_element=self.seconds_per_element,
-                                                   workers=self.workers))
+            self._piece(s, e, vals, bufs, sink, index=0)
+            best = min(best, (time.perf_counter() - t0) / (len(self.prog.ops) * (e - s)))
+            for i in self.list_ops:
+                kept_pieces[i].append(sink[i][0])
+            s, timed = e, timed + 1
+        if timed:
+            self.seconds_per_element = best
+            self.piece_size = max(size, piece_size_for(self.bytes_per_element, seconds_per_element=best,
+                                                       workers=self.workers))
+        return s, timed
 
     def _fresh_vals(self):
         vals = [None] * self.prog.nslots
@@ -586,9 +595,12 @@ class _Run:
                 if other.mode == 2 and prog.last_use.get(other.slot, -1) == op.index and not other.kept:
                     free.setdefault(self.buffer_specs[other.buf], []).append(other.buf)
         self.bytes_per_element = total_bpe
+        self.pandas_stage = any(isinstance(vals[op.slot], (pd.Series, pd.DataFrame)) for op in prog.ops)
+        if self.pandas_stage and self.workers > 1 and _holds_gil(prog, vals, self.values):
+            self.workers = 1
+            self.gil_bound = True
         if not self.fixed:
             self.piece_size = piece_size_for(total_bpe)
-            self.pandas_stage = any(isinstance(vals[op.slot], (pd.Series, pd.DataFrame)) for op in prog.ops)
             if self.pandas_stage:
                 share = -(-self.n // max(1, self.workers))
                 self.piece_size = max(self.piece_size, min(PANDAS_PIECE, share))
@@ -600,6 +612,29 @@ class _Run:
             shape[axis] = self.piece_size
             bufs.append(np.empty(shape, dtype=np.dtype(dtype)))
         return bufs
+
+
+def _text_dtype(dtype) -> bool:
+    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+
+
+def _holds_gil(prog, vals, inputs) -> bool:
+    """Whether a pandas stage works on text or Python objects (kernels that hold the GIL most of the time).
+
+    pandas' string methods, ``isin``, ``unique`` and group-bys on object or
+    ``str`` columns run in Python-level loops or convert between Python
+    strings and Arrow while holding the GIL, so two threads on such a stage run
+    one at a time and fight over the GIL: data cleaning on 10^6 rows took 1.5x
+    to 6x as long on two threads as on one.  Such stages run on one worker.
+    """
+    def text(v):
+        if isinstance(v, pd.DataFrame):
+            return any(_text_dtype(t) for t in v.dtypes)
+        if isinstance(v, (pd.Series, pd.Index, np.ndarray)):
+            return _text_dtype(v.dtype)
+        return False
+
+    return any(text(v) for v in inputs) or any(text(vals[op.slot]) for op in prog.ops)
 
 
 def _length_of(prog, values):
@@ -663,7 +698,8 @@ def run(targets: list[Node], **overrides):
                 except _Failure as f:
                     _raise(f.args[0])
                 merged = _finish(prog, results)
-                info.append({"elements": r.n, "piece_size": r.piece_size, "pieces": r.npieces,
+                info.append({"elements": r.n, "piece_size": r.piece_size, "pieces": r.npieces, "workers": r.workers,
+                             "gil_bound": r.gil_bound,
                              "bytes_per_element": r.bytes_per_element,
                              "seconds_per_element": r.seconds_per_element})
             else:

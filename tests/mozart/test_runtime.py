@@ -55,7 +55,41 @@ def test_automatic_piece_size_counts_inputs_and_buffers_after_reuse():
     info = runtime.LAST_RUN[0]
     assert info["bytes_per_element"] == pytest.approx(8 + 8 + 8 + 8)
     assert info["piece_size"] == piece_size_for(32)
-    assert info["pieces"] == 1 + -(-(200_000 - 1024) // info["piece_size"])
+    # the probe (1024), two timed pieces of the probe's size, then pieces of the chosen size
+    assert info["pieces"] == 3 + -(-(200_000 - 3 * 1024) // info["piece_size"])
+
+
+def test_each_input_array_counts_once_however_often_it_is_read():
+    t = np.linspace(1.0, 2.0, 100_000)
+    y = mnp.sqrt(t) + mnp.exp(t) * t     # t read three times
+    evaluate(y)
+    # t once (8, not 24) + the kept output (8) + three scratch buffers (sqrt's, exp's, the product's: exp's
+    # buffer is freed only after the product, its last reader, has placed its own result)
+    assert runtime.LAST_RUN[0]["bytes_per_element"] == 8 + 8 + 3 * 8
+
+
+def test_call_overhead_rule_grows_short_calls_within_the_l3_share():
+    # long calls: the cache rule alone
+    assert piece_size_for(100, l2=1 << 20, l3=32 << 20, workers=2, seconds_per_element=1e-6) == 8192
+    # short calls on wide elements (a 2-D row): grown to workers * 2 us / (0.2 * t) elements, nearest power of two
+    assert piece_size_for(98304, l2=1 << 20, l3=32 << 20, workers=2, seconds_per_element=0.25e-6) == 64
+    # ...but never past the L3 share of one worker (32 MiB / 2 / 98304 = 170 -> 128)
+    assert piece_size_for(98304, l2=1 << 20, l3=32 << 20, workers=2, seconds_per_element=1e-9) == 128
+    # unknown L3: no growth
+    assert piece_size_for(98304, l2=1 << 20, l3=0, workers=2, seconds_per_element=1e-9) == runtime.MIN_PIECE
+
+
+def test_text_pandas_stages_run_on_one_thread_numeric_ones_on_all():
+    import pandas as pd
+
+    import dawnlab.mozart.pandas as mpd
+
+    text = mpd.Series(pd.Series(["ab", "cd"] * 50_000))
+    with options(workers=2):
+        evaluate(text.str.upper().str.len())
+        assert runtime.LAST_RUN[0]["workers"] == 1 and runtime.LAST_RUN[0]["gil_bound"]
+        evaluate(mpd.Series(pd.Series(np.arange(100_000.0))) * 2.0)
+        assert runtime.LAST_RUN[0]["workers"] == 2 and not runtime.LAST_RUN[0]["gil_bound"]
 
 
 def test_options_context_and_validation():
