@@ -50,11 +50,12 @@ class Node:
     """One captured call: the function, its arguments (plain values or producer nodes) and split types."""
 
     __slots__ = ("id", "annotated", "args", "kwargs", "in_types", "out_type", "key", "lazy_ref",
-                 "value", "done", "mut_root", "in_key", "__weakref__")
+                 "value", "done", "mut_root", "in_key", "prints", "__weakref__")
 
     def __init__(self, annotated, args, kwargs, in_types, out_type, key, mut_root=None, in_key=None):
         self.id = next(GRAPH.ids)
         self.in_key = in_key        # index-space key shared by the split arguments
+        self.prints = ()            # (argument name, plain array, fingerprint) of plain NumPy arguments
         self.annotated = annotated
         self.args = args            # list: plain values or Node
         self.kwargs = kwargs        # dict: plain values or Node
@@ -371,6 +372,9 @@ def _capture(ann, args, kwargs):
     node_kwargs = {k: (_node_of(v) if isinstance(v, (Lazy, _Writer)) else v)
                    for k, v in zip(kwargs, values[len(args):])}
     node = Node(ann, node_args, node_kwargs, in_types, ret, out_key, mut_root, key)
+    arg_names = ann.arg_names(len(args)) + list(kwargs)
+    node.prints = tuple((nm, v, fingerprint(v)) for nm, v in zip(arg_names, values)
+                        if isinstance(v, np.ndarray) and v is not mut_root and v.size)
     ops = ann.ops or _ops_of(values)
     result = Lazy(node, ops)
     if ann.ndim is not None:
@@ -384,6 +388,32 @@ def _capture(ann, args, kwargs):
     if mut_root is not None:
         GRAPH.writers[id(mut_root)] = (mut_root, node)
     return result
+
+
+def fingerprint(a: np.ndarray) -> bytes:
+    """64 elements of ``a`` sampled evenly, as bytes: changes if a write after capture touched one of them."""
+    idx = np.linspace(0, a.size - 1, num=min(64, a.size)).astype(np.intp)
+    return a.flat[idx].tobytes()
+
+
+def check_unchanged(nodes) -> None:
+    """Raise if a plain NumPy argument of a pending call was written after the call was captured.
+
+    A captured call reads its arguments when it runs, not when it was made, so
+    ``y = mnp.exp(a); a[:] = 0`` would give ``exp(0)`` where NumPy gives the
+    exponential of the old ``a``.  Each plain array argument's fingerprint (64
+    elements sampled evenly) is taken at capture and compared here, before any
+    work starts; a write that changes none of the sampled elements goes
+    unnoticed, so evaluate before writing into an array a pending call reads.
+    """
+    for node in nodes:
+        for nm, v, fp in node.prints:
+            if fingerprint(v) != fp:
+                raise InvalidArgument(
+                    f"The {nm!r} argument of {node.name} was written after the call was captured (the captured "
+                    f"call would read the new values, NumPy the old ones). Rule: evaluate pending calls before "
+                    f"writing into an array they read (dawnlab.mozart.evaluate()). Got an array of shape "
+                    f"{v.shape} whose sampled elements changed.")
 
 
 def _pos(slots, where):

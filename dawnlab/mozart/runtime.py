@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from dawnlab.errors import DawnlabError, invalid
-from dawnlab.mozart.graph import GRAPH, Node
+from dawnlab.mozart.graph import GRAPH, Node, check_unchanged
 from dawnlab.mozart.planner import Stage, plan
 from dawnlab.mozart.splittypes import ArraySplit, Mut, Reduce, RowSplit
 
@@ -685,6 +685,7 @@ def run(targets: list[Node], **overrides):
     opts = resolve_options(overrides)
     with GRAPH.lock:
         stages = plan(targets)
+        check_unchanged([node for stage in stages for node in stage.nodes])
         env: dict[int, object] = {}
         shadows: dict[int, tuple] = {}
         info = []
@@ -719,7 +720,7 @@ def run(targets: list[Node], **overrides):
                 if node.id in env:
                     node.value = node.mut_root if node.mut_root is not None else env[node.id]
                 node.done = True
-                node.args, node.kwargs = [], {}
+                node.args, node.kwargs, node.prints = [], {}, ()
                 GRAPH.pending.pop(node.id, None)
                 if node.mut_root is not None and GRAPH.writers.get(id(node.mut_root), (None, None))[1] is node:
                     del GRAPH.writers[id(node.mut_root)]

@@ -123,3 +123,31 @@ def test_processes_report_the_failing_piece_too():
         assert info.value.start <= 4321 < info.value.end and info.value.end - info.value.start == 256
     finally:
         FAIL_AT["value"] = None
+
+
+def test_a_write_into_a_captured_array_before_evaluation_is_refused_not_silently_read():
+    import dawnlab.mozart.numpy as mnp
+    from dawnlab.errors import InvalidArgument
+    from dawnlab.mozart import evaluate, pending
+
+    a = np.ones(10_000)
+    y = mnp.exp(a) + 1.0
+    a[5_000:] = 0.0                       # NumPy's y would be e + 1 everywhere
+    with pytest.raises(InvalidArgument, match=r"'x1' argument of exp was written after the call was captured"):
+        evaluate(y)
+    assert y._node.id in {n.id for n in pending()}   # nothing run, nothing dropped
+    a[5_000:] = 1.0                       # put back: the captured call now reads what it was given
+    np.testing.assert_allclose(evaluate(y), np.exp(np.ones(10_000)) + 1.0)
+
+
+def test_in_place_writes_through_mozart_are_not_mistaken_for_outside_writes():
+    import dawnlab.mozart.numpy as mnp
+    from dawnlab.mozart import evaluate
+
+    a = np.arange(5_000.0)
+    before = mnp.sqrt(a)                  # reads the old a
+    mnp.add(a, 1.0, out=a)                # a pending in-place write through Mozart
+    after = mnp.sqrt(a)                   # reads the new a
+    got_before, got_after = evaluate(before), evaluate(after)
+    np.testing.assert_allclose(got_before, np.sqrt(np.arange(5_000.0)))
+    np.testing.assert_allclose(got_after, np.sqrt(np.arange(5_000.0) + 1.0))
