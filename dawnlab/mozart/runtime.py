@@ -20,20 +20,33 @@ Costs are kept per stage, not per piece:
 - other results are collected per piece and merged once with their split
   type's ``merge`` (pandas values, reductions).
 
-Piece size.  Unless the caller sets ``piece_size``, a stage's pieces hold
-``L2 / bytes_per_element`` elements, rounded down to a power of two, where
-``bytes_per_element`` adds the bytes per element of every split input and of
-every buffer the probe's results need (after reuse), and ``L2`` is the size of
-the level-2 cache read from ``/sys/devices/system/cpu/cpu0/cache/index*/``
-(:func:`l2_cache_bytes`); where that cannot be read the default is
-:data:`DEFAULT_L2_BYTES` (256 KiB, the smallest L2 of current x86 and Arm
-server cores, so pieces err on the small side).  A stage whose calls make
-pandas objects gets pieces of ``min(PANDAS_PIECE, n / workers)`` rows at least
-(:data:`PANDAS_PIECE` = 2^20): a pandas call costs tens of microseconds
-whatever its size and allocates its result anyway, so such stages gain from
-parallelism, not from cache-sized pieces (measured on the crime index, 4
-million rows, 2 workers: 0.4x plain pandas at 2^16-row pieces, 0.64x at 2^18,
-1.2x at 2^20).
+Piece size.  Unless the caller sets ``piece_size``, it comes from the
+machine's caches and the stage's live values (:func:`piece_size_for`):
+
+- *cache rule* (the paper's): pieces of ``L2 / bytes_per_element`` elements,
+  rounded down to a power of two, where ``bytes_per_element`` adds the bytes
+  per element of every split input (each array once, however many calls read
+  it), of every kept result and of every scratch buffer the stage needs at
+  once after reuse, so one piece of everything live fits in one core's L2.
+  ``L2`` is read from ``/sys/devices/system/cpu/cpu0/cache/index*/``
+  (:func:`l2_cache_bytes`); where that cannot be read the default is
+  :data:`DEFAULT_L2_BYTES` (256 KiB, the smallest L2 of current x86 and Arm
+  server cores, so pieces err on the small side).
+- *call-overhead rule* (a thread pool's, not in the paper, whose runtime used
+  processes): the two pieces after the probe are timed, warm; where a call
+  on a piece is so short that the GIL-held Python around it
+  (:data:`GIL_CALL_SECONDS`) would exceed :data:`GIL_SHARE` of it with
+  ``workers`` threads, pieces grow, up to one worker's share of the L3.  It
+  matters where an element is wide (a row of a 2-D array): nBody's 2,048-wide
+  rows get 32-64 rows instead of 16 (0.047 s against 0.066 s on 2 threads).
+- *pandas*: a stage whose calls make pandas objects gets pieces of
+  ``min(PANDAS_PIECE, n / workers)`` rows at least (:data:`PANDAS_PIECE` =
+  2^20): a pandas call costs tens of microseconds whatever its size and
+  allocates its result anyway, so such stages gain from parallelism, not from
+  cache-sized pieces (measured on the crime index, 4 million rows, 2 workers:
+  0.4x plain pandas at 2^16-row pieces, 0.64x at 2^18, 1.2x at 2^20).  A
+  pandas stage on text or Python-object columns runs on one thread: its
+  kernels hold the GIL (:func:`_holds_gil`).
 
 Backends.  ``"threads"`` (default): a thread pool that lives as long as the
 process (NumPy, SciPy's ufuncs and pandas' kernels release the GIL).
@@ -820,7 +833,8 @@ def describe_piece_size(stage: Stage, opts: dict) -> str:
     else:
         size = piece_size_for(bpe or 8.0)
         why = (f"from the {l2_cache_bytes() // 1024} KiB L2 cache and about {bpe:.0f} bytes per element "
-               "after buffer reuse, assuming 8-byte results; the first piece measures them")
+               "after buffer reuse, assuming 8-byte results; the first piece measures them, and the next two "
+               "are timed: pieces grow where calls are too short for the GIL-held share")
         pandas_stage = any(isinstance(t, RowSplit) for node in stage.nodes for _, _, t in node.inputs())
         if pandas_stage and n is not None:
             big = max(size, min(PANDAS_PIECE, -(-n // max(1, opts["workers"]))))
