@@ -115,3 +115,23 @@ def test_empty_inputs_run_one_empty_piece():
     e = np.array([])
     np.testing.assert_array_equal(evaluate(mnp.exp(e) + 1), np.array([]))
     assert evaluate(mnp.sum(mnp.exp(e))) == 0.0
+
+
+def test_process_backend_keeps_its_pool_across_evaluations():
+    from dawnlab.mozart.workloads import WORKLOADS
+
+    w = WORKLOADS["blackscholes"]
+    d = w.data(20_000, seed=3)
+    ref = w.plain(d)
+    assert w.check(w.mozart(d, backend="processes", workers=2), ref)
+    pool = runtime._PROCESS_POOLS[2]
+    assert w.check(w.mozart(d, backend="processes", workers=2, piece_size=1000), ref)
+    assert runtime._PROCESS_POOLS[2] is pool
+
+
+def test_a_program_naming_main_gets_a_fresh_pool():
+    import types
+
+    prog = types.SimpleNamespace(tag="__main__")   # pickles with the string __main__ in it
+    assert not runtime._reusable(prog, [])
+    assert runtime._reusable(types.SimpleNamespace(tag="x"), [(None, [np.ones(3)], None, 0)])
