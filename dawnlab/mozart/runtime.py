@@ -702,6 +702,17 @@ def run(targets: list[Node], **overrides):
     opts = resolve_options(overrides)
     with GRAPH.lock:
         stages = plan(targets)
+        # a pending call that read an array as it was, before an in-place write this run commits, runs now too
+        # (afterwards it would read the written array)
+        for _ in range(len(GRAPH.pending) + 1):
+            planned = {node.id for stage in stages for node in stage.nodes}
+            roots = {id(node.mut_root) for stage in stages for node in stage.nodes if node.mut_root is not None}
+            readers = [node for node in GRAPH.pending.values() if node.id not in planned
+                       and any(id(v) in roots for _, v, _ in node.prints)] if roots else []
+            if not readers:
+                break
+            targets = list(targets) + readers
+            stages = plan(targets)
         check_unchanged([node for stage in stages for node in stage.nodes])
         env: dict[int, object] = {}
         shadows: dict[int, tuple] = {}

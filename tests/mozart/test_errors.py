@@ -151,3 +151,17 @@ def test_in_place_writes_through_mozart_are_not_mistaken_for_outside_writes():
     got_before, got_after = evaluate(before), evaluate(after)
     np.testing.assert_allclose(got_before, np.sqrt(np.arange(5_000.0)))
     np.testing.assert_allclose(got_after, np.sqrt(np.arange(5_000.0) + 1.0))
+
+
+def test_a_call_that_read_an_array_before_a_pending_in_place_write_runs_with_it():
+    # evaluating the later reader commits the write; the earlier reader must still see the old values
+    import dawnlab.mozart.numpy as mnp
+    from dawnlab.mozart import evaluate, pending
+
+    a = np.arange(5_000.0)
+    before = mnp.sqrt(a)
+    mnp.add(a, 1.0, out=a)
+    after = mnp.sqrt(a)
+    np.testing.assert_allclose(evaluate(after), np.sqrt(np.arange(5_000.0) + 1.0))
+    assert not pending()                  # the earlier reader ran in the same evaluation
+    np.testing.assert_allclose(evaluate(before), np.sqrt(np.arange(5_000.0)))
