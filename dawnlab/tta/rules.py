@@ -128,6 +128,9 @@ def _engine(path: str, config: str) -> tuple[bool, list[str]]:
     try:
         with _quiet_logging():
             valid, _, _, _ = mlp_compliance.main(path, config, checker)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        # the package's parser raises on a :::MLLOG record without its fields (e.g. no time_ms): not compliant
+        return False, [f"mlperf_logging's parser could not read {path!r}: {type(exc).__name__}: {exc}"]
     finally:
         mlp_compliance.enqueued_configs.clear()  # the engine's module-level queue
     messages = [*checker.overwritable.values(), *checker.not_overwritable]

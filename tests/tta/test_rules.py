@@ -291,3 +291,14 @@ def test_on_the_package_cli_an_exactly_repeated_hyperparameter_needs_werror(good
     assert subprocess.run(cli, capture_output=True).returncode == 0  # the package only warns, as documented
     assert subprocess.run(cli + ["--werror"], capture_output=True).returncode == 1  # what check_log runs
     assert subprocess.run(cli[:-1] + ["--werror", str(good_log)], capture_output=True).returncode == 0
+
+
+def test_a_record_the_package_parser_cannot_read_fails_instead_of_raising(good_log, tmp_path):
+    lines = _lines(good_log)
+    bad = _write(tmp_path, lines[:3] + [':::MLLOG {"key": "seed", "value": 1}'] + lines[3:])  # no time_ms
+    rep = check_log(bad)
+    assert not rep.passed and any("parser could not read" in m and "time_ms" in m for m in rep.messages)
+    for i in (1, 2):
+        shutil.copy(good_log.parent / f"result_{i}.txt", tmp_path / f"result_{i}.txt")
+    bad.rename(tmp_path / "result_0.txt")
+    assert summarizer_score(tmp_path, "synthetic")[2] == 1  # the summarizer drops it as non-converging
