@@ -324,7 +324,7 @@ class _Program:
         self.mut_slots: set[int] = set()   # input slots that are in-place targets (shadow copies)
         slot_of: dict[int, int] = {}
         const_of: dict[int, int] = {}
-        split_of: dict[tuple, int] = {}
+        split_of: dict[int, list] = {}
         nslots = 0
         kept_ids = {n.id for n in stage.outputs}
         for node in stage.nodes:
@@ -340,11 +340,13 @@ class _Program:
                         value = shadows.setdefault(id(value), (value, value.copy()))[1]
                     self.mut_slots.add(nslots)
                 if t.splits:
-                    key = (id(value), t)
-                    if key in split_of:  # the same array read again (``t`` in three calls): one slot, one piece
-                        specs.append((name, split_of[key]))
+                    # the same array read again (``t`` in three calls): one slot, one piece.  Split types are
+                    # compared with ==, not hashed (a user's split type may hold unhashable parameters)
+                    same = [slot for st, slot in split_of.get(id(value), []) if st == t]
+                    if same:
+                        specs.append((name, same[0]))
                         continue
-                    split_of[key] = nslots
+                    split_of.setdefault(id(value), []).append((t, nslots))
                     self.inputs.append((nslots, t))
                     self.input_values.append(value)
                 else:

@@ -167,3 +167,29 @@ def test_a_user_defined_split_type_works_end_to_end(piece_size, workers):
     assert evaluate(s, piece_size=piece_size, workers=workers) == sum(max(x, y) for x, y in zip(a, b))
     assert evaluate(m) == [max(x, y) for x, y in zip(a, b)]
     assert evaluate(total(pairwise_max([], []))) == 0
+
+
+def test_a_user_split_type_with_unhashable_parameters_works_when_one_input_is_read_twice():
+    from dawnlab.mozart import SplitType, evaluate, sa
+
+    class Tagged(SplitType):
+        def __init__(self, tags):
+            self.tags = list(tags)          # a list: the split type cannot be hashed
+
+        def split(self, value, start, end):
+            return value[start:end]
+
+        def merge(self, pieces):
+            return [x for p in pieces for x in p]
+
+        def elements(self, value):
+            return len(value)
+
+    t = Tagged(["a"])
+
+    @sa(t, t, ret=t)
+    def pairsum(a, b):
+        return [x + y for x, y in zip(a, b)]
+
+    values = list(range(5_000))
+    assert evaluate(pairsum(values, values)) == [2 * x for x in values]
