@@ -23,6 +23,7 @@ from dawnlab.blazeit.sources import (FileSource, FolderSource, ReplaySource, Str
                                      VideoSource, open_source)
 from dawnlab.blazeit.specialized import CountNet, SpecializedNN
 from dawnlab.blazeit.store import Store, StoreMismatch, box_features
+from dawnlab.blazeit.stratified import StratifiedCS, estimate_mean_stratified
 
 __all__ = ["parse", "FrameQLError", "Query", "Session", "Result", "Store", "StoreMismatch",
            "synthetic", "Detection", "Oracle", "HOGPeopleOracle", "BlobOracle", "link_tracks",
@@ -30,4 +31,5 @@ __all__ = ["parse", "FrameQLError", "Query", "Session", "Result", "Store", "Stor
            "ReplaySource",
            "open_source", "SpecializedNN", "CountNet", "estimate_mean", "Estimate",
            "BettingCS", "control_variate", "frame_scores", "scan", "standing_query",
-           "Foreground", "accept_threshold", "min_area", "query_region", "box_features"]
+           "Foreground", "accept_threshold", "min_area", "query_region", "box_features",
+           "StratifiedCS", "estimate_mean_stratified"]

@@ -136,6 +136,12 @@ class BettingCS:
         The half-width the sampler aims for; tunes the bets.
     c_max : float
         Largest coefficient used.
+    bets : {"mixture", "adaptive"}
+        ``"mixture"``: the capital is the equal mixture of the processes
+        whose bets are truncated at each level of ``truncs``; ``"adaptive"``:
+        one process whose level, per side, is chosen before each batch of
+        samples from the earlier samples only (see :meth:`_add_levels`).
+        Both are valid; they differ in how many samples they need.
 
     Examples
     --------
@@ -158,7 +164,11 @@ class BettingCS:
 
     def __init__(self, n_pop: int, value_range: float, confidence: float, *,
                  proxy: np.ndarray | None = None, c: float | None = None,
-                 c_prior: float = 0.0, error: float | None = None, c_max: float = 2.0):
+                 c_prior: float = 0.0, error: float | None = None, c_max: float = 2.0,
+                 bets: str = "adaptive"):
+        if bets not in ("mixture", "adaptive"):
+            raise invalid("bets", "BettingCS", "'mixture' or 'adaptive'", bets)
+        self.bets = bets
         if not (isinstance(n_pop, (int, np.integer)) and n_pop >= 1):
             raise invalid("n_pop", "BettingCS", "a positive int", n_pop)
         if not (np.isfinite(value_range) and value_range > 0):
@@ -182,6 +192,7 @@ class BettingCS:
         self.S = 0.0
         # per-sample terms of the capital processes (see _log_capital)
         self._w, self._a, self._b, self._lam, self._kp, self._km = ([] for _ in range(6))
+        self._tr_p, self._tr_m = [], []  # truncation level of each sample, per side (adaptive)
         self._sums = np.zeros(4)  # sum y, sum t, sum y t, sum t^2 of the samples so far
         self._var_sum, self._w_sum = 0.0, 0.0
         self._arrays = None
@@ -221,6 +232,7 @@ class BettingCS:
         if self.t + len(values) > self.N:
             raise invalid("values", "BettingCS.update", f"at most N = {self.N} samples in all",
                           self.t + len(values))
+        self._add_levels(len(values))
         for k, y in enumerate(values):
             i = self.t + 1
             left = self.N - i + 1  # frames not sampled before this one
@@ -248,8 +260,29 @@ class BettingCS:
             self.t = i
         self._update_interval()
 
+    def _add_levels(self, k: int) -> None:
+        """Truncation levels of the next ``k`` samples, chosen from the earlier ones only.
+
+        With ``bets="adaptive"`` each side bets at the level of ``truncs``
+        whose capital over the earlier samples is largest at the current end
+        of the interval (follow the leader; the first samples use the
+        middle level).  A predictable choice keeps each capital process a
+        martingale and, unlike the mixture, pays no ``log(len(truncs))``.
+        """
+        if self.bets != "adaptive":
+            return
+        levels = []
+        for side, m in ((1, self.low), (-1, self.high)):
+            if len(self._w) < self.min_slope_samples:
+                levels.append(self.truncs[len(self.truncs) // 2])
+                continue
+            caps = [self._log_capital(np.array([m]), side, level=tr)[0] for tr in self.truncs]
+            levels.append(self.truncs[int(np.argmax(caps))])
+        self._tr_p.extend([levels[0]] * k)
+        self._tr_m.extend([levels[1]] * k)
+
     # -- the interval ---------------------------------------------------------------
-    def _log_capital(self, mu: np.ndarray, side: int) -> np.ndarray:
+    def _log_capital(self, mu: np.ndarray, side: int, level: float | None = None) -> np.ndarray:
         """``log K+`` (side +1) or ``log K-`` (side -1) at each candidate mean ``mu``.
 
         The capital is the equal-weight mixture of the processes whose bets are
@@ -258,6 +291,8 @@ class BettingCS:
         if self._arrays is None or len(self._arrays[0]) != len(self._w):
             self._arrays = tuple(np.asarray(v, dtype=float)[:, None] for v in
                                  (self._w, self._a, self._b, self._lam, self._kp, self._km))
+            self._tr_arrays = (np.asarray(self._tr_p, dtype=float)[:, None],
+                               np.asarray(self._tr_m, dtype=float)[:, None])
         w, a, b, lam, kp, km = self._arrays
         m = a * mu[None, :] - b
         if side > 0:
@@ -267,6 +302,11 @@ class BettingCS:
             loss = (self.M - m) + km  # w - m <= (M - m) + k-
             gain = m - w
         loss = np.maximum(loss, 1e-12)
+        if level is not None:  # one level alone, for choosing the next bets
+            return np.log1p(np.minimum(lam, level / loss) * gain).sum(axis=0)
+        if self.bets == "adaptive":
+            tr = self._tr_arrays[0 if side > 0 else 1]
+            return np.log1p(np.minimum(lam, tr / loss) * gain).sum(axis=0)
         logs = [np.log1p(np.minimum(lam, tr / loss) * gain).sum(axis=0) for tr in self.truncs]
         return np.logaddexp.reduce(logs, axis=0) - np.log(len(self.truncs))
 
@@ -314,7 +354,7 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
                   proxy: np.ndarray | None, error: float, confidence: float,
                   rng: np.random.Generator, *, value_range: float, c: float | None = None,
                   c_prior: float = 0.0, min_samples: int = 32,
-                  growth: float = 1.05, first=None) -> Iterator[Estimate]:
+                  growth: float = 1.05, first=None, bets: str = "adaptive") -> Iterator[Estimate]:
     """Estimate the mean of ``fetch(frames)`` over ``population`` within ``error``.
 
     Samples without replacement in a random order and checks the
@@ -384,7 +424,7 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
         yield Estimate(0, 0.0, 0.0, True, low=0.0, high=0.0)
         return
     cs = BettingCS(n_pop, value_range, confidence, proxy=proxy, c=c, c_prior=c_prior,
-                   error=error)
+                   error=error, bets=bets)
     order = rng.permutation(n_pop)
     target = min(n_pop, max(2, min_samples))
     if first is not None and len(first):

@@ -45,12 +45,14 @@ from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filt
                                        frame_max_score, label_threshold, min_area, query_region)
 from dawnlab.blazeit.sources import VideoSource, open_source
 from dawnlab.blazeit.specialized import SpecializedNN
+from dawnlab.blazeit.stratified import estimate_mean_stratified
 from dawnlab.blazeit.store import Store, ordered_frames
 from dawnlab.errors import DataError, invalid
 
 __all__ = ["Session", "Result"]
 
 _METHODS = ("blazeit", "random", "scan")
+_SAMPLERS = ("cv", "stratified")
 
 
 @dataclass
@@ -419,6 +421,21 @@ class Session:
         exp_counts = SpecializedNN.expected(proba)
         return exp_counts[:, [classes.index(c) for c in names]].sum(axis=1)
 
+    def _proxy_sd(self, query: Query, proba: np.ndarray) -> np.ndarray:
+        """The NN's predicted standard deviation of the query's per-frame count.
+
+        From its count distribution per class (classes summed as independent);
+        used only to allocate stratified draws, never in an interval.
+        """
+        classes = list(self.oracle.classes)
+        names = [c for c in query.terms[0].classes if c in classes] or classes
+        idx = [classes.index(c) for c in names]
+        bins = np.arange(proba.shape[-1])
+        p = proba[:, idx, :]
+        mean = (p * bins).sum(-1)
+        var = np.maximum((p * bins ** 2).sum(-1) - mean ** 2, 0.0)
+        return np.sqrt(var.sum(axis=1))
+
     # -- public API --------------------------------------------------------------
     def exact(self, text: str | Query):
         """The exact answer from the fully labelled video (labels every frame first)."""
@@ -427,7 +444,8 @@ class Session:
         return self.store.exact(query, self.n_frames)
 
     def query(self, text: str | Query, method: str = "blazeit", seed: int | None = None,
-              callback: Callable | None = None, allow_nn_only: bool = True) -> Result:
+              callback: Callable | None = None, allow_nn_only: bool = True,
+              sampler: str = "cv", bets: str = "adaptive") -> Result:
         """Run a FrameQL query with BlazeIt's optimizations (or a baseline).
 
         Parameters
@@ -443,20 +461,33 @@ class Session:
         allow_nn_only : bool
             Let an aggregate be answered by the NN alone when its held-out
             error allows (Section 6.1).
+        sampler : {"cv", "stratified"}
+            How BlazeIt samples an aggregate: ``"cv"`` without replacement
+            with the NN as control variate (Section 6.3,
+            :mod:`dawnlab.blazeit.aggregate`); ``"stratified"`` by strata of
+            the NN's score with an allocation chosen before sampling and the
+            NN as control variate inside the strata
+            (:mod:`dawnlab.blazeit.stratified`; it does not answer from the
+            NN alone).  Both intervals hold at the stated confidence.
+        bets : {"adaptive", "mixture"}
+            How the betting confidence sequence truncates its bets
+            (:class:`~dawnlab.blazeit.aggregate.BettingCS`); both are valid.
 
         Returns
         -------
         Result
         """
         result = None
-        for step in self.steps(text, method, seed, allow_nn_only, callback=callback):
+        for step in self.steps(text, method, seed, allow_nn_only, callback=callback,
+                               sampler=sampler, bets=bets):
             if result is not None and callback is not None:
                 callback(result)
             result = step
         return result
 
     def steps(self, text: str | Query, method: str = "blazeit", seed: int | None = None,
-              allow_nn_only: bool = True, callback: Callable | None = None) -> Iterator[Result]:
+              allow_nn_only: bool = True, callback: Callable | None = None,
+              sampler: str = "cv", bets: str = "adaptive") -> Iterator[Result]:
         """Run a query step by step: yield the running answer, the final one last.
 
         An aggregate yields its estimate and interval after each check of the
@@ -477,13 +508,17 @@ class Session:
         """
         if method not in _METHODS:
             raise invalid("method", "Session.query", f"one of {_METHODS}", method)
+        if sampler not in _SAMPLERS:
+            raise invalid("sampler", "Session.query", f"one of {_SAMPLERS}", sampler)
+        if bets not in ("adaptive", "mixture"):
+            raise invalid("bets", "Session.query", "'adaptive' or 'mixture'", bets)
         query = self._as_query(text)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         t0 = time.perf_counter()
         before = self._all_calls()
         trained_before = self.nn_ is not None
         if query.kind == "aggregate":
-            gen = self._aggregate(query, method, rng, allow_nn_only)
+            gen = self._aggregate(query, method, rng, allow_nn_only, sampler, bets)
         elif query.kind == "limit":
             gen = iter([self._limit(query, method, rng, callback)])
         elif query.kind == "track":
@@ -551,7 +586,8 @@ class Session:
             return float(counts.mean()) if len(counts) else 0.0
         return int(counts.sum())
 
-    def _aggregate(self, query, method, rng, allow_nn_only) -> Iterator[Result]:
+    def _aggregate(self, query, method, rng, allow_nn_only, sampler="cv",
+                   bets="adaptive") -> Iterator[Result]:
         """FCOUNT, and COUNT(*) as frames x FCOUNT, are optimized; the rest is scanned.
 
         Yields the running estimates, then the answer; ``info["path"]`` says
@@ -628,9 +664,23 @@ class Session:
                          info={"path": unit + "every frame is a training frame: exact",
                                "range": value_range})
             return
-        for est in estimate_mean(fetch, rest, proxy, error / share, query.confidence, rng,
+        stratified = proxy is not None and sampler == "stratified"
+        if stratified:
+            drawn = []
+
+            def fetch_drawn(frames):
+                drawn.extend(map(int, frames))
+                return fetch(frames)
+
+            sd = self._proxy_sd(query, self.proba_)[rest]
+            ests = estimate_mean_stratified(fetch_drawn, rest, proxy, error / share,
+                                            query.confidence, rng, value_range=value_range,
+                                            sd=sd, c_prior=1.0, bets=bets)
+        else:
+            ests = estimate_mean(fetch, rest, proxy, error / share, query.confidence, rng,
                                  value_range=value_range, c_prior=1.0 if proxy is not None
-                                 else 0.0, first=first):
+                                 else 0.0, first=first, bets=bets)
+        for est in ests:
             lo, hi = scaled(*est.interval)
             history.append((est.n + len(known), (lo + hi) / 2, lo, hi))
             if not est.done:
@@ -639,6 +689,11 @@ class Session:
         if proxy is None:
             path = "random sampling with a betting confidence sequence"
             m = method
+        elif stratified:
+            path = ("stratified sampling by the specialized NN's score (quantile strata, "
+                    "allocation chosen from the NN before sampling), the NN as control "
+                    "variate, and a betting confidence sequence on draws with replacement")
+            m = "blazeit-strat"
         elif est.n <= n_first:
             path = ("specialized NN alone, corrected by the difference estimate of the "
                     f"{est.n} held-out frames drawn at random across the video: their "
@@ -652,8 +707,12 @@ class Session:
             path += ("; it sampled the whole population, so the answer is exact (the error "
                      "asked for is below what sampling could prove sooner)")
         lo, hi = scaled(*est.interval)
+        held_used = int(min(est.n, n_first))
+        if stratified:  # held-out frames drawn again were charged there
+            same = self.train_store_ is self.store and self.heldout_ is not None
+            held_used = int(np.isin(drawn, self.heldout_).sum()) if same else 0
         info = {"c": est.c, "path": unit + path, "range": value_range,
-                "known_frames": int(len(known)), "heldout_used": int(min(est.n, n_first))}
+                "known_frames": int(len(known)), "heldout_used": held_used}
         yield Result((lo + hi) / 2, (lo, hi), est.n + len(known), 0.0, m,
                      "aggregate", n_pop, history=history, info=info)
 
