@@ -102,27 +102,30 @@ class WillumpExplorer(param.Parameterized):
     def show(self, w) -> None:
         """Fill the frames from a fitted :class:`dawnlab.willump.Willump`."""
         cas = w.cascade_
-        self.groups = w.groups_[["group", "cost_share", "importance", "selected"]].copy()
+        groups = w.groups_[["group", "cost_share", "importance", "selected"]].copy()
         table = cas.table
         subset = cas.groups or (table.groups.iloc[0] if len(table) else ())
         rows = table[table.groups == subset] if len(table) else table
-        self.curve = pd.DataFrame({"threshold": rows.threshold, "score": rows.score, "pvalue": rows.pvalue,
-                                   "throughput": 1.0 / rows.expected_cost,
-                                   "frac_confident": rows.frac_confident,
-                                   # the optimizer's verdict: the test, and the drop bound with max_drop set
-                                   "accepted": rows.accepted.astype(bool),
-                                   "drop_bound": rows.drop_bound}).reset_index(drop=True)
-        curve = w.topk_.curve
-        self.topk = curve[curve.groups == w.topk_.groups][["c", "mean_precision", "frac_ok"]].reset_index(drop=True)
-        self.chosen = {"groups": list(cas.groups), "threshold": cas.threshold, "pvalue": cas.pvalue,
-                       "score": cas.score_cascade, "score_full": cas.score_full, "alpha": cas.alpha,
-                       "full_throughput": 1.0 / cas.full_cost if cas.full_cost > 0 else float("nan"),
-                       "throughput": 1.0 / cas.expected_cost if cas.expected_cost > 0 else float("nan"),
-                       "max_drop": w.max_drop, "c": w.topk_.c, "topk_precision": w.topk_precision,
-                       "topk_quantile": w.topk_quantile,
-                       "subset": list(subset)}
+        curve = pd.DataFrame({"threshold": rows.threshold, "score": rows.score, "pvalue": rows.pvalue,
+                              "throughput": 1.0 / rows.expected_cost,
+                              "frac_confident": rows.frac_confident,
+                              # the optimizer's verdict: the test, and the drop bound with max_drop set
+                              "accepted": rows.accepted.astype(bool),
+                              "drop_bound": rows.drop_bound}).reset_index(drop=True)
+        tk = w.topk_.curve
+        topk = tk[tk.groups == w.topk_.groups][["c", "mean_precision", "frac_ok"]].reset_index(drop=True)
+        chosen = {"groups": list(cas.groups), "threshold": cas.threshold, "pvalue": cas.pvalue,
+                  "score": cas.score_cascade, "score_full": cas.score_full, "alpha": cas.alpha,
+                  "full_throughput": 1.0 / cas.full_cost if cas.full_cost > 0 else float("nan"),
+                  "throughput": 1.0 / cas.expected_cost if cas.expected_cost > 0 else float("nan"),
+                  "max_drop": w.max_drop, "c": w.topk_.c, "topk_precision": w.topk_precision,
+                  "topk_quantile": w.topk_quantile, "subset": list(subset)}
+        update = {"groups": groups, "curve": curve, "topk": topk, "chosen": chosen}
         if cas.active:
-            self.threshold = float(np.clip(cas.threshold, 0.6, 1.0))
+            update["threshold"] = float(np.clip(cas.threshold, 0.6, 1.0))
+        # all at once: a view shown inline or served re-renders on each change, and a new curve
+        # beside the old, empty ``chosen`` made the read-out fail (status "error: 'groups'")
+        self.param.update(**update)
 
     # -- read-outs -----------------------------------------------------------
     def at_threshold(self) -> dict:

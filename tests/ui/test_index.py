@@ -53,3 +53,39 @@ def test_index_lists_every_app_with_its_thumbnail_offline(make_serve, page, tmp_
     hosts = {urlparse(u).hostname for u in requests if not u.startswith("data:")}
     assert hosts == {"127.0.0.1"}, f"the index fetched from elsewhere: {sorted(hosts)}"
     assert failures == [] and page.console_errors == [], failures + page.console_errors
+
+
+def update_once(page) -> str:
+    """Change one control as a person would: another option of the app's first select, else
+    another button of its first button group, else its first button; says what it did.  (A
+    control, not Run first: a served app's computation would go on beside the next app's page.)"""
+    select = page.locator("select")
+    if select.count():
+        current = select.first.input_value()
+        options = select.first.locator("option")
+        other = [v for v in (options.nth(i).get_attribute("value") for i in range(options.count())) if v != current]
+        if other:
+            select.first.select_option(other[0])
+            return f"chose {other[0]}"
+    for buttons in (page.locator(".bk-btn-group button:not(.bk-active)"), page.locator("button.bk-btn")):
+        if buttons.count():
+            label = buttons.first.inner_text().strip()
+            buttons.first.click()
+            return f"pressed {label}"
+    raise AssertionError("no control to change")
+
+
+def test_every_served_app_fetches_nothing_from_the_internet(make_serve, page):
+    """Each app of ``make serve`` loaded, one control changed and left a moment: every request,
+    the stylesheets an update re-sends included, goes to the server itself."""
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    done = {}
+    for name in APPS:
+        page.goto(f"{make_serve}/{name}", wait_until="networkidle", timeout=180_000)
+        page.locator(".bk-panel-models-markup-HTML, canvas").first.wait_for(timeout=120_000)
+        done[name] = update_once(page)
+        page.wait_for_timeout(3000)
+    away = sorted({u for u in requests if urlparse(u).scheme not in ("data", "blob", "about")
+                   and urlparse(u).hostname != "127.0.0.1"})
+    assert away == [], f"served apps fetched from elsewhere (after {done}): {away}"

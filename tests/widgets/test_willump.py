@@ -98,3 +98,15 @@ def test_topk_plot_labels_follow_the_optimizers_precision_and_quantile():
     assert "resamples with precision >= 0.9" in labels and not any("0.95" in label for label in labels)
     hline = [el for el in plot if type(el).__name__ == "HLine"]
     assert len(hline) == 1 and hline[0].data == 0.8
+
+
+def test_show_updates_a_displayed_explorer_in_one_step(fitted):
+    """Shown (inline or served), each view re-renders as its inputs change; ``show`` sets every
+    frame at once, so no view ever sees a new curve beside the old, empty ``chosen``."""
+    ex = WillumpExplorer()
+    seen = []
+    ex.param.watch(lambda *events: seen.append((sorted(e.name for e in events), ex.readout())),
+                   ["curve", "chosen", "groups", "topk", "threshold"])
+    ex.show(fitted)  # raised KeyError: 'groups' from the read-out when the frames were set one by one
+    assert len(seen) == 1 and {"curve", "chosen"} <= set(seen[0][0])
+    assert "At threshold" in seen[0][1]
