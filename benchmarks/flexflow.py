@@ -87,32 +87,10 @@ def delta_vs_full(graph, machine, steps):
     return t_full / t_delta, t_delta, t_full
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small models and budgets (CI)")
-    ap.add_argument("--budget", type=int, default=None, help="MCMC proposals per chain")
-    ap.add_argument("--seconds", type=float, default=None, help="search time budget per benchmark and sync model")
-    ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--skip-measured", action="store_true", help="skip the CPU measurement checks")
-    ap.add_argument("--rounds", type=int, default=None, help="interleaved measurement rounds (default 6, quick 2)")
-    ap.add_argument("--wait-quiet", type=float, default=0.0,
-                    help="seconds to wait before each measured round for other programs to use <= 0.25 cores")
-    ap.add_argument("--max-others", type=float, default=None,
-                    help="predict from the rounds in which other programs took at most this many cores")
-    ap.add_argument("--raw", default=None, help="file (.pkl) for the raw timings of the strategy check (resumes)")
-    ap.add_argument("--candidates", type=int, default=8,
-                    help="random draws per random strategy of the suite (the one farthest from the rest by the "
-                         "uncalibrated roofline model is measured)")
-    args = ap.parse_args(argv)
-    quick = args.quick
-    machine = Machine.preset("p100x16")
-    per_gpu = 8 if quick else 64
-    batch = per_gpu * machine.num_devices
-    rnn_kw = {"seq_len": 8, "hidden": 256, "vocab": 2000} if quick else {}
-    budget = args.budget or (150 if quick else 2000)
-    seconds = args.seconds or (2.0 if quick else 60.0)
-
+def simulated_part(args, machine, batch, rnn_kw, budget, seconds, rows, speed, secs):
+    """Sections 1-2: simulator throughput, delta vs full, and the searches (fills rows, speed, secs)."""
     # 1. simulator throughput and delta vs full (Inception-v3, 16 devices, ring sync)
+    quick = args.quick
     inc = benchmarks.inception_v3(batch)
     tps = tasks_per_second(inc, machine, 1 if quick else 3)
     speedup, t_delta, t_full = delta_vs_full(inc, machine, 8 if quick else 40)
@@ -121,7 +99,6 @@ def main(argv=None):
           f"speedup {speedup:.2f}x (paper: 2.2x-6.9x)")
 
     # 2. search vs data parallelism, model parallelism and the expert strategy, both sync models
-    rows, speed, secs = [], {"ps": {}, "ring": {}}, {}
     for name in benchmarks.BENCHMARKS:
         kw = rnn_kw if name in ("rnntc", "rnnlm", "nmt") else {}
         g = benchmarks.build(name, batch, **kw)
@@ -145,6 +122,40 @@ def main(argv=None):
         print(f"{r[0]:<13}{r[1]:>5}{r[2] * 1e3:>9.1f}{r[3] * 1e3:>9.1f}{r[4] * 1e3:>11.1f}{r[5] * 1e3:>10.1f}"
               f"{r[6]:>8.2f}{r[7]:>8d}{r[8]:>10.1f}")
     print("(paper, Section 8.2: FlexFlow up to 3.8x over data parallelism on real GPU clusters)")
+    return tps, speedup
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small models and budgets (CI)")
+    ap.add_argument("--budget", type=int, default=None, help="MCMC proposals per chain")
+    ap.add_argument("--seconds", type=float, default=None, help="search time budget per benchmark and sync model")
+    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--skip-measured", action="store_true", help="skip the CPU measurement checks")
+    ap.add_argument("--validation-only", action="store_true",
+                    help="only the measured checks (no simulator timing, no search): their keys, the rest null")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved measurement rounds (default 8, quick 2)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0,
+                    help="seconds to wait before each measured round for other programs to use <= 0.25 cores")
+    ap.add_argument("--max-others", type=float, default=None,
+                    help="predict from the rounds in which other programs took at most this many cores")
+    ap.add_argument("--raw", default=None, help="file (.pkl) for the raw timings of the strategy check (resumes)")
+    ap.add_argument("--candidates", type=int, default=8,
+                    help="random draws per random strategy of the suite (the one farthest from the rest by the "
+                         "uncalibrated roofline model is measured)")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    machine = Machine.preset("p100x16")
+    per_gpu = 8 if quick else 64
+    batch = per_gpu * machine.num_devices
+    rnn_kw = {"seq_len": 8, "hidden": 256, "vocab": 2000} if quick else {}
+    budget = args.budget or (150 if quick else 2000)
+    seconds = args.seconds or (2.0 if quick else 60.0)
+
+    tps = speedup = None
+    rows, speed, secs = [], {"ps": {}, "ring": {}}, {}
+    if not args.validation_only:
+        tps, speedup = simulated_part(args, machine, batch, rnn_kw, budget, seconds, rows, speed, secs)
 
     # 3. the simulator against measured CPU runs: the data-parallel MLP, then many strategies
     err = kendall = spearman = max_err = errors = others = used = no_contention = None
@@ -182,7 +193,8 @@ def main(argv=None):
         errors = {f"{a} ({b})": round(e, 3) for a, b, e in zip(v.table.strategy, v.table.sync, v.table.error)}
         no_contention = {"kendall": round(plain.kendall, 3), "spearman": round(plain.spearman, 3),
                          "max_error": round(plain.max_error, 3)}
-    print(json.dumps({"sim_tasks_per_second": round(tps), "delta_speedup_inception16": round(speedup, 2),
+    print(json.dumps({"sim_tasks_per_second": None if tps is None else round(tps),
+                      "delta_speedup_inception16": None if speedup is None else round(speedup, 2),
                       "speedup_over_dp": speed["ps"], "speedup_over_dp_ring": speed["ring"],
                       "search_seconds": secs, "sim_error_vs_measured": err, "sim_rank_kendall": kendall,
                       "sim_rank_spearman": spearman, "sim_max_error_validated": max_err,
