@@ -79,7 +79,7 @@ def test_the_teacher_is_untrained_after_init_and_trained_by_train_epoch(bench):
 def test_bad_settings_are_refused():
     for kwargs, arg in [(dict(teacher_depth=10), "teacher_depth"), (dict(student_depth=20), "student_depth"),
                         (dict(teacher_epochs=0), "teacher_epochs"), (dict(lit_epochs=0, kd_epochs=0), "kd_epochs"),
-                        (dict(num_samples=105), "num_samples"), (dict(lr=0.0), "lr")]:
+                        (dict(num_samples=105), "num_samples"), (dict(lr=0.0), "lr"), (dict(kd_lr=-1.0), "kd_lr")]:
         with pytest.raises(InvalidArgument, match=arg):
             LITStudentBenchmark(**kwargs)
 
