@@ -133,11 +133,16 @@ def recipe_of(part: str, cfg: dict) -> str:
     return hashlib.sha256(json.dumps([part, cfg[part], RECIPE_VERSION], sort_keys=True).encode()).hexdigest()[:8]
 
 
-RECIPE_VERSION = 2  # 2: LIT loss beta KD + (1 - beta) IR, frozen stem/head in the LIT phase, kd_lr = lr / 10, BAN loss
+RECIPE_VERSION = 2  # 2: LIT loss beta KD + (1 - beta) IR, frozen stem/head in the LIT phase, BAN loss
 
 
-def run_all(parts, cfg, seeds, out_dir: Path, budget: float | None):
-    """Every (part, seed, method) task in order, each saved as it finishes; stop starting tasks after ``budget`` s."""
+def run_all(parts, cfg, seeds, out_dir: Path, budget: float | None, reverse: bool = False):
+    """Every (part, seed, method) task in order, each saved as it finishes; stop starting tasks after ``budget`` s.
+
+    ``reverse`` takes the tasks from the end (a second process on the same
+    folder then works towards the first; a task another process has finished
+    meanwhile is read, not rerun).
+    """
     done, todo = {}, []
     for part in [p for p in PARTS if p in parts and p != "parallel"]:
         recipe = recipe_of(part, cfg)
@@ -151,9 +156,16 @@ def run_all(parts, cfg, seeds, out_dir: Path, budget: float | None):
                     todo.append(({"part": part, "seed": s, "method": m, "cfg": cfg[part], "recipe": recipe}, path))
     t_start = time.perf_counter()
     left = len(todo)
+    if reverse:  # keep each seed's teacher ahead of its methods: reverse within the teachers and within the rest
+        todo = ([t for t in todo if t[0]["method"] == "teacher"][::-1]
+                + [t for t in todo if t[0]["method"] != "teacher"][::-1])
     for spec, path in todo:
         if budget is not None and time.perf_counter() - t_start > budget:
             break
+        if path.is_file():  # finished by another process on the same folder
+            done[spec["part"], spec["seed"], spec["method"]] = results.load(path)
+            left -= 1
+            continue
         t0 = time.perf_counter()
         result = run_task(spec, out_dir)
         results.save(path, result)
@@ -274,6 +286,7 @@ def main():
     ap.add_argument("--out", default=None, help="folder for the per-task result files (resumable)")
     ap.add_argument("--budget", type=float, default=None, help="start no new task after this many seconds")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    ap.add_argument("--reverse", action="store_true", help="take the tasks from the end (a second process)")
     ap.add_argument("--no-digits", action="store_true", help="skip the MNIST digits comparison")
     ap.add_argument("--no-gan", action="store_true", help="skip the GAN part")
     args = ap.parse_args()
@@ -293,7 +306,7 @@ def main():
     print(f"LIT benchmark ({'quick' if args.quick else 'full'}), seeds {seeds}, parts {parts}; "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
     t_all = time.perf_counter()
-    done, left = run_all(parts, cfg, seeds, out_dir, args.budget)
+    done, left = run_all(parts, cfg, seeds, out_dir, args.budget, args.reverse)
     head: dict = {}
     if "parallel" in parts and left == 0:
         path = out_dir / f"parallel_{recipe_of('parallel', cfg)}.json"

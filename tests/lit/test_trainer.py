@@ -161,10 +161,10 @@ def test_a_lit_step_is_one_adam_step_on_beta_kd_plus_one_minus_beta_ir(data):
     assert not torch.allclose(wrong.blocks[1].conv1.weight, lit.student_.blocks[1].conv1.weight, atol=1e-6)
 
 
-def test_fine_tuning_starts_at_a_tenth_of_the_lit_rate_unless_told():
+def test_fine_tuning_rate_and_beta_range():
     teacher, student = models()
-    assert make(teacher, student, lr=3e-3).kd_lr == pytest.approx(3e-4)
-    assert make(teacher, student, lr=3e-3, kd_lr=1e-3).kd_lr == 1e-3
+    assert make(teacher, student, lr=3e-3).kd_lr == 3e-3
+    assert make(teacher, student, lr=3e-3, kd_lr=3e-4).kd_lr == 3e-4
     with pytest.raises(InvalidArgument, match=r"'beta' argument of LIT must be a float in \[0, 1\)"):
         make(teacher, student, beta=1.0)
 
