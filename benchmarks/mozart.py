@@ -56,6 +56,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.special
@@ -245,8 +246,9 @@ def check_dask_df(name, got, ref) -> None:
     elif name == "crime_index":
         assert math.isclose(float(got[0]), float(ref[0]), rel_tol=1e-10) and int(got[1]) == int(ref[1]), name
     else:
-        pd.testing.assert_series_equal(got[0].sort_index(), ref[0])
-        pd.testing.assert_series_equal(got[2].sort_index(), ref[2])
+        # dask keeps its string keys as Arrow strings with pd.NA, pandas 3 as str with NaN: same values
+        pd.testing.assert_series_equal(got[0].sort_index(), ref[0], check_index_type=False)
+        pd.testing.assert_series_equal(got[2].sort_index(), ref[2], check_index_type=False)
         order = ["year", "sex", "name", "births"]
         pd.testing.assert_frame_equal(got[1].sort_values(order).reset_index(drop=True),
                                       ref[1].sort_values(order).reset_index(drop=True), check_dtype=False)
@@ -295,6 +297,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small data for CI")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved timing rounds")
     ap.add_argument("--threads", type=int, default=2, help="threads of every parallel method")
+    ap.add_argument("--part", choices=["all", "blackscholes", "numpy", "pandas"], default="all",
+                    help="run only Black-Scholes, the other NumPy workloads or the pandas ones (a long run in parts)")
+    ap.add_argument("--state", default=None,
+                    help="JSON file where each part's figures are kept; the summary printed last combines them")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -315,107 +321,125 @@ def main() -> None:
           flush=True)
     bs_numba, hav_numba = _numba_kernels()
 
-    # 1. Black-Scholes -------------------------------------------------------------------------------
-    w = WORKLOADS["blackscholes"]
-    d = w.data(n, seed=0)
-    ref = w.plain(d)
-    bs_numba(d["price"][:10], d["strike"][:10], d["t"][:10], 0.1, 0.2)  # compile outside the timings
-    for name, got in [("numexpr", bs_numexpr(**d)), ("numba", bs_numba(d["price"], d["strike"], d["t"], 0.1, 0.2)),
-                      ("dask", dask_bs(d["price"], d["strike"], d["t"], 1 << 18, threads)),
-                      ("mozart", w.mozart(d, workers=threads))]:
-        np.testing.assert_allclose(got[0], ref[0], rtol=1e-9, atol=1e-9, err_msg=name)
-        np.testing.assert_allclose(got[1], ref[1], rtol=1e-9, atol=1e-9, err_msg=name)
     chunks = [c for c in (1 << 16, 1 << 18, 1 << 20, 1 << 22) if c <= n]
     pieces = [1 << k for k in range(11, 19)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(threads)
-    got = hand_loop_bs(d["price"], d["strike"], d["t"], pool, threads=threads)
-    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
-    methods = {"numpy": lambda: w.plain(d), "numexpr": lambda: bs_numexpr(**d),
-               "numba": lambda: bs_numba(d["price"], d["strike"], d["t"], 0.1, 0.2),
-               "hand loop": lambda: hand_loop_bs(d["price"], d["strike"], d["t"], pool, threads=threads),
-               "mozart": lambda: w.mozart(d, workers=threads)}
-    methods.update({f"dask/{c}": (lambda c=c: dask_bs(d["price"], d["strike"], d["t"], c, threads)) for c in chunks})
-    methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in pieces})
-    t = interleaved(methods, repeats)
-    w.mozart(d, workers=threads)
-    auto_piece = mozart_runtime.LAST_RUN[0]["piece_size"]
-    best_chunk = min(chunks, key=lambda c: t[f"dask/{c}"])
-    best_piece = min(pieces, key=lambda p: t[f"mozart/{p}"])
-    print(f"\n== Black-Scholes, {n:,} doubles (median of {repeats})")
-    print(f"{'method':34} {'median s':>8} {'speedup vs numpy':>17} {'fastest s':>9} {'speedup':>8}")
-    for k in ["numpy", "numexpr", "numba", "hand loop", *[f"dask/{c}" for c in chunks], "mozart",
-              *[f"mozart/{p}" for p in pieces]]:
-        label = k + (f" (automatic: {auto_piece})" if k == "mozart" else "")
-        print(f"{label:34} {t[k]:8.3f} {t['numpy'] / t[k]:17.2f} {FASTEST[k]:9.3f} "
-              f"{FASTEST['numpy'] / FASTEST[k]:8.2f}")
-    (peak_np, rss_np), (peak_mz, rss_mz) = peak_rss("numpy", n, threads), peak_rss("mozart", n, threads)
-    print(f"best dask chunk {best_chunk}; best Mozart piece {best_piece}; automatic piece {auto_piece}")
-    print(f"peak RSS above the inputs: numpy {rss_np / 2**20:.0f} MiB, mozart {rss_mz / 2**20:.0f} MiB "
-          f"(ratio {rss_mz / rss_np:.2f}); whole process: {peak_np / 2**20:.0f} and {peak_mz / 2**20:.0f} MiB",
-          flush=True)
-    summary = {
-        "blackscholes_speedup_vs_numpy": round(t["numpy"] / t["mozart"], 3),
-        "blackscholes_speedup_vs_dask": round(t[f"dask/{best_chunk}"] / t["mozart"], 3),
-        "auto_piece_vs_best": round(t[f"mozart/{best_piece}"] / t["mozart"], 3),
-        "peak_memory_ratio_vs_numpy": round(rss_mz / rss_np, 3),
-        "speedup_vs_plain": {},
-    }
-    sweeps = {"blackscholes": sweep_row(w, d, t, pieces, threads)}
-    table = [("blackscholes", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
-              t["numpy"] / t[f"dask/{best_chunk}"])]
-
-    # 2. Haversine -----------------------------------------------------------------------------------
-    w = WORKLOADS["haversine"]
-    d = w.data(n, seed=0)
-    ref = w.plain(d)
-    hav_numba(d["lat"][:10], d["lon"][:10], 40.671, -73.985)
-    for name, got in [("numexpr", hav_numexpr(**d)), ("numba", hav_numba(d["lat"], d["lon"], 40.671, -73.985)),
-                      ("dask", dask_hav(d["lat"], d["lon"], 1 << 18, threads)), ("mozart", w.mozart(d, workers=threads))]:
-        np.testing.assert_allclose(got, ref, rtol=1e-9, err_msg=name)
-    methods = {"numpy": lambda: w.plain(d), "numexpr": lambda: hav_numexpr(**d),
-               "numba": lambda: hav_numba(d["lat"], d["lon"], 40.671, -73.985),
-               "mozart": lambda: w.mozart(d, workers=threads)}
-    methods.update({f"dask/{c}": (lambda c=c: dask_hav(d["lat"], d["lon"], c, threads)) for c in chunks})
-    methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in pieces})
-    t = interleaved(methods, repeats)
-    sweeps["haversine"] = sweep_row(w, d, t, pieces, threads)
-    best = min(chunks, key=lambda c: t[f"dask/{c}"])
-    table.append(("haversine", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
-                  t["numpy"] / t[f"dask/{best}"]))
-
-    # 3-4. the other workloads: plain against Mozart (crime index also against dask.dataframe) ----------
-    sizes = {"nbody": 512 if args.quick else 2048, "shallow_water": 512 if args.quick else 2048,
-             "data_cleaning": 200_000 if args.quick else 2_000_000, "crime_index": 400_000 if args.quick else 4_000_000,
-             "birth_analysis": 200_000 if args.quick else 2_000_000}
+    summary = {"speedup_vs_plain": {}}
+    table, sweeps = [], {}
     dask_df = have_pyarrow()
-    if not dask_df:
-        print("\nnote: pyarrow is not installed, so the dask.dataframe column is skipped (dask.dataframe needs it)")
-    partitions = [2, 4, 8, 16, 32]
-    for name, size in sizes.items():
-        w = WORKLOADS[name]
-        d = w.data(size, seed=0)
+    if args.part in ("all", "blackscholes"):
+        # 1. Black-Scholes -------------------------------------------------------------------------------
+        w = WORKLOADS["blackscholes"]
+        d = w.data(n, seed=0)
         ref = w.plain(d)
-        assert w.check(w.mozart(d, workers=threads), ref)
-        methods = {"plain": lambda: w.plain(d), "mozart": lambda: w.mozart(d, workers=threads)}
-        sweep = ([1 << k for k in range(2, 9)] if w.kind == "numpy" else
-                 [p for p in (1 << 14, 1 << 16, 1 << 18, 1 << 20) if p < size] + [size])
-        methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in sweep})
-        if dask_df and name in DASK_DF:
-            frame = next(iter(d.values()))
-            check_dask_df(name, DASK_DF[name](frame, 4, threads), ref)
-            methods.update({f"dd/{k}": (lambda k=k, f=DASK_DF[name], x=frame: f(x, k, threads)) for k in partitions})
-        t = interleaved(methods, repeats)
-        sweeps[name] = sweep_row(w, d, t, sweep, threads)
-        dk = None
-        if dask_df and name in DASK_DF:
-            best = min(partitions, key=lambda k: t[f"dd/{k}"])
-            dk = t["plain"] / t[f"dd/{best}"]
-            print(f"{name}: dask.dataframe partitions " + ", ".join(f"{k}: {t[f'dd/{k}']:.3f} s" for k in partitions)
-                  + f"; best {best}", flush=True)
-        table.append((name, t["plain"], t["mozart"], None, None, dk))
+        bs_numba(d["price"][:10], d["strike"][:10], d["t"][:10], 0.1, 0.2)  # compile outside the timings
+        for name, got in [("numexpr", bs_numexpr(**d)), ("numba", bs_numba(d["price"], d["strike"], d["t"], 0.1, 0.2)),
+                          ("dask", dask_bs(d["price"], d["strike"], d["t"], 1 << 18, threads)),
+                          ("mozart", w.mozart(d, workers=threads))]:
+            np.testing.assert_allclose(got[0], ref[0], rtol=1e-9, atol=1e-9, err_msg=name)
+            np.testing.assert_allclose(got[1], ref[1], rtol=1e-9, atol=1e-9, err_msg=name)
+        from concurrent.futures import ThreadPoolExecutor
 
+        pool = ThreadPoolExecutor(threads)
+        got = hand_loop_bs(d["price"], d["strike"], d["t"], pool, threads=threads)
+        np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
+        methods = {"numpy": lambda: w.plain(d), "numexpr": lambda: bs_numexpr(**d),
+                   "numba": lambda: bs_numba(d["price"], d["strike"], d["t"], 0.1, 0.2),
+                   "hand loop": lambda: hand_loop_bs(d["price"], d["strike"], d["t"], pool, threads=threads),
+                   "mozart": lambda: w.mozart(d, workers=threads)}
+        methods.update({f"dask/{c}": (lambda c=c: dask_bs(d["price"], d["strike"], d["t"], c, threads)) for c in chunks})
+        methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in pieces})
+        t = interleaved(methods, repeats)
+        w.mozart(d, workers=threads)
+        auto_piece = mozart_runtime.LAST_RUN[0]["piece_size"]
+        best_chunk = min(chunks, key=lambda c: t[f"dask/{c}"])
+        best_piece = min(pieces, key=lambda p: t[f"mozart/{p}"])
+        print(f"\n== Black-Scholes, {n:,} doubles (median of {repeats})")
+        print(f"{'method':34} {'median s':>8} {'speedup vs numpy':>17} {'fastest s':>9} {'speedup':>8}")
+        for k in ["numpy", "numexpr", "numba", "hand loop", *[f"dask/{c}" for c in chunks], "mozart",
+                  *[f"mozart/{p}" for p in pieces]]:
+            label = k + (f" (automatic: {auto_piece})" if k == "mozart" else "")
+            print(f"{label:34} {t[k]:8.3f} {t['numpy'] / t[k]:17.2f} {FASTEST[k]:9.3f} "
+                  f"{FASTEST['numpy'] / FASTEST[k]:8.2f}")
+        (peak_np, rss_np), (peak_mz, rss_mz) = peak_rss("numpy", n, threads), peak_rss("mozart", n, threads)
+        print(f"best dask chunk {best_chunk}; best Mozart piece {best_piece}; automatic piece {auto_piece}")
+        print(f"peak RSS above the inputs: numpy {rss_np / 2**20:.0f} MiB, mozart {rss_mz / 2**20:.0f} MiB "
+              f"(ratio {rss_mz / rss_np:.2f}); whole process: {peak_np / 2**20:.0f} and {peak_mz / 2**20:.0f} MiB",
+              flush=True)
+        summary.update({
+            "blackscholes_speedup_vs_numpy": round(t["numpy"] / t["mozart"], 3),
+            "blackscholes_speedup_vs_dask": round(t[f"dask/{best_chunk}"] / t["mozart"], 3),
+            "auto_piece_vs_best": round(t[f"mozart/{best_piece}"] / t["mozart"], 3),
+            "peak_memory_ratio_vs_numpy": round(rss_mz / rss_np, 3),
+        })
+        sweeps["blackscholes"] = sweep_row(w, d, t, pieces, threads)
+        table += [("blackscholes", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
+                  t["numpy"] / t[f"dask/{best_chunk}"])]
+
+    if args.part in ("all", "numpy"):
+        # 2. Haversine -----------------------------------------------------------------------------------
+        w = WORKLOADS["haversine"]
+        d = w.data(n, seed=0)
+        ref = w.plain(d)
+        hav_numba(d["lat"][:10], d["lon"][:10], 40.671, -73.985)
+        for name, got in [("numexpr", hav_numexpr(**d)), ("numba", hav_numba(d["lat"], d["lon"], 40.671, -73.985)),
+                          ("dask", dask_hav(d["lat"], d["lon"], 1 << 18, threads)), ("mozart", w.mozart(d, workers=threads))]:
+            np.testing.assert_allclose(got, ref, rtol=1e-9, err_msg=name)
+        methods = {"numpy": lambda: w.plain(d), "numexpr": lambda: hav_numexpr(**d),
+                   "numba": lambda: hav_numba(d["lat"], d["lon"], 40.671, -73.985),
+                   "mozart": lambda: w.mozart(d, workers=threads)}
+        methods.update({f"dask/{c}": (lambda c=c: dask_hav(d["lat"], d["lon"], c, threads)) for c in chunks})
+        methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in pieces})
+        t = interleaved(methods, repeats)
+        sweeps["haversine"] = sweep_row(w, d, t, pieces, threads)
+        best = min(chunks, key=lambda c: t[f"dask/{c}"])
+        table.append(("haversine", t["numpy"], t["mozart"], t["numpy"] / t["numexpr"], t["numpy"] / t["numba"],
+                      t["numpy"] / t[f"dask/{best}"]))
+
+    if args.part in ("all", "numpy", "pandas"):
+        # 3-4. the other workloads: plain against Mozart (crime index also against dask.dataframe) ----------
+        sizes = {"nbody": 512 if args.quick else 2048, "shallow_water": 512 if args.quick else 2048,
+                 "data_cleaning": 200_000 if args.quick else 2_000_000, "crime_index": 400_000 if args.quick else 4_000_000,
+                 "birth_analysis": 200_000 if args.quick else 2_000_000}
+        if not dask_df and args.part in ("all", "pandas"):
+            print("\nnote: pyarrow is not installed, so the dask.dataframe column is skipped (dask.dataframe needs it)")
+        partitions = [2, 4, 8, 16, 32]
+        for name, size in sizes.items():
+            if args.part != "all" and WORKLOADS[name].kind != args.part:
+                continue
+            w = WORKLOADS[name]
+            d = w.data(size, seed=0)
+            ref = w.plain(d)
+            assert w.check(w.mozart(d, workers=threads), ref)
+            methods = {"plain": lambda: w.plain(d), "mozart": lambda: w.mozart(d, workers=threads)}
+            sweep = ([1 << k for k in range(2, 9)] if w.kind == "numpy" else
+                     [p for p in (1 << 14, 1 << 16, 1 << 18, 1 << 20) if p < size] + [size])
+            methods.update({f"mozart/{p}": (lambda p=p: w.mozart(d, workers=threads, piece_size=p)) for p in sweep})
+            if dask_df and name in DASK_DF:
+                frame = next(iter(d.values()))
+                check_dask_df(name, DASK_DF[name](frame, 4, threads), ref)
+                methods.update({f"dd/{k}": (lambda k=k, f=DASK_DF[name], x=frame: f(x, k, threads)) for k in partitions})
+            t = interleaved(methods, repeats)
+            sweeps[name] = sweep_row(w, d, t, sweep, threads)
+            dk = None
+            if dask_df and name in DASK_DF:
+                best = min(partitions, key=lambda k: t[f"dd/{k}"])
+                dk = t["plain"] / t[f"dd/{best}"]
+                print(f"{name}: dask.dataframe partitions " + ", ".join(f"{k}: {t[f'dd/{k}']:.3f} s" for k in partitions)
+                      + f"; best {best}", flush=True)
+            table.append((name, t["plain"], t["mozart"], None, None, dk))
+
+    if args.state:
+        state = json.loads(Path(args.state).read_text()) if Path(args.state).exists() else {}
+        state.setdefault("summary", {}).update({k: v for k, v in summary.items() if k != "speedup_vs_plain"})
+        state.setdefault("table", {}).update({row[0]: list(row) for row in table})
+        state.setdefault("sweeps", {}).update(sweeps)
+        tmp = Path(args.state).with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, args.state)
+        summary.update(state["summary"])
+        table = [tuple(r) for r in state["table"].values()]
+        sweeps = {k: {**v, "sweep": {int(p): t for p, t in v["sweep"].items()}} for k, v in state["sweeps"].items()}
+        summary["speedup_vs_plain"] = {}
     print(f"\n== every workload, {threads} thread(s): speed-up over the plain library (median of {repeats})")
     print(f"{'workload':16} {'plain s':>8} {'mozart s':>9} {'mozart':>7} {'numexpr':>8} {'numba':>6} {'dask best':>9}")
     print("(dask best: dask.array at its best chunk for the NumPy workloads, dask.dataframe at its best partition "
