@@ -113,9 +113,15 @@ def init_process(rank: int, world: int, store_port: int, threads: int = 1) -> No
 
 
 def end_process() -> None:
-    """Leave the process group in step with the others: a barrier, then destroy it."""
+    """Leave the process group in step with the others: free what still holds the group (a
+    ``DistributedDataParallel`` model and its reducer caught in a reference cycle would
+    otherwise be destroyed at interpreter exit, after the group, where gloo's threads abort
+    with "terminate called without an active exception"), a barrier, then destroy it."""
+    import gc
+
     import torch.distributed as dist
 
+    gc.collect()
     if dist.is_initialized():
         try:
             dist.barrier()
