@@ -166,9 +166,8 @@ def test_session_values_coverage_over_200_runs(small_session, cls):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bets", ["mixture", "adaptive"])
-def test_coverage_hidden_crowds_50000_frames(bets):
+def test_coverage_hidden_crowds_50000_frames():
     y, t, sd = hidden_crowds(50000, seed=1)
     runs, conf = 100, 0.95
-    cov, _ = coverage(y, t, 0.2, conf, runs, 30, sd=sd, bets=bets, beta=0.0)
+    cov, _ = coverage(y, t, 0.3, conf, runs, 30, sd=sd, beta=0.5)
     assert cov >= floor(conf, runs), cov
