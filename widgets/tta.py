@@ -72,6 +72,7 @@ class TTAExplorer(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self._records: dict[str, list] = {}
+        self._passed: dict[tuple[str, int], bool | None] = {}  # (entry, run) -> the log's check verdict
         self._lock = threading.Lock()
 
     @param.depends("entries", "runs")
@@ -90,7 +91,7 @@ class TTAExplorer(param.Parameterized):
         """Run every chosen entry, adding each run as it finishes."""
         from dawnlab.tta import Runner
 
-        self._records = {}
+        self._records, self._passed = {}, {}
         self.curves = pd.DataFrame(columns=_CURVE_COLUMNS)
         self.finished = pd.DataFrame(columns=_RUN_COLUMNS)
         folder = log_dir or tempfile.mkdtemp(prefix="dawnlab-tta-")
@@ -114,6 +115,7 @@ class TTAExplorer(param.Parameterized):
         passed = check_log(record.log, ruleset).passed if ruleset is not None else None
         with self._lock:
             self._records.setdefault(entry, []).append(record)
+            self._passed[(entry, record.index)] = passed
             points = [(entry, record.index, record.seed, 0.0, 0.0)] + [
                 (entry, record.index, record.seed, t, acc) for _, t, acc in record.evals]
             self.curves = pd.concat([self.curves, pd.DataFrame(points, columns=_CURVE_COLUMNS)],
@@ -124,7 +126,7 @@ class TTAExplorer(param.Parameterized):
 
     def load(self, results: dict) -> None:
         """Show finished results: a dict entry name -> :class:`dawnlab.tta.RunnerResult`."""
-        self._records = {}
+        self._records, self._passed = {}, {}
         self.curves = pd.DataFrame(columns=_CURVE_COLUMNS)
         self.finished = pd.DataFrame(columns=_RUN_COLUMNS)
         for name, res in results.items():
@@ -133,15 +135,20 @@ class TTAExplorer(param.Parameterized):
                 self.add(name, rec, res.target)
                 if verdict:
                     self.finished.loc[self.finished.index[-1], "log_passes_checker"] = verdict.get(rec.log)
+                    self._passed[(name, rec.index)] = verdict.get(rec.log)
 
     # -- read-outs -----------------------------------------------------------
     def leaderboard(self) -> pd.DataFrame:
-        """Per entry at the current threshold: runs reaching it, median time, olympic score, rank."""
+        """Per entry at the current threshold: runs reaching it, median time, olympic score, rank.
+
+        A run whose log failed the compliance check counts as not reaching the threshold,
+        as in :meth:`dawnlab.tta.Runner.result` and mlperf-logging's result summarizer.
+        """
         from dawnlab.tta import olympic_score
 
         rows = []
         for name, recs in self._records.items():
-            times = [r.time_to(self.threshold) for r in recs]
+            times = [None if self._passed.get((name, r.index)) is False else r.time_to(self.threshold) for r in recs]
             got = [t for t in times if t is not None]
             score = olympic_score(times)[0] if len(times) >= 3 else None
             rows.append({"entry": name, "runs": len(times), "reached": len(got),
