@@ -59,6 +59,7 @@ class MozartExplorer(param.Parameterized):
                                                           "automatic"]))
 
     def __init__(self, **params):
+        self._generation = 0  # bumped on a workload change; a sweep of an earlier one stops
         super().__init__(**params)
         self.param.workers.bounds = (1, max(1, _cores()))
         if self.workers > _cores():
@@ -66,9 +67,9 @@ class MozartExplorer(param.Parameterized):
 
     @param.depends("workload", watch=True)
     def _default_size(self):
-        self.n = SIZES[self.workload]
-        self.sweep = self.param.sweep.default.copy()
-        self.status = "Press Measure to time the workload against piece size."
+        self._generation += 1  # a sweep still running for the old workload stops writing
+        self.param.update(n=SIZES[self.workload], sweep=self.param.sweep.default.copy(),
+                          status="Press Measure to time the workload against piece size.")
 
     @property
     def piece_size(self) -> int | None:
@@ -108,7 +109,21 @@ class MozartExplorer(param.Parameterized):
     # -- measuring ------------------------------------------------------------------------------------
     def start(self) -> None:
         """Run :meth:`compute` in a background thread (the Measure button)."""
+        doc = pn.state.curdoc
+        # served: the sweep's updates run on the server's event loop, between the user's own events
+        self._doc = doc if doc is not None and doc.session_context is not None else None
         threading.Thread(target=self.compute, daemon=True).start()
+
+    def _publish(self, generation: int, **values) -> None:
+        """Set ``values`` unless the workload changed since the sweep began (on the event loop if served)."""
+        def apply():
+            if generation == self._generation:
+                self.param.update(**values)
+        doc = getattr(self, "_doc", None)
+        if doc is not None:
+            doc.add_next_tick_callback(apply)
+        else:
+            apply()
 
     def compute(self, piece_sizes: list[int] | None = None) -> None:
         """Time the workload at each piece size (rows arrive one by one into :attr:`sweep`)."""
@@ -116,17 +131,24 @@ class MozartExplorer(param.Parameterized):
 
         sizes = piece_sizes or [1 << k for k in range(8, 21, 2)]
         rows = []
+        generation = self._generation
         try:
             for row in piece_size_sweep(self.workload, self.n, sizes, workers=self.workers, repeats=self.repeats):
+                if generation != self._generation:  # the workload changed: this sweep is not its
+                    return
                 rows.append(row)
-                self.sweep = pd.DataFrame(rows)
-                self.status = f"measured {len(rows)} of {len(sizes) + 1} piece sizes ..."
-            best = self.sweep.loc[self.sweep.seconds.idxmin()]
-            auto = self.sweep[self.sweep.automatic].iloc[0]
-            self.status = (f"done: best piece size {int(best.piece_size):,} ({best.speedup:.2f}x over plain); "
-                           f"automatic {int(auto.piece_size):,} ({auto.speedup:.2f}x), on {self.workers} worker(s)")
+                self._publish(generation, sweep=pd.DataFrame(rows),
+                              status=f"measured {len(rows)} of {len(sizes) + 1} piece sizes ...")
+            if generation != self._generation:
+                return
+            done = pd.DataFrame(rows)
+            best = done.loc[done.seconds.idxmin()]
+            auto = done[done.automatic].iloc[0]
+            self._publish(generation, status=(
+                f"done: best piece size {int(best.piece_size):,} ({best.speedup:.2f}x over plain); "
+                f"automatic {int(auto.piece_size):,} ({auto.speedup:.2f}x), on {self.workers} worker(s)"))
         except Exception as exc:  # shown to the user, not swallowed
-            self.status = f"error: {exc}"
+            self._publish(generation, status=f"error: {exc}")
             raise
 
     def cache_cliff(self) -> float:

@@ -39,6 +39,22 @@ def test_measure_fills_the_sweep_and_the_plot():
     assert ex.sweep.empty and ex.status.startswith("Press Measure")
 
 
+def test_a_workload_change_stops_the_running_sweep_from_writing():
+    import threading
+    import time
+
+    ex = MozartExplorer(n=200_000, workers=1)
+    worker = threading.Thread(target=ex.compute, kwargs={"piece_sizes": [256, 512, 1024, 2048, 4096, 8192]})
+    worker.start()
+    deadline = time.monotonic() + 60
+    while ex.sweep.empty and worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert worker.is_alive() and len(ex.sweep) < 6, "the sweep ended before the switch; the check needs rows left"
+    ex.workload = "haversine"  # while blackscholes is being measured
+    worker.join(60)
+    assert ex.sweep.empty and ex.status.startswith("Press Measure")  # no black-scholes row after the switch
+
+
 def test_app_builds_a_layout():
     assert isinstance(app(MozartExplorer(n=10_000)), pn.viewable.Viewable)
     hv.render(MozartExplorer().sweep_plot())
