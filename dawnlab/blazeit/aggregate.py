@@ -199,13 +199,18 @@ class BettingCS:
         self.low, self.high = 0.0, self.M
 
     # -- sampling -----------------------------------------------------------------
+    @property
+    def _slope_count(self) -> int:
+        """Samples the predictable slope is fitted on (the draws, for samplers that redraw)."""
+        return self.t
+
     def coefficient(self) -> float:
         """The control-variate coefficient the next sample will use (predictable)."""
         if self.proxy is None:
             return 0.0
         if self.fixed_c is not None:
             return float(np.clip(self.fixed_c, 0.0, self.c_max))
-        n = self.t
+        n = self._slope_count
         if n < self.min_slope_samples:
             return float(np.clip(self.c_prior, 0.0, self.c_max))
         sy, st, syt, stt = self._sums
@@ -215,8 +220,8 @@ class BettingCS:
         cov = syt / n - (sy / n) * (st / n)
         return float(np.clip(cov / vt, 0.0, self.c_max))
 
-    def update(self, values, index=None) -> None:
-        """Add sampled values (in sampling order); ``index`` gives their population positions."""
+    def _checked(self, values) -> np.ndarray:
+        """``values`` as a flat float array, each checked to lie in the declared ``[0, M]``."""
         values = np.asarray(values, dtype=float).ravel()
         if len(values) and (values.min() < 0 or values.max() > self.M or
                             not np.isfinite(values).all()):
@@ -224,6 +229,28 @@ class BettingCS:
             raise DataError(f"A sampled value {bad!r} lies outside the range [0, {self.M:g}] "
                             "declared before sampling; the interval would not hold.  Declare "
                             "a larger range (e.g. the oracle's max_objects).")
+        return values
+
+    def _record(self, w: float, a: float, b: float, kp: float, km: float) -> None:
+        """Append one sample's terms of the capital processes, with its predictable bet.
+
+        ``w`` is the sample's value (after the control variate), ``a mu - b``
+        its conditional mean under a candidate mean ``mu``, and ``kp``/``km``
+        how far ``w`` may fall below / rise above ``[0, M]``.
+        """
+        n_prev = len(self._w)
+        var = (0.25 + self._var_sum) / (n_prev + 1)
+        lam = (self.error if self.error is not None else 0.1 * self.M) / max(var, 1e-6)
+        mean_prev = self._w_sum / n_prev if n_prev else w
+        self._var_sum += (w - mean_prev) ** 2
+        self._w_sum += w
+        for lst, v in ((self._w, w), (self._a, a), (self._b, b), (self._lam, lam),
+                       (self._kp, kp), (self._km, km)):
+            lst.append(v)
+
+    def update(self, values, index=None) -> None:
+        """Add sampled values (in sampling order); ``index`` gives their population positions."""
+        values = self._checked(values)
         if self.proxy is not None:
             if index is None:
                 raise invalid("index", "BettingCS.update", "the population positions of the "
@@ -247,15 +274,7 @@ class BettingCS:
                 self._sums += (y, ti, y * ti, ti * ti)
             else:
                 w, kp, km = y, 0.0, 0.0
-            n_prev = len(self._w)
-            var = (0.25 + self._var_sum) / (n_prev + 1)
-            lam = (self.error if self.error is not None else 0.1 * self.M) / max(var, 1e-6)
-            mean_prev = self._w_sum / n_prev if n_prev else w
-            self._var_sum += (w - mean_prev) ** 2
-            self._w_sum += w
-            for lst, v in ((self._w, w), (self._a, a), (self._b, b), (self._lam, lam),
-                           (self._kp, kp), (self._km, km)):
-                lst.append(v)
+            self._record(w, a, b, kp, km)
             self.S += y
             self.t = i
         self._update_interval()
@@ -350,6 +369,19 @@ class BettingCS:
         return (float(self.low), float(self.high))
 
 
+def check_sampling_args(func: str, error, confidence, growth, value_range) -> None:
+    """The checks every sampler of an FCOUNT runs on its arguments (``func`` names it)."""
+    if not error > 0:
+        raise invalid("error", func, "a positive number", error)
+    if not 0 < confidence < 1:
+        raise invalid("confidence", func, "a probability in (0, 1)", confidence)
+    if not growth > 1:
+        raise invalid("growth", func, "a number > 1", growth)
+    if not (np.isfinite(value_range) and value_range > 0):
+        raise invalid("value_range", func, "a positive finite number declared "
+                      "before sampling", value_range)
+
+
 def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndarray,
                   proxy: np.ndarray | None, error: float, confidence: float,
                   rng: np.random.Generator, *, value_range: float, c: float | None = None,
@@ -411,15 +443,7 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
     """
     population = np.asarray(population)
     n_pop = len(population)
-    if not error > 0:
-        raise invalid("error", "estimate_mean", "a positive number", error)
-    if not 0 < confidence < 1:
-        raise invalid("confidence", "estimate_mean", "a probability in (0, 1)", confidence)
-    if not growth > 1:
-        raise invalid("growth", "estimate_mean", "a number > 1", growth)
-    if not (np.isfinite(value_range) and value_range > 0):
-        raise invalid("value_range", "estimate_mean", "a positive finite number declared "
-                      "before sampling", value_range)
+    check_sampling_args("estimate_mean", error, confidence, growth, value_range)
     if n_pop == 0:
         yield Estimate(0, 0.0, 0.0, True, low=0.0, high=0.0)
         return

@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from dawnlab.blazeit.aggregate import BettingCS, Estimate
+from dawnlab.blazeit.aggregate import BettingCS, Estimate, check_sampling_args
 from dawnlab.errors import DataError, invalid
 
 __all__ = ["StratifiedCS", "make_strata", "allocate", "estimate_mean_stratified"]
@@ -196,7 +196,9 @@ class StratifiedCS(BettingCS):
             self.tbar = float(proxy.mean())
             self.tmin_h = np.array([proxy[strata == h].min() for h in range(H)])
             self.tmax_h = np.array([proxy[strata == h].max() for h in range(H)])
-        self.sproxy = proxy
+        # the control variate (the parent's own proxy bookkeeping, for sampling without
+        # replacement, is not used: BettingCS.update is overridden)
+        self.proxy = proxy
         self._seen: dict[int, float] = {}
         self.draws = 0
 
@@ -205,41 +207,24 @@ class StratifiedCS(BettingCS):
         """Distinct members drawn so far (the oracle calls)."""
         return len(self._seen)
 
-    def coefficient(self) -> float:
-        """The control-variate coefficient of the next draw (slope of the earlier draws)."""
-        if self.sproxy is None:
-            return 0.0
-        if self.fixed_c is not None:
-            return float(np.clip(self.fixed_c, 0.0, self.c_max))
-        n = self.draws
-        if n < self.min_slope_samples:
-            return float(np.clip(self.c_prior, 0.0, self.c_max))
-        sy, st, syt, stt = self._sums
-        vt = stt / n - (st / n) ** 2
-        if vt <= 1e-12:
-            return float(np.clip(self.c_prior, 0.0, self.c_max))
-        cov = syt / n - (sy / n) * (st / n)
-        return float(np.clip(cov / vt, 0.0, self.c_max))
+    @property
+    def _slope_count(self) -> int:
+        """The slope of the control variate is fitted on the draws (repeats included)."""
+        return self.draws
 
     def update(self, values, index=None) -> None:
         """Add draws (in drawing order) with their population positions ``index``."""
-        values = np.asarray(values, dtype=float).ravel()
         if index is None:
             raise invalid("index", "StratifiedCS.update", "the population positions of the "
                           "draws", index)
         index = np.asarray(index).ravel()
-        if len(values) and (values.min() < 0 or values.max() > self.M or
-                            not np.isfinite(values).all()):
-            bad = values[(values < 0) | (values > self.M) | ~np.isfinite(values)][0]
-            raise DataError(f"A sampled value {bad!r} lies outside the range [0, {self.M:g}] "
-                            "declared before sampling; the interval would not hold.  Declare "
-                            "a larger range (e.g. the oracle's max_objects).")
+        values = self._checked(values)
         self._add_levels(len(values))
         for y, f in zip(values, index):
             f = int(f)
             h = int(self.strata[f])
-            if self.sproxy is not None:
-                ti = float(self.sproxy[f])
+            if self.proxy is not None:
+                ti = float(self.proxy[f])
                 c = self.coefficient()
                 w = self.ratio[h] * (y - c * ti) + c * self.tbar
                 zlo = c * self.tbar - float(np.max(self.ratio * c * self.tmax_h))
@@ -250,15 +235,7 @@ class StratifiedCS(BettingCS):
                 zlo, zhi = 0.0, float(np.max(self.ratio)) * self.M
             # m_i(mu) = mu (draws with replacement); w - mu >= -(mu + kp), <= (M - mu) + km
             kp, km = max(0.0, -zlo), max(0.0, zhi - self.M)
-            n_prev = len(self._w)
-            var = (0.25 + self._var_sum) / (n_prev + 1)
-            lam = (self.error if self.error is not None else 0.1 * self.M) / max(var, 1e-6)
-            mean_prev = self._w_sum / n_prev if n_prev else w
-            self._var_sum += (w - mean_prev) ** 2
-            self._w_sum += w
-            for lst, v in ((self._w, w), (self._a, 1.0), (self._b, 0.0), (self._lam, lam),
-                           (self._kp, kp), (self._km, km)):
-                lst.append(v)
+            self._record(w, 1.0, 0.0, kp, km)
             self._seen[f] = y
             self.draws += 1
         self._update_interval()
@@ -345,16 +322,7 @@ def estimate_mean_stratified(fetch: Callable[[np.ndarray], np.ndarray], populati
     """
     population = np.asarray(population)
     n_pop = len(population)
-    if not error > 0:
-        raise invalid("error", "estimate_mean_stratified", "a positive number", error)
-    if not 0 < confidence < 1:
-        raise invalid("confidence", "estimate_mean_stratified", "a probability in (0, 1)",
-                      confidence)
-    if not growth > 1:
-        raise invalid("growth", "estimate_mean_stratified", "a number > 1", growth)
-    if not (np.isfinite(value_range) and value_range > 0):
-        raise invalid("value_range", "estimate_mean_stratified", "a positive finite number "
-                      "declared before sampling", value_range)
+    check_sampling_args("estimate_mean_stratified", error, confidence, growth, value_range)
     if beta is not None and not 0 <= beta <= 1:
         raise invalid("beta", "estimate_mean_stratified", "a number in [0, 1]", beta)
     if n_pop == 0:
