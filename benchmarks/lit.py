@@ -16,7 +16,11 @@ Born-Again networks; and LIT compresses GAN generators.  Measured here, on a
    the seeds, accuracy on the 1000 test rows.
 2. **The 5000 MNIST digits** (``load_opencv_digits``, 20x20; a fixed stratified
    4000/1000 split): the same comparison with the pre-activation ResNets of
-   :mod:`dawnlab.svp.models` (26 and 8 layers).
+   :mod:`dawnlab.svp.models` (26 and 8 layers), width 8 (8, 16 and 32
+   channels).  The width was chosen on a validation split of the training
+   digits (``--validation``: 3500 fit, 500 validate, the test rows unused):
+   at width 4 the 8-layer student had too little capacity for distillation
+   to help it (LIT below KD and the teacher there).
 3. **Block-parallel LIT** (the LIT phase with ``beta = 0``): the student's
    blocks trained jointly in this process (1 and 2 torch threads) against as
    one task per block on two worker processes through :mod:`dawnlab.parallel`
@@ -39,7 +43,8 @@ thread; with ``--out`` each finished task is saved atomically
 task after S seconds, so a long run is split into several short calls of the
 same command; the last call prints the tables.
 
-Usage: ``python benchmarks/lit.py [--quick] [--seeds 3] [--out DIR] [--budget S] [--parts mnist1d,digits,gan,parallel]``.
+Usage: ``python benchmarks/lit.py [--quick] [--seeds 3] [--out DIR] [--budget S] [--parts mnist1d,digits,gan,parallel]``
+(``--validation [--width W]`` scores on the validation split instead, for recipe choices).
 The last line printed is one JSON object: the MNIST-1D figures at top level, the
 digits' under ``digits`` (``"complete": false`` and the number of tasks left
 while a budgeted run is unfinished).
@@ -66,7 +71,7 @@ from dawnlab.lit.gan import gan_experiment
 from dawnlab.lit.training import as_tensors
 
 FULL = {"mnist1d": {"width": 8, "teacher_epochs": 40, "lit_epochs": 20, "kd_epochs": 20, "n": 5000},
-        "digits": {"width": 4, "teacher_epochs": 30, "lit_epochs": 15, "kd_epochs": 15},
+        "digits": {"width": 8, "teacher_epochs": 30, "lit_epochs": 15, "kd_epochs": 15},
         "gan": {"width": 24, "gan_epochs": 20, "lit_epochs": 5, "finetune_epochs": 8, "classifier_epochs": 6},
         "parallel": {"student_depth": 14, "width": 16, "lit_epochs": 4, "repeats": 3, "n": 5000}}
 QUICK = {"mnist1d": {"width": 8, "teacher_epochs": 3, "lit_epochs": 2, "kd_epochs": 2, "n": 1000},
@@ -100,8 +105,26 @@ def digits_split(n: int | None = None):
 FAMILY = {"mnist1d": "resnet1d", "digits": "resnet"}
 
 
+def validation_split(train, seed: int = 123):
+    """A fixed stratified validation split carved out of the training rows: ``(fit, validation)``.
+
+    One eighth of every class (50 digits per class of the 4000 training digits,
+    3500 left to train on).  ``--validation`` scores every method on it
+    instead of the test split, so that recipe choices (the digits' width, the
+    budgets) are made without looking at the test rows.
+    """
+    X, y = train
+    labels = y.numpy()
+    rng = np.random.default_rng(seed)
+    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:int(np.sum(labels == c)) // 8]
+                          for c in np.unique(labels)])
+    fit = np.setdiff1d(np.arange(len(y)), val)
+    return (X[fit], y[fit]), (X[val], y[val])
+
+
 def _split(part: str, cfg: dict):
-    return mnist1d_split(cfg["n"]) if part == "mnist1d" else digits_split(cfg.get("n"))
+    train, test = mnist1d_split(cfg["n"]) if part == "mnist1d" else digits_split(cfg.get("n"))
+    return validation_split(train) if cfg.get("validation") else (train, test)
 
 
 def run_task(spec: dict, out_dir: Path):
@@ -187,8 +210,17 @@ def summarize(rows):
     return table
 
 
+def _rows_label(n: int, cfg: dict) -> str:
+    train = int(0.8 * n)
+    if cfg.get("validation"):
+        return (f"VALIDATION split: {train - train // 8} of the {train} training rows fit, {train // 8} validate; "
+                "the test rows unused")
+    return f"{train} train / {n - train} test"
+
+
 def print_table(name, table, seeds, cfg):
-    print(f"\n{name}: test accuracy over seeds {list(seeds)} (mean +- sd); teacher {cfg['teacher_epochs']} epochs, "
+    split = "validation" if cfg.get("validation") else "test"
+    print(f"\n{name}: {split} accuracy over seeds {list(seeds)} (mean +- sd); teacher {cfg['teacher_epochs']} epochs, "
           f"every other method {cfg['lit_epochs'] + cfg['kd_epochs']} ({cfg['lit_epochs']} LIT/hint + "
           f"{cfg['kd_epochs']} KD for LIT and FitNets)")
     print(f"{'method':<16}{'layers':>7}{'accuracy':>18}{'vs teacher':>12}{'s/run':>8}   per seed")
@@ -289,8 +321,17 @@ def main():
     ap.add_argument("--reverse", action="store_true", help="take the tasks from the end (a second process)")
     ap.add_argument("--no-digits", action="store_true", help="skip the MNIST digits comparison")
     ap.add_argument("--no-gan", action="store_true", help="skip the GAN part")
+    ap.add_argument("--validation", action="store_true",
+                    help="score on a validation split carved out of the training rows, never the test split "
+                         "(for choosing a recipe); --width overrides the width of the digits and MNIST-1D models")
+    ap.add_argument("--width", type=int, default=None, help="with --validation: the models' width")
     args = ap.parse_args()
     cfg = QUICK if args.quick else FULL
+    if args.width is not None and not args.validation:
+        ap.error("--width is for recipe choices, so it needs --validation")
+    if args.validation:
+        cfg = {part: dict(c, validation=True, **({"width": args.width} if args.width and part in FAMILY else {}))
+               if part in FAMILY else c for part, c in cfg.items()}
     seeds = list(range(args.seeds))
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     bad = sorted(set(parts) - set(PARTS))
@@ -327,7 +368,7 @@ def main():
         rows = [done["mnist1d", s, m] for s in seeds for m in ("teacher", *METHODS)]
         table = summarize(rows)
         n = cfg["mnist1d"]["n"]
-        print_table(f"MNIST-1D ({int(0.8 * n)} train / {n - int(0.8 * n)} test)", table, seeds, cfg["mnist1d"])
+        print_table(f"MNIST-1D ({_rows_label(n, cfg['mnist1d'])})", table, seeds, cfg["mnist1d"])
         head.update(headline(table))
     if "gan" in parts:
         gan_rows = [done["gan", s, "all"] for s in seeds]
@@ -351,8 +392,8 @@ def main():
         drows = [done["digits", s, m] for s in seeds for m in ("teacher", *METHODS)]
         dtable = summarize(drows)
         n = len(load_opencv_digits().y) if cfg["digits"].get("n") is None else cfg["digits"]["n"]
-        print_table(f"MNIST digits 20x20 ({int(0.8 * n)} train / {n - int(0.8 * n)} test)", dtable, seeds,
-                    cfg["digits"])
+        print_table(f"MNIST digits 20x20, width {cfg['digits']['width']} ({_rows_label(n, cfg['digits'])})",
+                    dtable, seeds, cfg["digits"])
         head["digits"] = headline(dtable)
     head["seeds"] = seeds
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s; load average {os.getloadavg()[0]:.1f} at the end")

@@ -61,13 +61,16 @@ def train_teacher(family: str, train, *, depth: int = 26, width: int = 16, seed:
 def train_method(method: str, family: str, teacher: nn.Module, train, *, student_depth: int = 8,
                  width: int = 16, seed: int = 0, lit_epochs: int = 10, kd_epochs: int = 10, lr: float = 3e-3,
                  batch_size: int = 128, beta: float = 0.75, alpha: float = 0.95, temperature: float = 6.0,
-                 in_channels: int = 1, val=None, on_lit_record=None, progress: bool = False) -> nn.Module:
+                 in_channels: int = 1, val=None, on_lit_record=None, progress: bool = False,
+                 kd_lr: float | None = None) -> nn.Module:
     """Train one method of :func:`compare` from a trained ``teacher`` and return the trained model.
 
     Every method gets ``lit_epochs + kd_epochs`` epochs, the same optimizer,
     schedule and minibatch seed.  The student-sized methods start from the
     same initial weights (seed ``seed + 1000``), the teacher-sized ones
     (Born-Again, LIT with the teacher's architecture) from seed ``seed + 2000``.
+    ``kd_lr`` is the learning rate of LIT's fine-tuning phase (:class:`LIT`'s
+    ``kd_lr``; ``None``: ``lr``); the other methods do not read it.
     """
     if method not in METHODS:
         raise invalid("method", "train_method", f"one of {METHODS}", method)
@@ -94,7 +97,7 @@ def train_method(method: str, family: str, teacher: nn.Module, train, *, student
                       **kd, **common)
     else:  # lit, lit_same_arch
         lit = LIT(teacher, model, **resnet_spec(teacher, model), beta=beta, lit_epochs=lit_epochs,
-                  kd_epochs=kd_epochs, progress=progress, **kd, **common)
+                  kd_epochs=kd_epochs, kd_lr=kd_lr, progress=progress, **kd, **common)
         for record in lit.fit((X, y), (val if on_lit_record is not None else None)):
             if on_lit_record is not None:
                 on_lit_record(method, record)

@@ -34,3 +34,34 @@ def test_quick_benchmark_resumes_task_by_task_and_prints_the_headline_json_last(
     assert len(saved) == 7  # the teacher and the six methods, one file each
     again_text, again = run("--seeds", "3", "--out", str(tmp_path))
     assert again == head and "done " not in again_text  # every task (and the timing) read back, none rerun
+
+
+def _benchmark_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lit_benchmark", ROOT / "benchmarks" / "lit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_split_is_carved_from_the_training_rows_only_and_stratified():
+    import torch
+
+    bench = _benchmark_module()
+    y = torch.arange(10).repeat_interleave(40)  # 40 rows per class: 5 per class validate
+    X = torch.arange(len(y), dtype=torch.float32)[:, None] * 1.0  # each row names itself
+    (Xf, yf), (Xv, yv) = bench.validation_split((X, y))
+    fit_rows, val_rows = set(Xf[:, 0].long().tolist()), set(Xv[:, 0].long().tolist())
+    assert not fit_rows & val_rows and fit_rows | val_rows == set(range(len(y)))
+    assert torch.bincount(yv, minlength=10).tolist() == [5] * 10
+    (_, _), (Xv2, _) = bench.validation_split((X, y))
+    assert torch.equal(Xv, Xv2)  # fixed: every recipe is scored on the same rows
+
+
+def test_validation_flag_changes_the_recipe_key_so_test_results_are_never_reused():
+    bench = _benchmark_module()
+    cfg = bench.FULL
+    val_cfg = {p: dict(c, validation=True) for p, c in cfg.items()}
+    assert bench.recipe_of("digits", cfg) != bench.recipe_of("digits", val_cfg)
+    assert bench.recipe_of("mnist1d", cfg) != bench.recipe_of("mnist1d", val_cfg)
