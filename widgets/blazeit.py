@@ -1,8 +1,12 @@
 """BlazeIt widget: a video with the oracle's boxes, a FrameQL editor, and the answer.
 
 Type a FrameQL query; the answer appears with its confidence interval and the
-oracle calls it took against the full scan, and both update live while the
-query runs: a :class:`LiveQuery` consumes :meth:`Session.steps` one step per
+oracle calls it took against the full scan, split by purpose (training the
+specialized NN, its held-out frames, the query itself), and both update live
+while the query runs.  For an approximate aggregate choose the sampler:
+random sampling, sampling with the NN as control variate, or stratified
+sampling by the NN's score; every interval shown is a betting confidence
+sequence, valid at the stated confidence whenever the query stops: a :class:`LiveQuery` consumes :meth:`Session.steps` one step per
 tick of a periodic callback, so the interval narrows on screen as oracle
 calls accrue.  The frame slider (with play controls) shows a frame of the
 video with the oracle's boxes.  The default video is a short synthetic
@@ -26,8 +30,8 @@ from dawnlab.blazeit import FrameQLError, Session, synthetic
 pn.extension(sizing_mode="stretch_width")
 hv.extension("bokeh", logo=False, inline=True)  # no CDN: an offline JupyterLab renders it
 
-__all__ = ["DEFAULT_QUERY", "session", "run_query", "LiveQuery", "frame_data", "summary",
-           "history_plot", "frame_plot", "app"]
+__all__ = ["DEFAULT_QUERY", "SAMPLERS", "plan", "session", "run_query", "LiveQuery", "frame_data",
+           "summary", "history_plot", "frame_plot", "app"]
 
 DEFAULT_QUERY = ("SELECT FCOUNT(*) FROM traffic WHERE class = 'car'\n"
                  "ERROR WITHIN 0.2 AT CONFIDENCE 95%")
@@ -35,6 +39,23 @@ N_FRAMES = 1000
 #: Height of the frame view in pixels (its width follows from the frame's aspect).
 FRAME_HEIGHT = 300
 _COLOURS = {"car": "red", "bus": "orange", "person": "magenta"}
+#: The sampler choices of the widget: label -> (Session.query method, sampler).
+SAMPLERS = {"control variate": ("blazeit", "cv"), "stratified": ("blazeit", "stratified"),
+            "random": ("random", "cv")}
+
+
+def plan(method: str = "blazeit", sampler: str = "control variate") -> tuple[str, str]:
+    """``(method, sampler)`` for :meth:`Session.query` from the widget's two choices.
+
+    ``sampler`` (a key of :data:`SAMPLERS`) says how an aggregate is sampled
+    when ``method`` is ``"blazeit"``; ``"random"`` as either choice is random
+    sampling, ``"scan"`` the full scan.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {list(SAMPLERS)}; got {sampler!r}")
+    if method == "blazeit":
+        return SAMPLERS[sampler]
+    return method, "cv"
 
 
 @pn.cache
@@ -48,18 +69,39 @@ def session(n_frames: int = N_FRAMES) -> Session:
     return s
 
 
+def _sampler_shown(method: str, sampler: str) -> str | None:
+    """The sampler an answer names: the choice for BlazeIt, ``"random"`` for random, none for a scan."""
+    return sampler if method == "blazeit" else ("random" if method == "random" else None)
+
+
+def _confidence(s: Session, text: str):
+    """The query's ``AT CONFIDENCE`` (``None`` without ``ERROR WITHIN``)."""
+    q = s.parse(text)
+    if q.error is None:
+        return None
+    return q.confidence if q.confidence is not None else 0.95
+
+
 @pn.cache
-def run_query(text: str, method: str = "blazeit", seed: int = 0) -> dict:
-    """Run a query on the cached session; a dict with the result or the error."""
+def run_query(text: str, method: str = "blazeit", seed: int = 0,
+              sampler: str = "control variate") -> dict:
+    """Run a query on the cached session; a dict with the result or the error.
+
+    ``method`` is ``"blazeit"``, ``"random"`` or ``"scan"``; ``sampler`` a key
+    of :data:`SAMPLERS` (used when ``method`` is ``"blazeit"``).
+    """
     s = session()
     try:
-        result = s.query(text, method=method, seed=seed, allow_nn_only=False)
+        m, smp = plan(method, sampler)
+        result = s.query(text, method=m, seed=seed, allow_nn_only=False, sampler=smp)
         exact = s.exact(text)
+        conf = _confidence(s, text)
     except FrameQLError as err:
         return {"error": str(err), "line": err.line, "col": err.col}
     except ValueError as err:
         return {"error": str(err)}
-    return {"result": result, "exact": exact, "n_frames": s.n_frames}
+    return {"result": result, "exact": exact, "n_frames": s.n_frames, "confidence": conf,
+            "sampler": _sampler_shown(m, sampler)}
 
 
 class LiveQuery(param.Parameterized):
@@ -78,12 +120,26 @@ class LiveQuery(param.Parameterized):
         super().__init__(**params)
         self._steps = None
         self._exact = None
+        self._conf = self._sampler = None
 
-    def start(self, text: str, method: str = "blazeit", first_step: bool = True) -> None:
-        """Begin running ``text``; take its first step now when ``first_step``."""
-        self._steps = iter(session().steps(text, method=method, seed=0, allow_nn_only=False))
+    def start(self, text: str, method: str = "blazeit", first_step: bool = True,
+              sampler: str = "control variate") -> None:
+        """Begin running ``text``; take its first step now when ``first_step``.
+
+        ``sampler`` (a key of :data:`SAMPLERS`) says how BlazeIt samples an
+        aggregate.
+        """
+        try:
+            m, smp = plan(method, sampler)
+        except ValueError as err:
+            self._steps, self.done = None, True
+            self.answer = {"error": str(err)}
+            return
+        self._steps = iter(session().steps(text, method=m, seed=0, allow_nn_only=False,
+                                           sampler=smp))
         self._text, self.done = text, False
         self._exact = None
+        self._sampler = _sampler_shown(m, sampler)
         if first_step:
             self.step()
         else:
@@ -98,6 +154,7 @@ class LiveQuery(param.Parameterized):
             result = next(self._steps)
             if self._exact is None:
                 self._exact = s.exact(self._text)
+                self._conf = _confidence(s, self._text)
         except StopIteration:
             self.done = True
             return
@@ -111,7 +168,8 @@ class LiveQuery(param.Parameterized):
             return
         self.done = bool(result.info.get("final", True))
         self.answer = {"result": result, "exact": self._exact, "n_frames": s.n_frames,
-                       "running": not self.done}
+                       "running": not self.done, "confidence": self._conf,
+                       "sampler": self._sampler}
 
 
 def frame_data(index: int) -> tuple[np.ndarray, list]:
@@ -134,9 +192,14 @@ def summary(answer: dict) -> str:
     r, n = answer["result"], answer["n_frames"]
     if r.kind == "aggregate":
         value = f"**{r.value:.3f}**"
-        if r.interval is not None:
-            value += f" in [{r.interval[0]:.3f}, {r.interval[1]:.3f}]"
-        value += f" (exact {answer['exact']:.3f})"
+        conf = answer.get("confidence")
+        if r.interval is not None and r.interval[0] == r.interval[1]:
+            value += f" in [{r.interval[0]:.3f}, {r.interval[1]:.3f}] (exact: every frame labelled)"
+        elif r.interval is not None:
+            level = f"{100 * conf:g}% " if conf is not None else ""
+            value += (f" in [{r.interval[0]:.3f}, {r.interval[1]:.3f}], a {level}confidence "
+                      "interval valid whenever the query stops (betting confidence sequence)")
+        value += f"; truth from the full scan {answer['exact']:.3f}"
     else:
         shown = ", ".join(map(str, r.value[:12])) + (" ..." if len(r.value) > 12 else "")
         value = f"**{len(r.value)} frames**: {shown}"
@@ -144,11 +207,12 @@ def summary(answer: dict) -> str:
     path = f"  \n{r.info['path']}" if "path" in r.info else ""
     by = r.info.get("oracle_calls_by_purpose")
     split = ""
-    if by and (by.get("training") or by.get("heldout")):
+    if by:
         split = (f"  \ncalls by purpose: {by.get('training', 0)} training, "
                  f"{by.get('heldout', 0)} held-out, {by.get('query', 0)} for this query "
-                 f"({r.info.get('oracle_calls_all_purposes', 0)} in all)")
-    return (f"{value}{state}  \nmethod **{r.method}**: {r.oracle_calls} oracle calls against "
+                 f"({r.info.get('oracle_calls_all_purposes', r.oracle_calls)} in all)")
+    sampler = f", sampler **{answer['sampler']}**" if answer.get("sampler") else ""
+    return (f"{value}{state}  \nmethod **{r.method}**{sampler}: {r.oracle_calls} oracle calls against "
             f"{n} for the full scan ({n / max(r.oracle_calls, 1):.1f}x fewer), "
             f"{r.seconds:.2f} s of computation{split}{path}")
 
@@ -214,6 +278,9 @@ def app() -> pn.viewable.Viewable:
                                       css_classes=["blazeit-query"])
     method = pn.widgets.RadioButtonGroup(label="method", options=["blazeit", "random", "scan"],
                                          value="blazeit", css_classes=["blazeit-method"])
+    sampler = pn.widgets.RadioButtonGroup(label="sampler", options=list(SAMPLERS),
+                                          value="control variate",
+                                          css_classes=["blazeit-sampler"])
     player = pn.widgets.Player(label="frame", start=0, end=s.n_frames - 1, value=0, step=1,
                                interval=100, loop_policy="loop", css_classes=["blazeit-player"])
     live = LiveQuery()
@@ -229,7 +296,7 @@ def app() -> pn.viewable.Viewable:
             ticker.pop("cb").stop()
 
     def run(first_step: bool) -> None:
-        live.start(editor.value, method.value, first_step=first_step)
+        live.start(editor.value, method.value, first_step=first_step, sampler=sampler.value)
         if not live.done and ticker.get("cb") is None:
             try:  # needs a running server or notebook kernel; tests step by hand
                 ticker["cb"] = pn.state.add_periodic_callback(tick, period=100)
@@ -238,11 +305,12 @@ def app() -> pn.viewable.Viewable:
 
     editor.param.watch(lambda event: run(True), "value")
     method.param.watch(lambda event: run(True), "value")
+    sampler.param.watch(lambda event: run(True), "value")
     run(first_step=False)   # the first render shows at once; ticks train the NN and run it
     layout = pn.Column(
         pn.pane.Markdown("## BlazeIt: FrameQL over video\nA synthetic traffic camera "
                          f"({s.n_frames} frames; oracle: detector with a known noise model)."),
-        pn.Row(pn.Column(editor, method, text, plot), pn.Column(video, player)),
+        pn.Row(pn.Column(editor, method, sampler, text, plot), pn.Column(video, player)),
     )
     layout.live = live
     return layout

@@ -33,7 +33,7 @@ def test_frame_shows_the_oracle_boxes():
 def test_controls_change_the_view():
     layout = w.app()
     left, right = layout[1]
-    editor, method, text, plot = left
+    editor, method, sampler, text, plot = left
     before = text.object
     editor.value = w.DEFAULT_QUERY.replace("'car'", "'person'")
     assert text.object != before
@@ -68,7 +68,7 @@ def test_first_render_does_not_train():
     s.nn_ = None
     try:
         layout = w.app()
-        assert "starting" in layout[1][0][2].object and s.nn_ is None
+        assert "starting" in layout[1][0][3].object and s.nn_ is None
     finally:
         if s.nn_ is None:
             s.nn_, s.proba_ = saved
@@ -131,3 +131,54 @@ def test_frame_is_drawn_the_right_way_up_against_its_boxes():
             if not np.array_equal(stored, mirrored):
                 checked += 1
     assert checked >= 5  # enough boxes whose mirror image differs, so a flip would fail
+
+
+def test_sampler_choice_runs_that_sampler_and_shows_a_valid_interval():
+    """Each sampler choice runs its own estimator; each interval shown holds the truth."""
+    calls, paths = {}, {}
+    for choice in w.SAMPLERS:
+        answer = w.run_query(w.DEFAULT_QUERY, "blazeit", 0, choice)
+        r = answer["result"]
+        assert r.interval[0] <= answer["exact"] <= r.interval[1], (choice, r.interval)
+        assert r.interval[1] - r.interval[0] <= 2 * 0.2 + 1e-9
+        text = w.summary(answer)
+        assert f"[{r.interval[0]:.3f}, {r.interval[1]:.3f}], a 95% confidence interval" in text
+        assert f"sampler **{choice}**" in text and "calls by purpose" in text
+        calls[choice], paths[choice] = r.oracle_calls, r.info["path"]
+    assert w.run_query(w.DEFAULT_QUERY, "blazeit", 0, "stratified")["result"].method \
+        == "blazeit-strat"
+    assert "stratified" in paths["stratified"] and "control variate" in paths["control variate"]
+    assert paths["random"].startswith("random sampling")
+    # the same as the method buttons' random sampling, seed for seed
+    assert calls["random"] == w.run_query(w.DEFAULT_QUERY, "random")["result"].oracle_calls
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        w.plan("blazeit", "bogus")
+
+
+def test_calls_by_purpose_add_up_for_every_sampler():
+    for choice in w.SAMPLERS:
+        r = w.run_query(w.DEFAULT_QUERY, "blazeit", 0, choice)["result"]
+        by = r.info["oracle_calls_by_purpose"]
+        assert sum(by.values()) == r.info["oracle_calls_all_purposes"]
+        if choice == "random":
+            assert by["training"] == by["heldout"] == 0 and by["query"] == r.oracle_calls
+        else:  # the NN was trained on another recording's labels: charged, once
+            s = w.session()
+            assert by["training"] == s.train_calls_["training"] > 0
+            assert by["heldout"] == s.train_calls_["heldout"] > 0
+
+
+def test_sampler_control_changes_the_running_query():
+    layout = w.app()
+    editor, method, sampler, text, plot = layout[1][0]
+    live = layout.live
+    sampler.value = "stratified"
+    while not live.done:
+        live.step()
+    assert "sampler **stratified**" in text.object and "method **blazeit-strat**" in text.object
+    r = live.answer["result"]
+    assert r.interval[0] <= live.answer["exact"] <= r.interval[1]
+    sampler.value = "random"
+    assert "sampler **random**" in text.object
+    method.value = "scan"
+    assert "method **scan**" in text.object and "sampler" not in text.object
