@@ -137,10 +137,18 @@ def test_select_reads_only_its_time_step():
 
 def _random_walk(g, m, steps, seed, undo_every=3, sync="ring"):
     """Apply random changes by delta simulation (some undone; every fifth a whole weight group at
-    once, as the search moves a recurrent layer) and compare each with a full run."""
+    once, as the search moves a recurrent layer) and compare each with a full run.
+
+    Every change is compared with a full simulation of the strategy it gives (a whole new task
+    graph, built and timed from nothing by a second simulator that only ever simulates in full);
+    an undo is compared with the full simulation of the strategy it restores, the one before the
+    change."""
     rng = np.random.default_rng(seed)
     sim = Simulator(g, m, sync=sync)
     sim.simulate(Strategy.data_parallel(g, m), record=False)
+    full = Simulator(g, m, sync=sync)
+    t_prev = full.simulate(sim.strategy, record=False).iteration_time
+    assert sim.iteration_time == t_prev
     groups = [grp for grp in g.groups.values() if len(grp) > 1]
     checked = 0
     for k in range(steps):
@@ -150,16 +158,18 @@ def _random_walk(g, m, steps, seed, undo_every=3, sync="ring"):
         if len(unit) > 1:
             cfg = random_config(g.ops[unit[0]], m, rng)
         prev = {j: sim.configs[j] for j in unit}
+        before = sim.strategy
         t_delta = sim.propose({j: cfg for j in unit})
-        full = Simulator(g, m, sync=sync)
         t_full = full.simulate(sim.strategy, record=False).iteration_time
         assert t_delta == t_full, (g.name, k, g.ops[i].name, cfg)
         assert np.allclose(sim.memory, full.memory, rtol=1e-9)
         checked += 1
         if k % undo_every == 1:
             sim.undo()
-            assert all(sim.configs[j] == c for j, c in prev.items())
-            assert sim.iteration_time == Simulator(g, m, sync=sync).simulate(sim.strategy, record=False).iteration_time
+            assert all(sim.configs[j] == c for j, c in prev.items()) and sim.strategy == before
+            assert sim.iteration_time == t_prev  # the full simulation of the restored strategy
+        else:
+            t_prev = t_full
     # the whole task table agrees too, not just the makespan
     cols = ["device", "start", "end", "op", "kind", "bytes"]
     a = sim._timeline(True).tasks.sort_values(cols).reset_index(drop=True)
