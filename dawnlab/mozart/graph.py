@@ -8,6 +8,13 @@ the split type of the value it meets (a lazy argument's producer's result type,
 or :func:`default_split_type` of a plain value), and the lengths of all split
 arguments of one call must agree, which is checked before any work starts.
 
+pandas aligns objects on their index labels while Mozart cuts them by
+position, so the split pandas arguments of one call must carry the same
+index (the same object or equal labels; a lazy value carries the index of
+the plain value its rows come from); otherwise the call runs eagerly and
+pandas aligns them.  Plain NumPy and pandas arguments are sampled at capture
+(:func:`check_unchanged`), so a write into one before evaluation is refused.
+
 Every split argument also carries an *index-space key*: a plain value's key is
 its length; a result whose pieces keep their inputs' elements (``aligned``,
 e.g. ``exp``) has its inputs' key; a result of different length (a boolean
@@ -50,12 +57,12 @@ class Node:
     """One captured call: the function, its arguments (plain values or producer nodes) and split types."""
 
     __slots__ = ("id", "annotated", "args", "kwargs", "in_types", "out_type", "key", "lazy_ref",
-                 "value", "done", "mut_root", "in_key", "prints", "__weakref__")
+                 "value", "done", "mut_root", "in_key", "prints", "row_index", "__weakref__")
 
     def __init__(self, annotated, args, kwargs, in_types, out_type, key, mut_root=None, in_key=None):
         self.id = next(GRAPH.ids)
         self.in_key = in_key        # index-space key shared by the split arguments
-        self.prints = ()            # (argument name, plain array, fingerprint) of plain NumPy arguments
+        self.prints = ()            # (argument name, object, fingerprint) of the arrays and frames it reads
         self.annotated = annotated
         self.args = args            # list: plain values or Node
         self.kwargs = kwargs        # dict: plain values or Node
@@ -66,6 +73,7 @@ class Node:
         self.value = None
         self.done = False
         self.mut_root = mut_root    # the array a mut argument writes into, if any
+        self.row_index = None       # the pandas index of its rows, where they are a plain value's (aligned)
 
     @property
     def name(self) -> str:
@@ -79,6 +87,9 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.id} {self.name} -> {self.out_type!r}{' done' if self.done else ''}>"
+
+
+IN_PIECE = threading.local()   # depth > 0 while this thread runs a stage's calls on a piece (runtime)
 
 
 class _Graph:
@@ -120,6 +131,10 @@ class Annotated:
         self.aligned = aligned
         self.ops = ops
         self._names, self._varargs = _signature(func, self.name, self.arg_types, self.kw_types)
+        try:
+            self._sig = None if isinstance(func, np.ufunc) else inspect.signature(func)
+        except (TypeError, ValueError):
+            self._sig = None
         functools.update_wrapper(self, func, assigned=("__doc__", "__module__"), updated=())
 
     def arg_names(self, n: int) -> list[str]:
@@ -135,6 +150,17 @@ class Annotated:
             raise AnnotationError(
                 f"The arguments of {self.name} must be at most {len(self.arg_types)} positional values "
                 f"(one per annotated split type). Got {len(args)} instead.")
+        if self._sig is not None:
+            try:  # a call its function would refuse is refused now, where it is made, not inside a piece later
+                self._sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise AnnotationError(
+                    f"The call of {self.name} must match its signature {self.name}{self._sig}. Got "
+                    f"{len(args)} positional argument(s) and keyword(s) {sorted(kwargs)}: {exc}.") from None
+        if getattr(IN_PIECE, "depth", 0):
+            # called from inside a piece (an annotated function built on an annotated library): the piece is
+            # already cut, so run on it now; capturing here would wait on the graph lock the evaluation holds
+            return self.eager(*args, **kwargs)
         return capture(self, list(args), dict(kwargs))
 
     def eager(self, *args, **kwargs):
@@ -262,14 +288,30 @@ class _Conflict(Exception):
 
 def _capture(ann, args, kwargs):
     names = ann.arg_names(len(args))
-    slots = [(i, names[i], v, ann.arg_types[i] if i < len(ann.arg_types) else ann.arg_types[-1])
+    slots = [(i, names[i], v, ann.arg_types[i] if i < len(ann.arg_types) else
+              (ann.arg_types[-1] if ann.arg_types else Broadcast()))
              for i, v in enumerate(args)]
     slots += [(k, k, v, ann.kw_types.get(k, Broadcast())) for k, v in kwargs.items()]
+    # a list or tuple where NumPy takes an array-like: as NumPy would see it
+    if ann.ops != "pandas":
+        slots = [(where, nm, np.asarray(v) if isinstance(v, (list, tuple)) and isinstance(_base(t), Generic) else v, t)
+                 for where, nm, v, t in slots]
+    # a plain array sharing memory with the target of a pending in-place write, but not that array object
+    # (``a`` where ``a[2:]`` is written): the write runs first, so the call reads what NumPy would
+    for where, nm, v, t in slots:
+        plain = _plain_input(v)
+        if isinstance(plain, np.ndarray) and GRAPH.writers and not (
+                id(plain) in GRAPH.writers and GRAPH.writers[id(plain)][0] is plain):
+            overlapping = [node for root, node in list(GRAPH.writers.values())
+                           if root is not plain and np.may_share_memory(root, plain)]
+            if overlapping:
+                evaluate_nodes(overlapping)
     # a plain array with a pending in-place writer is read through that writer
     values = []
     for where, nm, v, t in slots:
-        if isinstance(v, np.ndarray) and id(v) in GRAPH.writers and GRAPH.writers[id(v)][0] is v:
-            writer = GRAPH.writers[id(v)][1]
+        plain = _plain_input(v)  # also an array wrapped by lazy_array
+        if isinstance(plain, np.ndarray) and id(plain) in GRAPH.writers and GRAPH.writers[id(plain)][0] is plain:
+            writer = GRAPH.writers[id(plain)][1]
             alive = writer.lazy_ref() if writer.lazy_ref is not None else None
             v = alive if alive is not None else _Writer(writer)
         values.append(v)
@@ -344,7 +386,30 @@ def _capture(ann, args, kwargs):
                 raise SplitTypeError(f"The {nm!r} argument of {ann.name} is written in place ({t!r}) and must be "
                                      f"a NumPy array. Got {type(value).__name__} instead.")
         in_types.append(rt)
+    # pandas aligns objects on their index labels, Mozart cuts them by position: split pandas arguments of one
+    # call must carry the same index (a permuted or other index: pandas aligns them, eagerly)
+    indexes = []
+    for (where, nm, v, t), value, rt in zip(slots, values, in_types):
+        if isinstance(rt, RowSplit):
+            idx = _node_of(value).row_index if isinstance(value, (Lazy, _Writer)) else value.index
+            if idx is not None:
+                indexes.append((where, value, idx))
+    if any(idx is not indexes[0][2] and not idx.equals(indexes[0][2]) for _, _, idx in indexes[1:]):
+        lazy_members = [where for where, value, _ in indexes if isinstance(value, (Lazy, _Writer))]
+        if lazy_members:
+            raise _Conflict(lazy_members)
+        return ann.eager(*values[:len(args)], **dict(zip(kwargs, values[len(args):])))
     distinct = {k for _, k, _ in keys}
+    if 1 in distinct and len(distinct) == 2 and all(isinstance(k, int) for k in distinct):
+        # NumPy broadcasts an axis of length 1 against any length: such a plain array is passed whole
+        for pos, ((where, nm, v, t), value) in enumerate(zip(slots, values)):
+            rt = in_types[pos]
+            if (isinstance(rt, ArraySplit) and isinstance(value, np.ndarray) and value is not mut_root
+                    and value.ndim > rt.axis and value.shape[rt.axis] == 1):
+                in_types[pos] = Broadcast()
+        keys = [(nm, k, value) for nm, k, value in keys
+                if not (k == 1 and isinstance(value, np.ndarray) and value is not mut_root)]
+        distinct = {k for _, k, _ in keys}
     if len(distinct) > 1:
         if all(isinstance(k, int) for k in distinct) and any(isinstance(t, RowSplit) for t in in_types):
             # pandas aligns objects of different lengths on their index: let it, eagerly
@@ -372,9 +437,11 @@ def _capture(ann, args, kwargs):
     node_kwargs = {k: (_node_of(v) if isinstance(v, (Lazy, _Writer)) else v)
                    for k, v in zip(kwargs, values[len(args):])}
     node = Node(ann, node_args, node_kwargs, in_types, ret, out_key, mut_root, key)
+    if indexes and ann.aligned and isinstance(ret, RowSplit):
+        node.row_index = indexes[0][2]
     arg_names = ann.arg_names(len(args)) + list(kwargs)
-    node.prints = tuple((nm, v, fingerprint(v)) for nm, v in zip(arg_names, values)
-                        if isinstance(v, np.ndarray) and v is not mut_root and v.size)
+    node.prints = tuple((nm, v, fingerprint(v)) for nm, v in ((nm, _plain_input(v)) for nm, v in zip(arg_names, values))
+                        if _watched(v) and v is not mut_root)
     ops = ann.ops or _ops_of(values)
     result = Lazy(node, ops)
     if ann.ndim is not None:
@@ -390,29 +457,99 @@ def _capture(ann, args, kwargs):
     return result
 
 
-def fingerprint(a: np.ndarray) -> bytes:
-    """64 elements of ``a`` sampled evenly, as bytes: changes if a write after capture touched one of them."""
-    idx = np.linspace(0, a.size - 1, num=min(64, a.size)).astype(np.intp)
-    return a.flat[idx].tobytes()
+SAMPLE = 64
+
+
+def _plain_input(v):
+    """The plain object a captured call will read for argument ``v``: itself, or a computed lazy value's value.
+
+    A lazy value that is already computed (a :func:`source` such as
+    ``mozart.numpy.lazy_array(a)`` or ``mozart.pandas.DataFrame(df)``, or a
+    result that :func:`evaluate` returned to the caller) is read through its
+    node, so it is watched like a plain argument.
+    """
+    if isinstance(v, Lazy) and v._node.done:
+        return v._node.value
+    return v
+
+
+def _watched(v) -> bool:
+    return isinstance(v, (np.ndarray, pd.Series, pd.DataFrame)) and v.size > 0
+
+
+def _sample_rows(n: int) -> np.ndarray:
+    return np.linspace(0, n - 1, num=min(SAMPLE, n)).astype(np.intp)
+
+
+def fingerprint(a):
+    """A sample of ``a`` taken at capture: it changes if a later write touched one of the sampled elements.
+
+    For a NumPy array, :data:`SAMPLE` (64) elements spaced evenly over the flat
+    array, as bytes.  For a pandas Series or DataFrame, its shape, its column
+    labels and a copy of :data:`SAMPLE` rows spaced evenly (every column, the
+    index labels and the dtypes: ``DataFrame.take``), compared with
+    ``equals`` (missing values in the same places are equal).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> df = pd.DataFrame({"x": np.arange(1000.0)})
+    >>> fp = fingerprint(df)
+    >>> unchanged(df, fp)
+    True
+    >>> df.loc[999, "x"] = -1.0    # the last row is always sampled
+    >>> unchanged(df, fp)
+    False
+    """
+    if isinstance(a, np.ndarray):
+        return a.flat[_sample_rows(a.size)].tobytes()
+    columns = list(a.columns) if isinstance(a, pd.DataFrame) else None
+    return (a.shape, columns, a.take(_sample_rows(len(a))) if len(a) else None)
+
+
+def unchanged(a, fp, now=None) -> bool:
+    """Whether ``a`` still matches the :func:`fingerprint` ``fp`` taken earlier (``now``: its fingerprint now)."""
+    now = fingerprint(a) if now is None else now
+    if isinstance(a, np.ndarray):
+        return now == fp
+    if now[0] != fp[0] or now[1] != fp[1]:
+        return False
+    return fp[2] is None or now[2].equals(fp[2])
 
 
 def check_unchanged(nodes) -> None:
-    """Raise if a plain NumPy argument of a pending call was written after the call was captured.
+    """Raise if a NumPy or pandas argument of a pending call was written after the call was captured.
 
     A captured call reads its arguments when it runs, not when it was made, so
     ``y = mnp.exp(a); a[:] = 0`` would give ``exp(0)`` where NumPy gives the
-    exponential of the old ``a``.  Each plain array argument's fingerprint (64
-    elements sampled evenly) is taken at capture and compared here, before any
-    work starts; a write that changes none of the sampled elements goes
-    unnoticed, so evaluate before writing into an array a pending call reads.
+    exponential of the old ``a``.  Every array, Series or DataFrame a call
+    reads (passed plain, or a computed lazy value such as ``lazy_array(a)`` or
+    a result :func:`evaluate` returned) has a :func:`fingerprint` taken at
+    capture, compared here before any work starts: 64 elements of an array, 64
+    rows of a frame (with its shape, columns, index labels and dtypes).  A
+    write that changes none of the sampled elements goes unnoticed, so
+    evaluate before writing into an object a pending call reads.
+
+    ``mozart.pandas.DataFrame(df)`` and ``.Series(s)`` hold a shallow copy of
+    ``df`` / ``s``, as ``pandas.DataFrame(df)`` does: with pandas' copy on
+    write, a later write into ``df`` through pandas (``df.loc[...] = ...``,
+    ``df["x"] = ...``) copies ``df``'s data and leaves the wrapped frame as it
+    was, exactly as with plain pandas; only a write that bypasses pandas (into
+    a NumPy array the frame was built on with ``copy=False``) reaches it, and
+    that one is refused here.
     """
+    now: dict[int, object] = {}  # one fresh sample per object, however many calls read it
     for node in nodes:
         for nm, v, fp in node.prints:
-            if fingerprint(v) != fp:
+            if id(v) not in now:
+                now[id(v)] = fingerprint(v)
+            if not unchanged(v, fp, now[id(v)]):
+                kind = "an array" if isinstance(v, np.ndarray) else f"a {type(v).__name__}"
+                lib = "NumPy" if isinstance(v, np.ndarray) else "pandas"
                 raise InvalidArgument(
                     f"The {nm!r} argument of {node.name} was written after the call was captured (the captured "
-                    f"call would read the new values, NumPy the old ones). Rule: evaluate pending calls before "
-                    f"writing into an array they read (dawnlab.mozart.evaluate()). Got an array of shape "
+                    f"call would read the new values, {lib} the old ones). Rule: evaluate pending calls before "
+                    f"writing into an array or frame they read (dawnlab.mozart.evaluate()). Got {kind} of shape "
                     f"{v.shape} whose sampled elements changed.")
 
 
@@ -573,6 +710,13 @@ class Lazy:
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         lib = _library("numpy")
+        out = kwargs.get("out")
+        if isinstance(out, tuple) and len(out) == 1:  # NumPy hands ``out=`` over as a tuple, one per output
+            kwargs = dict(kwargs)
+            if out[0] is None:
+                del kwargs["out"]
+            else:
+                kwargs["out"] = out[0]
         if method == "__call__" and ufunc.__name__ in lib._UFUNCS:
             return lib._UFUNCS[ufunc.__name__](*inputs, **kwargs)
         inputs = _materialize(inputs)
@@ -602,8 +746,13 @@ Lazy.__hash__ = object.__hash__
 
 def source(value, ops: str | None = None) -> Lazy:
     """A lazy value standing for a plain one (the start of a captured method chain)."""
+    if isinstance(value, (pd.Series, pd.DataFrame)):
+        # as pandas.DataFrame(df) does: with copy on write, later writes into ``value`` leave this one as it was
+        value = value.copy(deep=False)
     node = Node(_SOURCE, [], {}, [], default_split_type(value) or Broadcast(), None)
     node.value, node.done = value, True
+    if isinstance(value, (pd.Series, pd.DataFrame)):
+        node.row_index = value.index
     node.key = len(value) if hasattr(value, "__len__") else None
     lz = Lazy(node, ops or _ops_of([value]))
     lz._ndim = np.ndim(value) if isinstance(value, np.ndarray) else None

@@ -9,7 +9,12 @@ split types and re-exports everything else unchanged (``np.pi``,
   comparisons, ``exp``, ``log``, ``sqrt``, ``power``, the trigonometric and
   hyperbolic functions, ``maximum``, ``minimum``, ``clip``, ``where``, and
   ``erf`` from SciPy; each writes pieces in place through ``out=``, and a
-  caller's own ``out=`` array is an in-place (``mut``) argument;
+  caller's own ``out=`` array is an in-place (``mut``) argument: the write is
+  pending like any captured call, so the array itself holds its old values
+  until an evaluation runs the write (``evaluate()``, or a captured call that
+  reads the array or another view of its memory, which runs the write first);
+  reading the plain array before that sees the old values, since nothing can
+  intercept a read of a plain NumPy array;
 - reductions: ``sum``, ``mean``, ``min``, ``max`` (whole array, or ``axis=0``
   of a 2-D array, merged exactly; ``axis=1`` of a 2-D array stays split by
   rows) and 1-D ``dot``;
@@ -37,7 +42,7 @@ from __future__ import annotations
 import numpy as _np
 import scipy.special as _special
 
-from dawnlab.mozart.graph import Annotated, Lazy, source
+from dawnlab.mozart.graph import Annotated, Lazy, _materialize, source
 from dawnlab.mozart.splittypes import (ArraySplit, Broadcast, Generic, MaxReduce, MeanPartial, MeanReduce,
                                        MinReduce, SumReduce, mut)
 
@@ -55,7 +60,7 @@ _UNARY = ["exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "cbrt
 
 
 def _ufunc(name, uf, nin):
-    ann = Annotated(uf, [S] * nin, {"out": mut(S)}, S, name=name, out="out")
+    ann = Annotated(uf, [S] * nin, {"out": mut(S), "where": S}, S, name=name, out="out")  # where=: a mask cut like x
     if nin == 2:
         ann.outer = Annotated(uf.outer, [ArraySplit(0), Broadcast()], {}, ArraySplit(0),
                               name=f"{name}.outer", out="out", ndim=2)
@@ -80,7 +85,15 @@ def _clip(a, a_min, a_max, out=None):
 
 
 clip = Annotated(_clip, [S, S, S], {"out": mut(S)}, S, name="clip", out="out")
-where = Annotated(_np.where, [S, S, S], {}, S, name="where")
+_where3 = Annotated(_np.where, [S, S, S], {}, S, name="where")
+
+
+def where(condition, *args, **kwargs):
+    """``numpy.where``: the three-argument form is captured element-wise; ``where(condition)`` is NumPy's
+    ``nonzero`` (indices of the whole array, not of a piece) and runs eagerly."""
+    if len(args) == 2 and not kwargs:
+        return _where3(condition, *args)
+    return _np.where(_materialize(condition), *_materialize(args), **kwargs)
 
 
 def _full_like(a, fill_value, dtype=None):
@@ -124,12 +137,17 @@ def _sum_rows(a, out=None):
     return _np.sum(a, axis=1, out=out)
 
 
+def _acc(a):
+    """The sum's dtype NumPy's mean uses: float64 for integers, float32 for float16 (else the input's)."""
+    return _np.float64 if a.dtype.kind in "biu" else (_np.float32 if a.dtype == _np.float16 else None)
+
+
 def _mean_all(a):
-    return MeanPartial(_np.sum(a, dtype=_np.float64 if a.dtype.kind in "biu" else None), a.size)
+    return MeanPartial(_np.sum(a, dtype=_acc(a)), a.size)
 
 
 def _mean_cols(a):
-    return MeanPartial(_np.sum(a, axis=0, dtype=_np.float64 if a.dtype.kind in "biu" else None), a.shape[0])
+    return MeanPartial(_np.sum(a, axis=0, dtype=_acc(a)), a.shape[0])
 
 
 def _mean_rows(a, out=None):

@@ -12,7 +12,7 @@ lazy values whose method chains are captured:
   ``clip``, every ``.str`` method (``.str.lower().str.len()``), ``dropna``;
 - reductions merged exactly: ``sum``, ``mean`` (sums and counts), ``min``,
   ``max``, ``count``, ``unique`` (in order of first appearance) and
-  ``value_counts`` (counts summed; sorted by count, ties by key);
+  ``value_counts`` (counts summed; in pandas' order: by count, ties by first appearance);
 - ``groupby(keys)[cols].sum() / mean() / min() / max() / count() / size()``,
   each piece's partial aggregate merged exactly;
 - ``merge`` with a small table passed whole (``how`` ``"inner"`` or
@@ -229,7 +229,7 @@ def _unique(x):
 
 
 def _value_counts(x, normalize):
-    return x.value_counts()
+    return x.value_counts(sort=False)
 
 
 def _groupby(df, by, selection, agg):
@@ -374,6 +374,8 @@ def _setitem(value, key, new):
     if not isinstance(key, str):
         raise TypeError("a lazy DataFrame takes one column label in `df[label] = value`")
     result = assign(value, key, new)
+    if not isinstance(result, Lazy):  # run eagerly (pandas aligned a differently indexed value): wrap it again
+        result = source(result, "pandas")
     old = value._node
     if old.lazy_ref is not None and old.lazy_ref() is value:
         old.lazy_ref = None

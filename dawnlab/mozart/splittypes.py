@@ -304,7 +304,11 @@ class MeanReduce(Reduce):
     def merge(self, pieces):
         total = SumReduce().merge([p.total for p in pieces])
         count = sum(p.count for p in pieces)
-        return total / count if count else np.float64("nan")
+        if np.ndim(count) == 0 and count == 0:  # no elements: NaN, in the shape of the sums (an axis's mean)
+            if np.ndim(total) and not isinstance(total, (pd.Series, pd.DataFrame)):
+                return np.full(np.shape(total), np.nan)
+            return np.float64("nan")
+        return total / count  # a DataFrame's counts are a Series: column by column
 
 
 class GroupByReduce(Reduce):
@@ -349,7 +353,19 @@ class GroupByReduce(Reduce):
 
 
 class CountsReduce(Reduce):
-    """Per-piece ``value_counts`` merged: counts of equal keys summed, sorted by count (ties by key)."""
+    """Per-piece ``value_counts`` merged as pandas orders them: by count, ties in order of first appearance.
+
+    Each piece counts with ``sort=False`` (its keys in order of first
+    appearance); the pieces, in order, are summed per key (every level of a
+    DataFrame's row combinations) keeping that order, then sorted by count
+    with a stable sort, as ``value_counts`` does on the whole.  With
+    ``normalize`` the counts become shares named ``proportion``.
+
+    >>> s = pd.Series(["b", "a", "a", "c", "b", "c"])
+    >>> parts = [s.iloc[:3].value_counts(sort=False), s.iloc[3:].value_counts(sort=False)]
+    >>> CountsReduce().merge(parts).equals(s.value_counts())
+    True
+    """
 
     def __init__(self, normalize: bool = False):
         self.normalize = normalize
@@ -357,11 +373,12 @@ class CountsReduce(Reduce):
     def merge(self, pieces):
         whole = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
         name = whole.name
-        counts = whole.groupby(level=0, sort=True).sum()
+        counts = whole.groupby(level=list(range(whole.index.nlevels)), sort=False).sum()
         counts = counts.sort_values(ascending=False, kind="stable")
         counts.name = name
         if self.normalize:
             counts = counts / counts.sum()
+            counts.name = "proportion"
         return counts
 
 

@@ -53,8 +53,9 @@ def test_lengths_that_disagree_are_refused_before_any_work():
 
 def test_a_split_type_applied_to_a_value_it_cannot_split():
     with pytest.raises(SplitTypeError, match=r"'x1' argument of exp must be a NumPy array, a pandas Series or "
-                                             r"DataFrame, or a scalar .*Got list"):
-        mnp.exp([1.0, 2.0])
+                                             r"DataFrame, or a scalar .*Got dict"):
+        mnp.exp({"a": 1.0})
+    np.testing.assert_allclose(evaluate(mnp.exp([1.0, 2.0])), np.exp([1.0, 2.0]))   # a list, as NumPy takes it
 
     @sa(ArraySplit(1), ret=ArraySplit(1))
     def cols(a):
@@ -166,3 +167,149 @@ def test_a_call_that_read_an_array_before_a_pending_in_place_write_runs_with_it(
     # the earlier reader ran in the same evaluation (other tests may leave their own nodes pending)
     assert before._node.id not in {n.id for n in pending()}
     np.testing.assert_allclose(evaluate(before), np.sqrt(np.arange(5_000.0)))
+
+
+# -- writes into captured pandas objects and lazy-wrapped arrays ---------------------------------------------
+
+def test_a_write_into_a_wrapped_frame_leaves_the_captured_chain_as_plain_pandas_would():
+    # mozart.pandas.DataFrame(df) behaves as pandas.DataFrame(df) under copy on write: later writes into df
+    # (a cell, a whole column, a Series' rows) do not reach the wrapped frame, in pandas or here
+    import pandas as pd
+
+    import dawnlab.mozart.pandas as mpd
+
+    for write in (lambda f: f.__setitem__("x", -1.0), lambda f: f.loc.__setitem__((0, "x"), 100.0),
+                  lambda f: f.iloc.__setitem__((slice(10, 20), 0), 7.0)):
+        df = pd.DataFrame({"x": np.arange(1_000.0), "k": np.arange(1_000) % 3})
+        plain_df = pd.DataFrame(df)
+        want = plain_df["x"] * 2 + plain_df["k"]
+        y = (lambda f: f["x"] * 2 + f["k"])(mpd.DataFrame(df))
+        write(df)
+        assert not want.equals(df["x"] * 2 + df["k"])       # the write did change df
+        pd.testing.assert_series_equal(evaluate(y), want)
+    s = pd.Series(np.arange(1_000.0))
+    y = mpd.Series(s) + 1
+    s.iloc[:3] = 7.0
+    pd.testing.assert_series_equal(evaluate(y), pd.Series(np.arange(1_000.0)) + 1)
+
+
+def test_a_write_into_a_plain_series_a_pending_call_reads_is_refused_and_loses_nothing():
+    import pandas as pd
+
+    import dawnlab.mozart.pandas as mpd
+    from dawnlab.mozart import pending
+
+    s = pd.Series(np.arange(2_000.0))
+    y = mpd.Series(pd.Series(np.ones(2_000))) + s       # s is read plain, when y is evaluated
+    s.iloc[-1] = -5.0                                   # the last row is always sampled
+    with pytest.raises(InvalidArgument, match=r"'b' argument of add was written after the call was captured.*"
+                                              r"pandas the old ones.*a Series of shape \(2000,\)"):
+        evaluate(y)
+    assert y._node.id in {n.id for n in pending()}
+    s.iloc[-1] = 1_999.0
+    pd.testing.assert_series_equal(evaluate(y), pd.Series(np.arange(2_000.0)) + 1)
+
+
+@pytest.mark.parametrize("change", ["cell", "dtype", "new column", "index", "rows"])
+def test_a_frame_changed_after_capture_is_refused(change):
+    import pandas as pd
+
+    import dawnlab.mozart.pandas as mpd
+
+    f = pd.DataFrame({"x": np.arange(500.0), "y": np.arange(500.0)})
+    z = mpd.Series(pd.Series(np.ones(500))) + mpd.DataFrame(pd.DataFrame({"x": np.ones(500)}))["x"]
+    w = mpd.fillna(f, 0.0)                              # a plain frame read by a captured call
+    if change == "cell":
+        f.loc[0, "y"] = -1.0
+    elif change == "dtype":
+        f["x"] = f["x"].astype("float32")
+    elif change == "new column":
+        f["z"] = 1.0
+    elif change == "index":
+        f.index = f.index + 1
+    else:
+        f.drop(index=[3], inplace=True)
+    with pytest.raises(InvalidArgument, match=r"argument of fillna was written after the call was captured"):
+        evaluate(w)
+    np.testing.assert_allclose(evaluate(z), np.full(500, 2.0))    # the other chain is untouched
+
+
+def test_a_write_through_the_numpy_array_a_frame_shares_is_refused():
+    # built with copy=False, the frame shares the array: no copy on write protects it, the check does
+    import pandas as pd
+
+    import dawnlab.mozart.pandas as mpd
+
+    a = np.arange(1_000.0)
+    y = mpd.DataFrame(pd.DataFrame({"x": a}, copy=False))["x"] * 2
+    a[0] = 50.0
+    with pytest.raises(InvalidArgument, match=r"'df' argument of getitem was written after the call was captured"):
+        evaluate(y)
+    a[0] = 0.0
+    np.testing.assert_allclose(evaluate(y), np.arange(1_000.0) * 2)
+
+
+def test_a_write_into_a_lazy_wrapped_array_or_an_evaluated_result_is_refused():
+    a = np.ones(10_000)
+    y = mnp.exp(mnp.lazy_array(a)) + 1.0                # the workloads' way in: lazy_array
+    a[-1] = 0.0
+    with pytest.raises(InvalidArgument, match=r"argument of exp was written after the call was captured"):
+        evaluate(y)
+    a[-1] = 1.0
+    np.testing.assert_allclose(evaluate(y), np.exp(np.ones(10_000)) + 1.0)
+    r = evaluate(y)                                     # a result handed back, read by a later pending call
+    z = y * 2.0
+    r[0] = -3.0
+    with pytest.raises(InvalidArgument, match=r"argument of multiply was written after the call was captured"):
+        evaluate(z)
+
+
+def test_a_lazy_wrapped_array_with_a_pending_in_place_write_is_read_after_it():
+    a = np.arange(1_000.0) / 100.0
+    b = np.zeros(1_000)
+    mnp.exp(a, out=b)                                   # pending: b becomes exp(a) when it is evaluated
+    c = mnp.lazy_array(b) + 1.0                         # NumPy would read the written b
+    np.testing.assert_allclose(evaluate(c), np.exp(a) + 1.0)
+    np.testing.assert_allclose(b, np.exp(a))
+
+
+def test_a_pending_write_into_a_view_is_seen_by_a_later_reader_of_the_whole_array():
+    a = np.zeros(6_000)
+    v = a[2_000:]
+    mnp.add(v, 1.0, out=v)                              # pending: a[2000:] becomes 1
+    y = mnp.exp(a)                                      # NumPy reads a after the write
+    want = np.exp(np.r_[np.zeros(2_000), np.ones(4_000)])
+    np.testing.assert_allclose(evaluate(y, piece_size=512), want)
+    # and a reader captured before a write through a view runs with the old values, in the same evaluation
+    b = np.zeros(6_000)
+    before = mnp.exp(b)
+    w = b[:3_000]
+    evaluate(mnp.add(w, 2.0, out=w))                    # commits the write: the earlier reader runs with it
+    assert before.evaluated
+    np.testing.assert_allclose(evaluate(before), np.ones(6_000))
+    np.testing.assert_allclose(b, np.r_[np.full(3_000, 2.0), np.zeros(3_000)])
+
+
+def test_a_call_that_does_not_fit_its_functions_signature_is_refused_at_capture():
+    @sa(S, S, ret=S)
+    def fma(a, b):
+        return a * b + 1.0
+
+    x = np.ones(3_000)
+    for call in (lambda: fma(x), lambda: fma(x, x, c=1), lambda: fma(x, a=x)):
+        with pytest.raises(AnnotationError, match=r"The call of fma must match its signature fma\(a, b\)"):
+            call()
+
+    @sa(ret=S)
+    def first(*xs):
+        return xs[0]
+
+    assert first(x) is not None and np.array_equal(evaluate(first(x)), x)   # no split type: passed whole
+
+
+def test_where_with_one_argument_is_numpys_nonzero_of_the_whole_array():
+    x = np.array([1.0, -1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0])
+    got = mnp.where(mnp.lazy_array(x) > 0)
+    assert isinstance(got, tuple) and len(got) == 1
+    np.testing.assert_array_equal(got[0], np.where(x > 0)[0])
+    np.testing.assert_array_equal(evaluate(mnp.where(x > 0, x, 0.0), piece_size=2), np.where(x > 0, x, 0.0))

@@ -163,9 +163,111 @@ def test_pandas_chains_are_captured_and_equal_the_eager_ones():
     expected = raw[raw.x > 0].copy()
     expected["y"] = expected["x"] * 3
     pandas.testing.assert_frame_equal(evaluate(f, piece_size=256), expected)
-    pandas.testing.assert_series_equal(evaluate(df["k"].value_counts(), piece_size=256).sort_index(),
-                                       raw["k"].value_counts().sort_index())
+    pandas.testing.assert_series_equal(evaluate(df["k"].value_counts(), piece_size=256), raw["k"].value_counts())
     small = pandas.DataFrame({"k": list("abc"), "w": [1, 2, 3]})
     pandas.testing.assert_frame_equal(evaluate(df.merge(small, on="k"), piece_size=256), raw.merge(small, on="k"))
     assert float(df["x"].max()) == raw.x.max() and float(df["x"].mean()) == pytest.approx(raw.x.mean(), rel=1e-12)
     assert df.shape == raw.shape   # anything else is pandas' own, on the evaluated value
+
+
+def test_value_counts_equal_pandas_in_order_and_for_row_combinations():
+    rng = np.random.default_rng(11)
+    for trial in range(10):                      # many ties: pandas orders them by first appearance
+        s = pandas.Series(rng.integers(0, 30, 600))
+        for ps in (64, 100, 1000):
+            pandas.testing.assert_series_equal(evaluate(mpd.Series(s).value_counts(), piece_size=ps), s.value_counts())
+    raw = pandas.DataFrame({"k": rng.choice(["a", "b"], 500), "i": rng.integers(0, 5, 500)})
+    pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw)[["k", "i"]].value_counts(), piece_size=64),
+                                       raw[["k", "i"]].value_counts())     # a MultiIndex of (k, i), not k alone
+    pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw)["k"].value_counts(normalize=True), piece_size=64),
+                                       raw["k"].value_counts(normalize=True))   # named "proportion"
+
+
+def test_a_dataframe_mean_and_empty_or_float16_means_equal_numpy_and_pandas():
+    rng = np.random.default_rng(12)
+    raw = pandas.DataFrame({"i": rng.integers(0, 9, 400), "x": rng.normal(size=400)})
+    pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw)[["i", "x"]].mean(), piece_size=64),
+                                       raw[["i", "x"]].mean())
+    with np.errstate(invalid="ignore", divide="ignore"), pytest.warns(RuntimeWarning):
+        want = np.mean(np.zeros((0, 7)), axis=0)
+    np.testing.assert_array_equal(evaluate(mnp.mean(np.zeros((0, 7)), axis=0)), want)   # 7 NaN, not one
+    h = np.ones(200_000, dtype=np.float16)                  # a float16 sum overflows; NumPy sums in float32
+    assert float(evaluate(mnp.mean(h), piece_size=50_000)) == float(np.mean(h)) == 1.0
+
+
+@pytest.mark.parametrize("index", ["reversed", "shifted", "duplicated"])
+def test_pandas_objects_with_different_indexes_align_as_pandas_does(index):
+    n = 3_000
+    a = pandas.Series(np.arange(float(n)))
+    labels = {"reversed": np.arange(n)[::-1], "shifted": np.arange(n) + n // 2,
+              "duplicated": np.repeat(np.arange(n // 2), 2)}[index]
+    b = pandas.Series(np.arange(float(n)) * 10, index=labels)
+    for ps in (256, None):
+        pandas.testing.assert_series_equal(evaluate(mpd.Series(a) + b, piece_size=ps), a + b)
+        pandas.testing.assert_series_equal(evaluate(mpd.Series(a) * 2 + mpd.Series(b), piece_size=ps), a * 2 + b)
+        if index != "duplicated":               # pandas cannot assign a column with duplicate labels
+            df = mpd.DataFrame(pandas.DataFrame({"x": a}))
+            df["y"] = b
+            ref = pandas.DataFrame({"x": a})
+            ref["y"] = b
+            pandas.testing.assert_frame_equal(evaluate(df, piece_size=ps), ref)
+        if index == "reversed":                 # pandas refuses a mask whose labels it cannot align one to one
+            mask = b > n * 5
+            pandas.testing.assert_series_equal(evaluate(mpd.Series(a)[mask], piece_size=ps), a[mask])
+            pandas.testing.assert_series_equal(evaluate(mpd.Series(a).where(mask, -1.0), piece_size=ps),
+                                               a.where(mask, -1.0))
+    # the same index (another object, equal labels) is still cut into pieces, not run eagerly
+    c = pandas.Series(np.ones(n), index=pandas.Index(np.arange(n)))
+    y = mpd.Series(pandas.Series(np.ones(n), index=pandas.Index(np.arange(n)))) + c
+    assert isinstance(y, Lazy)
+    pandas.testing.assert_series_equal(evaluate(y, piece_size=256), pandas.Series(np.full(n, 2.0)))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_annotated_function_built_on_the_annotated_library_runs_on_each_piece(workers):
+    # its body's calls run on the piece, eagerly: before, with 2 workers, they waited on the graph lock forever
+    import concurrent.futures
+
+    from dawnlab.mozart import Generic, sa
+
+    @sa(Generic("S"), ret=Generic("S"))
+    def softplus(a):
+        return mnp.log1p(mnp.exp(a))
+
+    x = np.linspace(-3, 3, 100_000)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        got = ex.submit(evaluate, softplus(x), workers=workers, piece_size=4096).result(timeout=60)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, np.log1p(np.exp(x)), rtol=1e-14)
+
+
+def test_numpys_own_ufunc_with_out_on_a_lazy_value_writes_the_out_array():
+    x = np.linspace(0.0, 1.0, 10_000)
+    buf = np.empty(10_000)
+    r = np.exp(mnp.lazy_array(x) * 2.0, out=buf)        # NumPy passes out=(buf,) to __array_ufunc__
+    evaluate()
+    np.testing.assert_allclose(buf, np.exp(x * 2.0))
+    assert np.asarray(r) is buf or np.shares_memory(np.asarray(r), buf)
+
+
+def test_length_one_axes_broadcast_and_lists_are_taken_as_numpy_takes_them():
+    x = np.linspace(-1.0, 1.0, 5_000)
+    np.testing.assert_allclose(evaluate(mnp.add(x, np.array([2.0])), piece_size=512), x + 2.0)
+    d = mnp.subtract(x[:300, None], x[None, :300])      # nBody's outer difference written with broadcasting
+    np.testing.assert_allclose(evaluate(d, piece_size=64), x[:300, None] - x[None, :300])
+    np.testing.assert_allclose(evaluate(mnp.add([1.0, 2.0], [3.0, 4.0])), [4.0, 6.0])
+    from dawnlab.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="must have the same number of elements"):
+        mnp.add(x, np.ones(7))                           # neither length 1: refused before any work
+
+
+def test_a_ufuncs_where_mask_is_cut_into_the_same_pieces_as_its_inputs():
+    x = np.arange(10_000.0)
+    out = np.zeros(10_000)
+    mnp.add(x, 1.0, where=x > 4_000, out=out)
+    evaluate(piece_size=512)
+    want = np.zeros(10_000)
+    np.add(x, 1.0, where=x > 4_000, out=want)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(evaluate(mnp.add(x, 1.0, where=True), piece_size=512), x + 1.0)
