@@ -171,9 +171,11 @@ class BettingCS:
         self.bets = bets
         if not (isinstance(n_pop, (int, np.integer)) and n_pop >= 1):
             raise invalid("n_pop", "BettingCS", "a positive int", n_pop)
-        if not (np.isfinite(value_range) and value_range > 0):
+        if not (_is_number(value_range) and np.isfinite(value_range) and value_range > 0):
             raise invalid("value_range", "BettingCS", "a positive finite number (the largest "
                           "value any member can take, declared before sampling)", value_range)
+        if not (_is_number(c_max) and c_max >= 0):
+            raise invalid("c_max", "BettingCS", "a number >= 0", c_max)
         if not 0 < confidence < 1:
             raise invalid("confidence", "BettingCS", "a probability in (0, 1)", confidence)
         self.N, self.M, self.confidence = int(n_pop), float(value_range), float(confidence)
@@ -185,6 +187,9 @@ class BettingCS:
             proxy = np.asarray(proxy, dtype=float)
             if len(proxy) != self.N:
                 raise invalid("proxy", "BettingCS", f"one value per member ({self.N})", len(proxy))
+            if not np.isfinite(proxy).all():
+                raise invalid("proxy", "BettingCS", "finite values (a control variate known "
+                              "for every member)", proxy[~np.isfinite(proxy)][0])
             self.tmin, self.tmax = float(proxy.min()), float(proxy.max())
             self.t_rem = float(proxy.sum())
         self.proxy = proxy
@@ -369,8 +374,20 @@ class BettingCS:
         return (float(self.low), float(self.high))
 
 
-def check_sampling_args(func: str, error, confidence, growth, value_range) -> None:
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_sampling_args(func: str, error, confidence, growth, value_range,
+                        min_samples: int = 1) -> None:
     """The checks every sampler of an FCOUNT runs on its arguments (``func`` names it)."""
+    for name, value in (("error", error), ("confidence", confidence), ("growth", growth),
+                        ("value_range", value_range)):
+        if not _is_number(value):
+            raise invalid(name, func, "a number", value)
+    if isinstance(min_samples, (bool, np.bool_)) or not isinstance(
+            min_samples, (int, np.integer)) or min_samples < 1:
+        raise invalid("min_samples", func, "an int >= 1", min_samples)
     if not error > 0:
         raise invalid("error", func, "a positive number", error)
     if not 0 < confidence < 1:
@@ -443,7 +460,7 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
     """
     population = np.asarray(population)
     n_pop = len(population)
-    check_sampling_args("estimate_mean", error, confidence, growth, value_range)
+    check_sampling_args("estimate_mean", error, confidence, growth, value_range, min_samples)
     if n_pop == 0:
         yield Estimate(0, 0.0, 0.0, True, low=0.0, high=0.0)
         return
@@ -452,7 +469,12 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
     order = rng.permutation(n_pop)
     target = min(n_pop, max(2, min_samples))
     if first is not None and len(first):
-        first = np.asarray(first, dtype=np.int64)
+        first = np.asarray(first)
+        if not np.issubdtype(first.dtype, np.integer) or first.ndim != 1 or first.min() < 0 \
+                or first.max() >= n_pop or len(np.unique(first)) != len(first):
+            raise invalid("first", "estimate_mean", f"distinct positions in [0, {n_pop}) (each "
+                          "member is sampled at most once)", first)
+        first = first.astype(np.int64)
         rest = order[~np.isin(order, first)]
         order = np.r_[first, rest]
         target = len(first)

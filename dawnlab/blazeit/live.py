@@ -57,6 +57,10 @@ def _fit(nn, thumbs, counts):
     return nn.fit(thumbs, counts)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def standing_query(session, text: str | Query, source=None, *, sample: float = 0.1,
                    report_every: int = 10, train: int = 0, threshold: float | None = None,
                    max_frames: int | None = None, seed: int = 0) -> Iterator:
@@ -102,6 +106,16 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                       "query", query.text)
     if not 0 < sample <= 1:
         raise invalid("sample", "Session.stream", "a probability in (0, 1]", sample)
+    for name, value, least in (("report_every", report_every, 1), ("train", train, 0),
+                               ("seed", seed, 0)):
+        if not _is_int(value) or value < least:
+            raise invalid(name, "Session.stream", f"an int >= {least}", value)
+    if max_frames is not None and (not _is_int(max_frames) or max_frames < 1):
+        raise invalid("max_frames", "Session.stream", "None or an int >= 1", max_frames)
+    if threshold is not None and not (isinstance(threshold, (int, float, np.number))
+                                      and 0 <= threshold <= 1):
+        raise invalid("threshold", "Session.stream", "None or a probability in [0, 1]",
+                      threshold)
     src = session.source if source is None else open_source(source)
     if not src.live:
         src = ReplaySource(src, speed=0)
@@ -187,7 +201,7 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
     def fit(thumbs, counts):
         # in a separate process, so that training holds no lock the reader and this loop need
         nn = SpecializedNN(classes, epochs=session.epochs, seed=session.seed, lr=session.lr,
-                           batch_size=32)
+                           batch_size=32, flip=getattr(session, "flip", False))
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 

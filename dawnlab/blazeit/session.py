@@ -173,7 +173,10 @@ class Session:
         uniform random sample of the video, so an aggregate starts from them
         (and is answered without new oracle calls when they already prove
         the requested error: the NN plus a difference estimate, Section 6.1)
-        and selection filters are checked on them.
+        and selection filters are checked on them.  A sequence (frames the
+        user chose) is not assumed to be random: its labels are kept, but no
+        interval starts from them and the selection budgets are set on a
+        random sample drawn apart.
     train_source : VideoSource, optional
         Train on another recording of the same camera (BlazeIt trains on a
         different day of video); its labels live in a private store.  Its
@@ -185,6 +188,9 @@ class Session:
     epochs : int
     thumb_size : int
         Side of the NN's input (65 in the paper).
+    flip : bool
+        Train the NN on mirrored thumbnails too and average its predictions
+        over both (:class:`~dawnlab.blazeit.specialized.SpecializedNN`).
     seed : int
     max_objects : int or dict, optional
         The most detections the oracle returns for one frame (a dict: per
@@ -210,7 +216,8 @@ class Session:
                  heldout_frames=300, train_source: VideoSource | None = None,
                  train_oracle=None,
                  epochs: int = 6, thumb_size: int = 65, seed: int = 0, lr: float = 1e-2,
-                 max_objects=None, table: str | tuple[str, ...] | None = None):
+                 max_objects=None, table: str | tuple[str, ...] | None = None,
+                 flip: bool = False):
         for name, value, least in (("train_frames", train_frames, 2),
                                    ("heldout_frames", heldout_frames, 0)):
             if value is None and name == "train_frames":
@@ -226,6 +233,9 @@ class Session:
             raise invalid("epochs", "Session", "a positive int", epochs)
         if not isinstance(thumb_size, (int, np.integer)) or thumb_size < 16:
             raise invalid("thumb_size", "Session", "an int >= 16", thumb_size)
+        if not isinstance(flip, (bool, np.bool_)):
+            raise invalid("flip", "Session", "True or False", flip)
+        self.flip = bool(flip)
         names = (table,) if isinstance(table, str) else table
         if names is not None and (not isinstance(names, (tuple, list)) or not names or
                                   not all(isinstance(n, str) and n for n in names)):
@@ -261,6 +271,9 @@ class Session:
         self.nn_: SpecializedNN | None = None
         self.proba_: np.ndarray | None = None
         self.heldout_: np.ndarray | None = None
+        self.heldout_random_ = True
+        self.heldout_counts_: np.ndarray | None = None
+        self.heldout_proba_: np.ndarray | None = None
         self.train_: np.ndarray | None = None
         self.train_seconds_ = 0.0
 
@@ -355,6 +368,14 @@ class Session:
         for name, arr in (("train_frames", train), ("heldout_frames", held)):
             if arr is not None and len(arr) and (arr.min() < 0 or arr.max() >= n):
                 raise invalid(name, "Session.train", f"frame indices in [0, {n})", arr)
+            if arr is not None and len(np.unique(arr)) != len(arr):
+                raise invalid(name, "Session.train", "distinct frame indices (each frame is "
+                              "labelled and sampled once)", f"{len(arr)} indices of which "
+                              f"{len(arr) - len(np.unique(arr))} repeat earlier ones")
+        if train is not None and held is not None and np.isin(held, train).any():
+            raise invalid("heldout_frames", "Session.train", "frames not among the training "
+                          "frames (held-out frames check the NN on frames it did not see)",
+                          held[np.isin(held, train)][:5])
         order = rng.permutation(n)  # a random order of the recording's frames
         if train is None:
             pool = order if held is None else order[~np.isin(order, held)]
@@ -392,10 +413,13 @@ class Session:
         self.train_calls_ = {"training": c1 - c0, "heldout": store.oracle_calls - c1}
         y = self._class_counts(train, store)
         self.nn_ = SpecializedNN(self.oracle.classes, epochs=self.epochs, seed=self.seed,
-                                 lr=self.lr, batch_size=32)
+                                 lr=self.lr, batch_size=32, flip=self.flip)
         self.nn_.fit(self._thumbs(train, src), y, progress=progress)
         self.train_ = train
         self.heldout_ = held
+        # an int drew them at random; a sequence the user chose is labelled data, never
+        # assumed to be a uniform sample (no interval starts from it, no budget is set on it)
+        self.heldout_random_ = isinstance(self.heldout_frames, (int, np.integer))
         self.heldout_counts_ = self._class_counts(held, store) if len(held) else None
         self.heldout_proba_ = self.nn_.predict_proba(self._thumbs(held, src)) if len(held) \
             else None
@@ -411,7 +435,9 @@ class Session:
         return self
 
     def _ensure_trained(self):
-        if self.nn_ is None:
+        # an NN trained on a stream (Session.stream(train=n)) has no predictions for this
+        # recording: train on the recording itself
+        if self.nn_ is None or (not self.source.live and self.proba_ is None):
             self.train()
 
     def _proxy(self, query: Query, proba: np.ndarray) -> np.ndarray:
@@ -512,6 +538,11 @@ class Session:
             raise invalid("sampler", "Session.query", f"one of {_SAMPLERS}", sampler)
         if bets not in ("adaptive", "mixture"):
             raise invalid("bets", "Session.query", "'adaptive' or 'mixture'", bets)
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(
+                seed, (int, np.integer)) or seed < 0):
+            raise invalid("seed", "Session.query", "None or an int >= 0", seed)
+        if not isinstance(allow_nn_only, (bool, np.bool_)):
+            raise invalid("allow_nn_only", "Session.query", "True or False", allow_nn_only)
         query = self._as_query(text)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         t0 = time.perf_counter()
@@ -542,9 +573,9 @@ class Session:
             purpose = {"training": self.train_calls_["training"] if uses_nn else 0,
                        "heldout": self.train_calls_["heldout"] if uses_nn else 0}
             own = result.oracle_calls
-            if uses_nn and self.train_store_ is self.store and self.train_ is not None:
-                # frames of the answer that were labelled for training / held out are
-                # charged there, once
+            if uses_nn and self.train_ is not None:
+                # frames of the answer that were labelled for training / held out (or, with
+                # a train_source, for calibration on this video) are charged there, once
                 own = max(0, own - result.info.get("known_frames", 0)
                           - result.info.get("heldout_used", 0))
             purpose["query"] = own
@@ -583,7 +614,7 @@ class Session:
             return self.store.detection_value(query, pop)
         counts = self.store.frame_counts(query, pop)[:, 0]
         if query.aggregate == "FCOUNT":
-            return float(counts.mean()) if len(counts) else 0.0
+            return float(counts.mean()) if len(counts) else float("nan")  # as exact()
         return int(counts.sum())
 
     def _aggregate(self, query, method, rng, allow_nn_only, sampler="cv",
@@ -623,9 +654,21 @@ class Session:
                          "aggregate", len(pop),
                          info={"path": path, "oracle_calls_by_purpose": {"query": len(pop)}})
             return
+        if len(pop) == 0 and query.aggregate == "FCOUNT":
+            # a mean over no frame is undefined: NaN, as :meth:`exact` says
+            yield Result(float("nan"), (float("nan"), float("nan")), 0, 0.0, "exact",
+                         "aggregate", 0, info={"path": "no frame passes the query's frame "
+                                               "filters: FCOUNT (a mean per frame) is "
+                                               "undefined", "oracle_calls_by_purpose":
+                                               {"query": 0}})
+            return
         error = query.error / scale
         unit = "" if scale == 1.0 else f"COUNT(*) = {len(pop)} frames x FCOUNT; "
         value_range = self.count_range(query)
+        if value_range < 1:
+            raise invalid("max_objects", "Session", "a declared maximum of at least one "
+                          "detection per frame for the queried classes (the range of the "
+                          "sampled counts)", self.max_objects)
         n_pop = len(pop)
         proxy, first = None, None
         known = np.zeros(0, dtype=np.int64)
@@ -639,7 +682,8 @@ class Session:
                 if len(known):
                     known_sum = float(self.store.frame_counts(query, known)[:, 0].sum())
                 pos = {int(f): k for k, f in enumerate(rest)}
-                first = np.array([pos[int(f)] for f in self.heldout_ if int(f) in pos],
+                held = self.heldout_ if self.heldout_random_ else []
+                first = np.array([pos[int(f)] for f in held if int(f) in pos],
                                  dtype=np.int64)
             proxy = self._proxy(query, self.proba_)[rest]
         if not allow_nn_only:
@@ -647,7 +691,10 @@ class Session:
         n_rest = len(rest)
         share = n_rest / max(1, n_pop)  # the sampled part's weight in the mean
 
+        drawn = []  # the frames whose labels the answer used, for the calls by purpose
+
         def fetch(frames):
+            drawn.extend(map(int, frames))
             self.store.label(self.source, self.oracle, frames)
             return self.store.frame_counts(query, frames)[:, 0]
 
@@ -666,14 +713,8 @@ class Session:
             return
         stratified = proxy is not None and sampler == "stratified"
         if stratified:
-            drawn = []
-
-            def fetch_drawn(frames):
-                drawn.extend(map(int, frames))
-                return fetch(frames)
-
             sd = self._proxy_sd(query, self.proba_)[rest]
-            ests = estimate_mean_stratified(fetch_drawn, rest, proxy, error / share,
+            ests = estimate_mean_stratified(fetch, rest, proxy, error / share,
                                             query.confidence, rng, value_range=value_range,
                                             sd=sd, c_prior=1.0, bets=bets)
         else:
@@ -707,10 +748,8 @@ class Session:
             path += ("; it sampled the whole population, so the answer is exact (the error "
                      "asked for is below what sampling could prove sooner)")
         lo, hi = scaled(*est.interval)
-        held_used = int(min(est.n, n_first))
-        if stratified:  # held-out frames drawn again were charged there
-            same = self.train_store_ is self.store and self.heldout_ is not None
-            held_used = int(np.isin(drawn, self.heldout_).sum()) if same else 0
+        # held-out (and calibration) frames among those sampled were charged there
+        held_used = self._overlap(np.unique(drawn))["heldout_used"]
         info = {"c": est.c, "path": unit + path, "range": value_range,
                 "known_frames": int(len(known)), "heldout_used": held_used}
         yield Result((lo + hi) / 2, (lo, hi), est.n + len(known), 0.0, m,
@@ -728,7 +767,8 @@ class Session:
             return {"known_frames": 0, "heldout_used": 0}
         frames = np.asarray(list(frames), dtype=np.int64)
         same = self.train_store_ is self.store
-        held = self.heldout_ if same else (self.calib_ if self.calib_ is not None else [])
+        calib = self.calib_ if self.calib_ is not None else np.zeros(0, np.int64)
+        held = np.union1d(self.heldout_, calib) if same else calib
         return {"known_frames": int(np.isin(frames, self.train_).sum()) if same else 0,
                 "heldout_used": int(np.isin(frames, held).sum())}
 
@@ -813,21 +853,28 @@ class Session:
     def _calibration(self) -> np.ndarray:
         """Labelled frames drawn at random across the queried video (selection budgets).
 
-        The held-out frames when they are of this video; with a ``train_source``
-        a random sample of this video of the same size, labelled once and
-        charged as held-out calls.
+        The held-out frames when they are of this video and were drawn at
+        random (``heldout_frames`` an int); with a ``train_source`` or
+        held-out frames the user chose, a random sample of this video of the
+        same size (at least 300), labelled once and charged as held-out calls.
         """
-        if self.train_store_ is self.store or self.train_source is None:
-            frames = self.heldout_
+        same = self.train_store_ is self.store or self.train_source is None
+        if same and self.heldout_random_:
+            frames = self.heldout_  # charged as held-out calls by train()
         else:
             if self.calib_ is None:
                 n = self.n_frames
-                k = min(n, max(300, len(self.heldout_)))
-                self.calib_ = np.random.default_rng([int(self.seed), 13]).permutation(n)[:k]
+                order = np.random.default_rng([int(self.seed), 13]).permutation(n)
+                if same:  # frames the NN was not trained on, as random held-out ones are
+                    order = order[~np.isin(order, self.train_)]
+                k = min(len(order), max(300, len(self.heldout_)))
+                self.calib_ = order[:k]
+                # charged once, like the held-out frames (the cost on a fresh store); those
+                # among the user's held-out frames were charged there
+                charged = self.heldout_ if same else []
+                self.train_calls_["heldout"] += int((~np.isin(self.calib_, charged)).sum())
             frames = self.calib_
-        c0 = self.store.oracle_calls  # (a no-op unless the store was replaced since)
-        self.store.label(self.source, self.oracle, frames)
-        self.train_calls_["heldout"] += self.store.oracle_calls - c0
+        self.store.label(self.source, self.oracle, frames)  # (a no-op unless a new store)
         return frames
 
     def _heldout_store(self) -> Store:
@@ -852,6 +899,12 @@ class Session:
                 out["fg"][k], out["blob"][k] = fg.scores(img, touch)
         return out
 
+    @staticmethod
+    def _holds_without_detections(query: Query) -> bool:
+        """Whether a frame with no detection matching the WHERE clause satisfies the query."""
+        return bool(query.combine([np.atleast_1d(np.asarray(t.holds(0), dtype=bool))
+                                   for t in query.terms])[0])
+
     def _select(self, query, method, rng, callback) -> Result:
         """Content-based selection (the first version's Section 5); see :mod:`.selection`."""
         pop = self._population(query)
@@ -868,6 +921,12 @@ class Session:
             spatial = touch != (0, 0, w, h)
             area = min_area(query)
             colours = colour_filters(query)
+            if self._holds_without_detections(query):
+                # a frame with no matching detection qualifies (e.g. HAVING COUNT(*) < 1):
+                # the content filters skip exactly such frames, so none may be used
+                spatial, area, colours = False, None, []
+                info["content_filters"] = ("off: the query holds for a frame with no "
+                                           "matching detection")
             scores = self._cheap_scores(self.source, cand, colours, inside, touch,
                                         spatial or area is not None)
             budgets = query.fnr is not None or query.fpr is not None

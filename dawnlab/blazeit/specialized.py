@@ -83,6 +83,11 @@ class SpecializedNN:
     seed : int
     threads : int
         ``torch`` threads while training and predicting.
+    flip : bool
+        Train on each thumbnail and its left-right mirror image (a count of
+        objects does not change when the frame is mirrored), and predict
+        the mean of the two images' distributions; on ``vtest.avi`` it
+        lowers the residual of the NN's expected count against the oracle's.
 
     Examples
     --------
@@ -96,7 +101,7 @@ class SpecializedNN:
 
     def __init__(self, classes, max_count: int | None = None, epochs: int = 6,
                  batch_size: int = 64, lr: float = 3e-3, width: int = 8, seed: int = 0,
-                 threads: int = 1):
+                 threads: int = 1, flip: bool = False):
         if not classes:
             raise invalid("classes", "SpecializedNN", "a non-empty sequence of class names", classes)
         if not isinstance(epochs, int) or epochs < 1:
@@ -104,6 +109,9 @@ class SpecializedNN:
         self.classes = tuple(classes)
         self.max_count, self.epochs, self.batch_size, self.lr = max_count, epochs, batch_size, lr
         self.width, self.seed, self.threads = width, seed, threads
+        if not isinstance(flip, (bool, np.bool_)):
+            raise invalid("flip", "SpecializedNN", "True or False", flip)
+        self.flip = bool(flip)
         self.net_: CountNet | None = None
 
     @staticmethod
@@ -116,6 +124,9 @@ class SpecializedNN:
         counts = np.asarray(counts).reshape(len(thumbs), len(self.classes))
         if len(thumbs) < 2:
             raise invalid("thumbs", "SpecializedNN.fit", "at least 2 training frames", len(thumbs))
+        if self.flip:
+            thumbs = np.concatenate([thumbs, thumbs[:, :, ::-1]])
+            counts = np.concatenate([counts, counts])
         k = self.max_count if self.max_count is not None else int(min(10, max(1, counts.max())))
         self.max_count_ = k
         old = torch.get_num_threads()
@@ -163,7 +174,11 @@ class SpecializedNN:
             out = []
             with torch.inference_mode():
                 for s in range(0, len(thumbs), batch):
-                    out.append(F.softmax(self.net_(self._tensor(thumbs[s:s + batch])), -1).numpy())
+                    part = thumbs[s:s + batch]
+                    p = F.softmax(self.net_(self._tensor(part)), -1).numpy()
+                    if self.flip:
+                        p = (p + F.softmax(self.net_(self._tensor(part[:, :, ::-1])), -1).numpy()) / 2
+                    out.append(p)
         finally:
             torch.set_num_threads(old)
         return np.concatenate(out) if out else np.zeros((0, len(self.classes), self.max_count_ + 1))

@@ -322,7 +322,10 @@ def estimate_mean_stratified(fetch: Callable[[np.ndarray], np.ndarray], populati
     """
     population = np.asarray(population)
     n_pop = len(population)
-    check_sampling_args("estimate_mean_stratified", error, confidence, growth, value_range)
+    check_sampling_args("estimate_mean_stratified", error, confidence, growth, value_range,
+                        min_samples)
+    if not (isinstance(max_draws, (int, float, np.number)) and max_draws > 0):
+        raise invalid("max_draws", "estimate_mean_stratified", "a number > 0", max_draws)
     if beta is not None and not 0 <= beta <= 1:
         raise invalid("beta", "estimate_mean_stratified", "a number in [0, 1]", beta)
     if n_pop == 0:
@@ -332,8 +335,15 @@ def estimate_mean_stratified(fetch: Callable[[np.ndarray], np.ndarray], populati
     if len(proxy) != n_pop:
         raise invalid("proxy", "estimate_mean_stratified", f"one value per frame ({n_pop})",
                       len(proxy))
+    if not np.isfinite(proxy).all():
+        raise invalid("proxy", "estimate_mean_stratified", "finite predictions",
+                      proxy[~np.isfinite(proxy)][0])
     if sd is None:
         sd = np.sqrt(np.maximum(proxy, 0.0))
+    sd = np.asarray(sd, dtype=float)
+    if sd.shape != (n_pop,) or not np.isfinite(sd).all() or (sd < 0).any():
+        raise invalid("sd", "estimate_mean_stratified", f"{n_pop} finite values >= 0 (one "
+                      "predicted standard deviation per frame)", sd.shape)
     strata = make_strata(proxy, n_strata)
     c0 = c if c is not None else c_prior
     if beta is None:

@@ -311,3 +311,41 @@ def test_coverage_heavy_tail_50000_frames():
     cov, calls = coverage(y, None, 0.1, conf, runs, 30)
     assert cov >= floor(conf, runs), cov
     assert calls < 0.5 * len(y)
+
+
+def test_held_out_frames_the_user_chose_are_not_taken_for_a_random_sample():
+    """Review finding 6: held out the first 600 frames (no bus in them); the NN-alone path
+    answered 0.059 [0.043, 0.076] for a truth of 0.324 by treating them as random."""
+    from dawnlab.blazeit import Session, synthetic
+
+    src, oracle = synthetic.scene(3000, seed=21, fp_rate=0,
+                                  rates={"car": .03, "bus": .004, "person": .008})
+    train = np.random.default_rng(1).choice(np.arange(600, 3000), 300, replace=False)
+    s = Session(src, oracle, train_frames=train, heldout_frames=np.arange(600), epochs=1)
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'bus' ERROR WITHIN 0.2"
+    r = s.query(q)
+    truth = s.exact(q)
+    assert r.method != "blazeit-nn" and r.interval[0] <= truth <= r.interval[1], r.interval
+    assert "held-out" not in r.info["path"]
+    # each label charged once: the user's held-out frames sampled again are not query calls
+    by = r.info["oracle_calls_by_purpose"]
+    assert by["training"] == 300 and by["heldout"] == 600
+    assert by["query"] == r.oracle_calls - 300 - r.info["heldout_used"]
+    # the selection budgets are set on frames drawn at random, not on the user's choice
+    calib = s._calibration()
+    assert len(calib) >= 300 and not np.isin(calib, train).any()
+    assert 0.1 < np.isin(calib, np.arange(600)).mean() < 0.35  # ~600 / 2700 of them
+
+
+def test_fcount_over_no_frame_is_undefined_on_every_path():
+    """Review finding 7: a time filter no frame passes gave 0.0 (0, 0) where exact says NaN."""
+    from dawnlab.blazeit import Session, synthetic
+
+    src, oracle = synthetic.scene(400, seed=0)
+    s = Session(src, oracle, train_frames=100, heldout_frames=50, epochs=1)
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'bus' AND timestamp > 1000 ERROR WITHIN 0.1"
+    assert np.isnan(s.exact(q))
+    for method in ("blazeit", "random", "scan"):
+        r = s.query(q, method=method)
+        assert np.isnan(r.value) and all(np.isnan(r.interval)), method
+    assert s.query(q.replace("FCOUNT", "COUNT").replace("0.1", "1"), method="random").value == 0

@@ -199,3 +199,47 @@ def test_fpr_within_coverage_over_100_calibration_draws(sel_session):
         s.seed, s.calib_ = seed0, None
     assert np.mean(ok) >= 0.95 - 2 * np.sqrt(0.95 * 0.05 / runs), np.mean(ok)
     assert used > runs // 2
+
+
+@pytest.mark.parametrize("having", ["COUNT(*) < 1", "NOT COUNT(*) >= 1", "COUNT(*) = 0"])
+def test_a_having_true_without_detections_keeps_the_frames_the_content_filters_would_skip(
+        sel_session, having):
+    """Review finding 1: a frame with no red car qualifies for ``HAVING COUNT(*) < 1``, and
+    those are exactly the frames the colour filter skips; no content filter may run then."""
+    s = sel_session
+    q = (f"SELECT timestamp FROM v WHERE class = 'car' AND redness(content) >= 60 "
+         f"GROUP BY timestamp HAVING {having}")
+    exact = s.exact(q)
+    r = fresh_query(s, q)
+    assert len(exact) > 1000 and r.value == exact
+    assert r.info["skipped"]["colour"] == 0 and "off" in r.info["content_filters"]
+    # the same WHERE with a HAVING false at zero still uses the filter, and stays exact
+    q1 = q.replace(having, "COUNT(*) >= 1")
+    r1 = fresh_query(s, q1)
+    assert r1.value == s.exact(q1) and r1.info["skipped"]["colour"] > 0
+
+
+def test_calibration_frames_are_charged_once_as_held_out():
+    """Review finding 3: with a train_source the calibration frames of this video were charged
+    again on every fresh store, and charged both as held-out and as query calls."""
+    src, oracle = synthetic.scene(400, seed=0)
+    tsrc, toracle = synthetic.scene(400, seed=99)
+    s = Session(src, oracle, train_source=tsrc, train_oracle=toracle, train_frames=100,
+                heldout_frames=50, epochs=1)
+    s.train()
+    q = "SELECT timestamp FROM v WHERE class = 'car' FNR WITHIN 0.2"
+    seen = []
+    for _ in range(3):
+        store = Store().attach(src, oracle)
+        full, s.store = s.store, store
+        try:
+            r = s.query(q)
+        finally:
+            s.store = full
+        by = r.info["oracle_calls_by_purpose"]
+        # each oracle run on this video counted once: held-out (calibration) or query
+        assert by["heldout"] == 50 + len(s.calib_)
+        assert by["query"] == store.oracle_calls - len(s.calib_)
+        assert r.info["oracle_calls_all_purposes"] == 100 + 50 + store.oracle_calls
+        seen.append(by)
+    assert seen[0] == seen[1] == seen[2]

@@ -264,3 +264,22 @@ def test_training_on_a_stream_at_native_rate_drops_nothing():
     assert final.info["frames_seen"] + final.info["train_oracle_calls"] + \
         final.info["dropped"] == 240
     assert final.info["dropped"] == 0
+
+
+def test_a_session_trained_on_a_stream_then_queried_on_its_recording():
+    """Review finding 8: the stream-trained NN left the session without predictions for its
+    recording, and the next query crashed (AttributeError)."""
+    from dawnlab.blazeit import Session, synthetic
+    from dawnlab.blazeit.sources import ReplaySource
+
+    src, oracle = synthetic.scene(600, seed=0)
+    other, _ = synthetic.scene(300, seed=5)
+    s = Session(src, oracle, epochs=1, train_frames=150, heldout_frames=100)
+    q = "SELECT FCOUNT(*) FROM v WHERE class = 'car' ERROR WITHIN 0.5"
+    for _ in s.stream(q, source=ReplaySource(other, speed=0), train=60, max_frames=120):
+        pass
+    r = s.query(q)
+    truth = s.exact(q)
+    assert r.interval[0] <= truth <= r.interval[1] and s.proba_.shape[0] == 600
+    sel = s.query("SELECT timestamp FROM v WHERE class = 'bus' FNR WITHIN 0.2")
+    assert set(sel.value) <= set(s.exact("SELECT timestamp FROM v WHERE class = 'bus'"))
