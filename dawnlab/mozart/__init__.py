@@ -20,7 +20,7 @@ Examples
 [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 """
 
-from dawnlab.mozart.graph import Annotated, AnnotationError, Lazy, evaluate, lazy, pending, sa
+from dawnlab.mozart.graph import Annotated, AnnotationError, Lazy, discard, evaluate, lazy, pending, sa
 from dawnlab.mozart.planner import Stage, explain, plan
 from dawnlab.mozart.runtime import (DEFAULT_L2_BYTES, PieceError, get_options, l2_cache_bytes, options,
                                     piece_size_for, set_options)
@@ -29,7 +29,7 @@ from dawnlab.mozart.splittypes import (ArraySplit, Broadcast, ConcatReduce, Coun
                                        Reduce, RowSplit, SplitType, SplitTypeError, SumReduce, UniqueReduce,
                                        default_split_type, mut)
 
-__all__ = ["sa", "Annotated", "AnnotationError", "Lazy", "evaluate", "lazy", "pending", "explain", "plan",
+__all__ = ["sa", "Annotated", "AnnotationError", "Lazy", "evaluate", "lazy", "pending", "discard", "explain", "plan",
            "Stage", "PieceError", "options", "set_options", "get_options", "l2_cache_bytes", "piece_size_for",
            "DEFAULT_L2_BYTES", "SplitType", "ArraySplit", "RowSplit", "Broadcast", "Reduce", "SumReduce",
            "MinReduce", "MaxReduce", "ConcatReduce", "UniqueReduce", "GroupByReduce", "CountsReduce",

@@ -46,7 +46,7 @@ from dawnlab.errors import InvalidArgument
 from dawnlab.mozart.splittypes import (ArraySplit, Broadcast, RowSplit, Generic, Mut, Reduce, SplitType, SplitTypeError,
                                        default_split_type)
 
-__all__ = ["sa", "Annotated", "Lazy", "Node", "AnnotationError", "evaluate", "lazy", "pending", "GRAPH"]
+__all__ = ["sa", "Annotated", "Lazy", "Node", "AnnotationError", "evaluate", "lazy", "pending", "discard", "GRAPH"]
 
 
 class AnnotationError(InvalidArgument):
@@ -292,6 +292,9 @@ def _capture(ann, args, kwargs):
               (ann.arg_types[-1] if ann.arg_types else Broadcast()))
              for i, v in enumerate(args)]
     slots += [(k, k, v, ann.kw_types.get(k, Broadcast())) for k, v in kwargs.items()]
+    for where, nm, v, t in slots:
+        if isinstance(v, Lazy):
+            _refuse_discarded(v._node, f"{nm!r} argument of {ann.name}")
     # a list or tuple where NumPy takes an array-like: as NumPy would see it
     if ann.ops != "pandas":
         slots = [(where, nm, np.asarray(v) if isinstance(v, (list, tuple)) and isinstance(_base(t), Generic) else v, t)
@@ -648,12 +651,13 @@ class Lazy:
         """The plain value (evaluating it and its inputs if pending)."""
         if not self._node.done:
             evaluate_nodes([self._node])
+        _refuse_discarded(self._node, "lazy value used")
         return self._node.value
 
     @property
     def evaluated(self) -> bool:
-        """Whether the value has been computed."""
-        return self._node.done
+        """Whether the value has been computed (False for a discarded one)."""
+        return self._node.done and self._node.value is not DISCARDED
 
     def __array__(self, dtype=None, copy=None):
         v = np.asarray(self.value)
@@ -774,6 +778,80 @@ def evaluate_nodes(nodes, **options):
     from dawnlab.mozart.runtime import run
 
     return run(nodes, **options)
+
+
+class _Discarded:
+    def __repr__(self):
+        return "<discarded>"
+
+
+DISCARDED = _Discarded()   # the value of a node dropped by :func:`discard`
+
+
+def discard(value=None) -> int:
+    """Drop pending captured calls without running them; returns how many were dropped.
+
+    With no argument every pending call is dropped.  With a lazy value (or a
+    list, tuple or dict of them), its pending call is dropped together with
+    the pending calls it needs and every pending call that reads any of
+    those.  A dropped in-place write never happens (its array keeps the
+    values it has), and using a dropped value raises.  This is the way out
+    after a :class:`~dawnlab.mozart.runtime.PieceError`, which leaves the
+    failing calls pending (nothing committed) so that every later evaluation
+    would meet them again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dawnlab.mozart.numpy as mnp
+    >>> y = mnp.exp(np.zeros(3))
+    >>> discard(y)
+    1
+    >>> y.evaluated
+    False
+    """
+    with GRAPH.lock:
+        pend = list(GRAPH.pending.values())
+        if value is None:
+            drop = {n.id for n in pend}
+        else:
+            stack, drop = [], set()
+
+            def collect(v):
+                if isinstance(v, Lazy):
+                    stack.append(v._node)
+                elif isinstance(v, (list, tuple)):
+                    for x in v:
+                        collect(x)
+                elif isinstance(v, dict):
+                    for x in v.values():
+                        collect(x)
+
+            collect(value)
+            while stack:
+                n = stack.pop()
+                if n.done or n.id in drop:
+                    continue
+                drop.add(n.id)
+                stack.extend(v for v in [*n.args, *n.kwargs.values()] if isinstance(v, Node))
+            for n in pend:  # capture order is a topological order: readers come after what they read
+                if any(isinstance(v, Node) and v.id in drop for v in [*n.args, *n.kwargs.values()]):
+                    drop.add(n.id)
+        for n in pend:
+            if n.id not in drop:
+                continue
+            n.done, n.value = True, DISCARDED
+            n.args, n.kwargs, n.prints = [], {}, ()
+            GRAPH.pending.pop(n.id, None)
+            if n.mut_root is not None and GRAPH.writers.get(id(n.mut_root), (None, None))[1] is n:
+                del GRAPH.writers[id(n.mut_root)]
+        return len(drop)
+
+
+def _refuse_discarded(node, what):
+    if node.value is DISCARDED:
+        raise InvalidArgument(f"The {what} must be a value that was not discarded (dawnlab.mozart.discard dropped "
+                              f"the pending call {node.name} that would make it). Got a discarded value instead.")
 
 
 def pending() -> list[Node]:

@@ -800,7 +800,7 @@ LAST_RUN: list[dict] = []
 def _raise(failure):
     name, start, end, exc = failure
     raise PieceError(f"{name} raised {type(exc).__name__} on the piece [{start}, {end}): {exc}. "
-                     "Nothing was committed; the captured calls are still pending.",
+                     "Nothing was committed; the captured calls are still pending (dawnlab.mozart.discard() drops them).",
                      function=name, start=start, end=end) from (exc if isinstance(exc, BaseException) else None)
 
 

@@ -313,3 +313,33 @@ def test_where_with_one_argument_is_numpys_nonzero_of_the_whole_array():
     assert isinstance(got, tuple) and len(got) == 1
     np.testing.assert_array_equal(got[0], np.where(x > 0)[0])
     np.testing.assert_array_equal(evaluate(mnp.where(x > 0, x, 0.0), piece_size=2), np.where(x > 0, x, 0.0))
+
+
+def test_discard_drops_a_failing_chain_so_later_evaluations_run_again():
+    from dawnlab.mozart import discard, pending
+
+    x = np.arange(10.0)
+    out = np.zeros(10)
+    FAIL_AT["value"] = 7.0
+    try:
+        f = fragile(x)
+        mnp.multiply(f, 1.0, out=out)                   # a pending in-place write fed by a failing call
+        other = mnp.sqrt(np.arange(9.0))                # an unrelated pending call
+        with pytest.raises(PieceError, match=r"still pending \(dawnlab.mozart.discard\(\) drops them\)"):
+            evaluate(piece_size=2)
+        with pytest.raises(PieceError):                 # the failing chain is met again by every evaluation
+            evaluate(mnp.add(out, 0.0), piece_size=2)
+    finally:
+        FAIL_AT["value"] = None
+    failing = {f._node.id} | {n.id for n in pending() if n.mut_root is out}   # (earlier tests leave their own)
+    assert len(failing) == 2 and failing <= {n.id for n in pending()}
+    assert discard(f) >= 2                              # f, its reader the write, and the add that read out
+    assert not failing & {n.id for n in pending()}
+    np.testing.assert_array_equal(out, np.zeros(10))    # the dropped write never happened
+    np.testing.assert_array_equal(evaluate(mnp.add(out, 1.0), piece_size=2), np.ones(10))
+    assert not f.evaluated
+    with pytest.raises(InvalidArgument, match="discarded"):
+        evaluate(f)
+    with pytest.raises(InvalidArgument, match=r"'x1' argument of add must be a value that was not discarded"):
+        mnp.add(f, 1.0)
+    np.testing.assert_allclose(evaluate(other), np.sqrt(np.arange(9.0)))   # not needed by the chain: kept
