@@ -36,6 +36,7 @@ import contextlib
 import functools
 import inspect
 import itertools
+import operator
 import threading
 import weakref
 
@@ -676,7 +677,7 @@ class Lazy:
         return int(self.value)
 
     def __index__(self):
-        return int(self.value)
+        return operator.index(self.value)  # as NumPy: a float is no index
 
     def __bool__(self):
         return bool(self.value)
@@ -757,7 +758,7 @@ def source(value, ops: str | None = None) -> Lazy:
     node.value, node.done = value, True
     if isinstance(value, (pd.Series, pd.DataFrame)):
         node.row_index = value.index
-    node.key = len(value) if hasattr(value, "__len__") else None
+    node.key = len(value) if hasattr(value, "__len__") and np.ndim(value) > 0 else None
     lz = Lazy(node, ops or _ops_of([value]))
     lz._ndim = np.ndim(value) if isinstance(value, np.ndarray) else None
     return lz

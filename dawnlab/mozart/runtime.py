@@ -88,6 +88,7 @@ import math
 import os
 import time
 import threading
+import concurrent.futures
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -509,8 +510,15 @@ class _Run:
                 work()
             else:
                 futures = [pool_factory(nw).submit(work) for _ in range(nw)]
-                for f in futures:
-                    f.result()
+                try:
+                    for f in futures:
+                        f.result()
+                except BaseException:  # Ctrl-C (or any error here): the workers stop at their next piece
+                    stop.set()
+                    for f in futures:
+                        f.cancel()
+                    concurrent.futures.wait(futures)
+                    raise
             if errors:
                 errors.sort(key=lambda x: x[1])
                 raise _Failure(errors[0])
@@ -609,6 +617,7 @@ class _Run:
             if t.splits:
                 total_bpe += t.bytes_per_element(value)
         free: dict[tuple, list[int]] = {}
+        last_use = _last_use_through_views(prog, vals)
         for op in prog.ops:
             r = vals[op.slot]
             t = op.out_type
@@ -643,7 +652,7 @@ class _Run:
                     total_bpe += getattr(r, "nbytes", 0) / probe_end
             # free the buffers whose last reader is this op (after its output was placed)
             for other in prog.ops[:op.index + 1]:
-                if other.mode == 2 and prog.last_use.get(other.slot, -1) == op.index and not other.kept:
+                if other.mode == 2 and last_use.get(other.slot, -1) == op.index and not other.kept:
                     free.setdefault(self.buffer_specs[other.buf], []).append(other.buf)
         self.bytes_per_element = total_bpe
         self.pandas_stage = any(isinstance(vals[op.slot], (pd.Series, pd.DataFrame)) for op in prog.ops)
@@ -663,6 +672,28 @@ class _Run:
             shape[axis] = self.piece_size
             bufs.append(np.empty(shape, dtype=np.dtype(dtype)))
         return bufs
+
+
+def _last_use_through_views(prog, vals) -> dict:
+    """The last op reading each slot, where a result that shares memory with an argument (a view, the argument
+    itself: ``np.asarray(a)``, ``a.reshape(...)``) keeps that argument's buffer alive as long as it is read.
+
+    Measured on the probe piece's values; without it a scratch buffer was reused by a later call while a view of
+    it was still to be read.
+    """
+    last = dict(prog.last_use)
+    aliases: dict[int, set] = {}
+    for op in prog.ops:
+        r = vals[op.slot]
+        if isinstance(r, np.ndarray):
+            for i in op.args + [k for _, k in op.kwargs]:
+                v = vals[i]
+                if isinstance(v, np.ndarray) and np.may_share_memory(r, v):
+                    aliases.setdefault(op.slot, set()).add(i)
+    for op in reversed(prog.ops):  # a view of a view: later ops first, so chains carry through
+        for i in aliases.get(op.slot, ()):
+            last[i] = max(last.get(i, -1), last.get(op.slot, -1))
+    return last
 
 
 def _text_dtype(dtype) -> bool:

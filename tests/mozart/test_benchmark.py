@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"blackscholes_speedup_vs_numpy", "blackscholes_speedup_vs_dask", "auto_piece_vs_best",
         "peak_memory_ratio_vs_numpy", "speedup_vs_plain", "auto_piece_vs_best_per_workload",
-        "auto_piece_vs_best_in_sweep", "blackscholes_speedup_vs_numpy_heap_reuse",
+        "auto_piece_vs_best_retimed", "auto_piece_vs_best_retimed_per_workload", "blackscholes_speedup_vs_numpy_heap_reuse",
         "blackscholes_speedup_vs_hand_loop"}
 WORKLOADS = {"blackscholes", "haversine", "nbody", "shallow_water", "data_cleaning", "crime_index", "birth_analysis"}
 

@@ -271,3 +271,10 @@ def test_a_ufuncs_where_mask_is_cut_into_the_same_pieces_as_its_inputs():
     np.add(x, 1.0, where=x > 4_000, out=want)
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(evaluate(mnp.add(x, 1.0, where=True), piece_size=512), x + 1.0)
+
+
+def test_a_lazy_float_is_no_index_and_a_0d_array_can_be_wrapped():
+    with pytest.raises(TypeError):
+        range(mnp.sum(np.array([0.6, 0.7])))            # NumPy refuses a float index; int() truncated it to 1
+    assert [10, 20, 30][mnp.sum(np.array([1, 1]))] == 30
+    assert float(mnp.lazy_array(3.0) * 2) == 6.0

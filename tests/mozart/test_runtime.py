@@ -135,3 +135,55 @@ def test_a_program_naming_main_gets_a_fresh_pool():
     prog = types.SimpleNamespace(tag="__main__")   # pickles with the string __main__ in it
     assert not runtime._reusable(prog, [])
     assert runtime._reusable(types.SimpleNamespace(tag="x"), [(None, [np.ones(3)], None, 0)])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_call_returning_a_view_of_its_argument_keeps_that_scratch_buffer_alive(workers):
+    # exp's scratch buffer was reused by sin while add was still to read as_float's view of it: 2 sin(x)
+    from dawnlab.mozart import Generic, sa
+
+    S = Generic("S")
+    views = {"asarray": lambda a: np.asarray(a, dtype=np.float64), "astype": lambda a: a.astype(float, copy=False),
+             "view": lambda a: a.view(), "reshape": lambda a: a.reshape(-1), "ellipsis": lambda a: a[...]}
+    x = np.linspace(-2.0, 2.0, 50_000)
+    for name, f in views.items():
+        same = sa(S, ret=S)(f)
+        for ps in (1024, 4096, None):
+            got = evaluate(mnp.add(same(mnp.exp(x)), mnp.sin(x)), piece_size=ps, workers=workers)
+            np.testing.assert_allclose(got, np.exp(x) + np.sin(x), rtol=1e-14, err_msg=f"{name} {ps}")
+            twice = evaluate(mnp.multiply(same(same(mnp.exp(x))), mnp.cos(mnp.sin(x))), piece_size=ps,
+                             workers=workers)
+            np.testing.assert_allclose(twice, np.exp(x) * np.cos(np.sin(x)), rtol=1e-14, err_msg=f"{name} {ps}")
+
+
+def test_an_interrupted_evaluation_stops_its_worker_threads():
+    import signal
+    import time
+
+    from dawnlab.mozart import Generic, discard, sa
+
+    calls = []
+
+    @sa(Generic("S"), ret=Generic("S"))
+    def slow(a):
+        time.sleep(0.01)
+        calls.append(1)
+        return a + 1
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    y = slow(np.arange(4_000.0))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            evaluate(y, piece_size=10, workers=2)      # 400 pieces of 10 ms on 2 threads: about 2 s
+        at_interrupt = len(calls)
+        time.sleep(0.5)
+        assert len(calls) <= at_interrupt + 2          # before: the threads ran on through the other pieces
+        assert at_interrupt < 300 and not y.evaluated   # nothing committed
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        discard(y)
