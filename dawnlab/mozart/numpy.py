@@ -142,12 +142,16 @@ def _acc(a):
     return _np.float64 if a.dtype.kind in "biu" else (_np.float32 if a.dtype == _np.float16 else None)
 
 
+def _mean_dtype(a):
+    return a.dtype if a.dtype.kind in "fc" else _np.dtype(_np.float64)
+
+
 def _mean_all(a):
-    return MeanPartial(_np.sum(a, dtype=_acc(a)), a.size)
+    return MeanPartial(_np.sum(a, dtype=_acc(a)), a.size, _mean_dtype(a))
 
 
 def _mean_cols(a):
-    return MeanPartial(_np.sum(a, axis=0, dtype=_acc(a)), a.shape[0])
+    return MeanPartial(_np.sum(a, axis=0, dtype=_acc(a)), a.shape[0], _mean_dtype(a))
 
 
 def _mean_rows(a, out=None):

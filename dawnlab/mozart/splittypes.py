@@ -288,10 +288,11 @@ class UniqueReduce(Reduce):
 
 @dataclass(frozen=True)
 class MeanPartial:
-    """A piece's sum and count, which :class:`MeanReduce` merges into an exact mean."""
+    """A piece's sum and count, which :class:`MeanReduce` merges into an exact mean (cast to ``dtype`` if set)."""
 
     total: object
     count: int
+    dtype: object = None
 
 
 class MeanReduce(Reduce):
@@ -304,11 +305,17 @@ class MeanReduce(Reduce):
     def merge(self, pieces):
         total = SumReduce().merge([p.total for p in pieces])
         count = sum(p.count for p in pieces)
+        dtype = pieces[0].dtype if pieces else None
         if np.ndim(count) == 0 and count == 0:  # no elements: NaN, in the shape of the sums (an axis's mean)
             if np.ndim(total) and not isinstance(total, (pd.Series, pd.DataFrame)):
-                return np.full(np.shape(total), np.nan)
-            return np.float64("nan")
-        return total / count  # a DataFrame's counts are a Series: column by column
+                mean = np.full(np.shape(total), np.nan)
+            else:
+                mean = np.float64("nan")
+        else:
+            mean = total / count  # a DataFrame's counts are a Series: column by column
+        if dtype is not None:  # NumPy's result dtype (float16 sums run in float32 and are cast back)
+            mean = mean.astype(dtype) if isinstance(mean, np.ndarray) else np.dtype(dtype).type(mean)
+        return mean
 
 
 class GroupByReduce(Reduce):

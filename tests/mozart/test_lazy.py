@@ -192,7 +192,13 @@ def test_a_dataframe_mean_and_empty_or_float16_means_equal_numpy_and_pandas():
         want = np.mean(np.zeros((0, 7)), axis=0)
     np.testing.assert_array_equal(evaluate(mnp.mean(np.zeros((0, 7)), axis=0)), want)   # 7 NaN, not one
     h = np.ones(200_000, dtype=np.float16)                  # a float16 sum overflows; NumPy sums in float32
-    assert float(evaluate(mnp.mean(h), piece_size=50_000)) == float(np.mean(h)) == 1.0
+    got = evaluate(mnp.mean(h), piece_size=50_000)
+    assert float(got) == float(np.mean(h)) == 1.0 and got.dtype == np.mean(h).dtype == np.float16
+    with np.errstate(invalid="ignore", divide="ignore"), pytest.warns(RuntimeWarning):
+        empty = np.mean(np.zeros(0, np.float32))
+    assert np.isnan(evaluate(mnp.mean(np.zeros(0, np.float32)))) and empty.dtype == np.float32
+    assert evaluate(mnp.mean(np.zeros(0, np.float32))).dtype == np.float32
+    assert evaluate(mnp.mean(np.arange(10_000))).dtype == np.float64
 
 
 @pytest.mark.parametrize("index", ["reversed", "shifted", "duplicated"])
