@@ -167,7 +167,11 @@ class Annotated:
     def eager(self, *args, **kwargs):
         """Call the function now on plain values (lazy arguments are evaluated first)."""
         args, kwargs = _materialize(args), {k: _materialize(v) for k, v in kwargs.items()}
-        return self.func(*args, **kwargs)
+        result = self.func(*args, **kwargs)
+        ret = _base(self.ret)
+        if isinstance(ret, Reduce):  # one partial (a mean's sum and count) is merged like the pieces' would be
+            result = ret.merge([result])
+        return result
 
 
 def _signature(func, name, arg_types, kw_types):

@@ -257,6 +257,10 @@ _GROUPBY = {agg: _ann(_groupby, [RowSplit(), _B, _B, _B], GroupByReduce(agg), f"
             for agg in ("sum", "min", "max", "count", "size")}
 _GROUPBY_MEAN = {series: _ann(_groupby, [RowSplit(), _B, _B, _B], GroupMean(series), "groupby.mean")
                  for series in (False, True)}
+_GROUPBY_KEY = {agg: _ann(_groupby, [RowSplit(), RowSplit(), _B, _B], GroupByReduce(agg), f"groupby.{agg}")
+                for agg in ("sum", "min", "max", "count", "size")}
+_GROUPBY_MEAN_KEY = {series: _ann(_groupby, [RowSplit(), RowSplit(), _B, _B], GroupMean(series), "groupby.mean")
+                     for series in (False, True)}
 
 
 class _GroupBy:
@@ -269,9 +273,13 @@ class _GroupBy:
         return _GroupBy(self._frame, self._by, selection)
 
     def _agg(self, agg):
+        # a key Series (``df.groupby(df["k"].str.upper())``) is cut with the frame, not passed whole to every
+        # piece (which realigned it per piece, and failed on a duplicated index); a different index runs eagerly
+        split_key = isinstance(self._by, _pd.Series) or (isinstance(self._by, Lazy) and self._by._ops == "pandas")
         if agg == "mean":
-            return _GROUPBY_MEAN[isinstance(self._selection, str)](self._frame, self._by, self._selection, agg)
-        return _GROUPBY[agg](self._frame, self._by, self._selection, agg)
+            table = _GROUPBY_MEAN_KEY if split_key else _GROUPBY_MEAN
+            return table[isinstance(self._selection, str)](self._frame, self._by, self._selection, agg)
+        return (_GROUPBY_KEY if split_key else _GROUPBY)[agg](self._frame, self._by, self._selection, agg)
 
     def sum(self):
         return self._agg("sum")

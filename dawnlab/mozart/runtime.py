@@ -867,6 +867,9 @@ def _imap_persistent(payloads: list, workers: int):
     Starting a pool of 2 processes and stopping it took 50-90 ms here, paid
     on every evaluation before (a Black-Scholes evaluation of 2^20 elements
     takes 0.5 s on this backend).  A pool whose worker died is replaced.
+    Its workers keep the module state they were forked with: a module-level
+    variable an annotated function reads, changed after the pool started, is
+    not seen there (``_close_process_pools()`` starts afresh).
     """
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool

@@ -284,3 +284,23 @@ def test_a_lazy_float_is_no_index_and_a_0d_array_can_be_wrapped():
         range(mnp.sum(np.array([0.6, 0.7])))            # NumPy refuses a float index; int() truncated it to 1
     assert [10, 20, 30][mnp.sum(np.array([1, 1]))] == 30
     assert float(mnp.lazy_array(3.0) * 2) == 6.0
+
+
+@pytest.mark.parametrize("index", ["range", "duplicated", "other"])
+def test_groupby_a_key_series_is_cut_with_the_frame(index):
+    rng = np.random.default_rng(21)
+    n = 2_000
+    raw = pandas.DataFrame({"k": rng.choice(list("abc"), n), "x": rng.normal(size=n)})
+    if index == "duplicated":
+        raw.index = rng.integers(0, 50, n)             # broadcast whole, each piece failed to realign it
+    key = raw["k"].str.upper()
+    if index == "other":                               # another index: pandas aligns it, eagerly
+        key = key.sample(frac=1.0, random_state=1)
+    for ps in (64, None):
+        pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw).groupby(key)["x"].sum(), piece_size=ps),
+                                           raw.groupby(key)["x"].sum())
+        pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw).groupby(key)["x"].mean(), piece_size=ps),
+                                           raw.groupby(key)["x"].mean())
+    lazy_key = mpd.DataFrame(raw)["k"].str.upper()     # a lazy key from the same frame
+    pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw).groupby(lazy_key)["x"].sum(), piece_size=64),
+                                       raw.groupby(raw["k"].str.upper())["x"].sum())
