@@ -856,7 +856,14 @@ def _reusable(prog: _Program, payloads: list) -> bool:
     """
     import pickle
 
-    if b"__main__" in pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL):
+    try:
+        blob = pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        names = ", ".join(op.name for op in prog.ops)
+        raise invalid("backend", "dawnlab.mozart", "'processes' only for functions and broadcast values that pickle "
+                      f"(defined at module level, not lambdas or nested functions; or use backend='threads'): "
+                      f"a call among {names} does not ({exc})", "processes") from exc
+    if b"__main__" in blob:
         return False
     return not any(type(v).__module__ == "__main__" for payload in payloads for v in payload[1])
 

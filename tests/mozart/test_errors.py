@@ -346,3 +346,12 @@ def test_discard_drops_a_failing_chain_so_later_evaluations_run_again():
     with pytest.raises(InvalidArgument, match=r"'x1' argument of add must be a value that was not discarded"):
         mnp.add(f, 1.0)
     np.testing.assert_allclose(evaluate(other), np.sqrt(np.arange(9.0)))   # not needed by the chain: kept
+
+
+def test_a_lambda_on_the_process_backend_is_refused_naming_the_rule():
+    f = sa(S, ret=S)(lambda a: a * 2.0)
+    y = f(np.arange(2_000.0))
+    with pytest.raises(InvalidArgument, match=r"backend.*'processes' only for functions and broadcast values that "
+                                              r"pickle.*backend='threads'"):
+        evaluate(y, backend="processes", workers=2, piece_size=256)
+    np.testing.assert_allclose(evaluate(y), np.arange(2_000.0) * 2.0)   # still pending, runs on threads
