@@ -25,7 +25,10 @@ elements.
 A lazy value is evaluated when it is used: ``__array__``, indexing (of a NumPy
 value), ``len``, ``repr``, ``float``/``int``/``bool``, iteration, or passing it
 to a function that is not annotated; on :func:`evaluate`; and on leaving a
-:func:`lazy` block.  The graph keeps only the nodes that are pending; a node's
+:func:`lazy` block.  A lazy value that nothing uses any more is dropped, never
+computed (so an error NumPy would raise in an unused intermediate does not
+appear).  Pending calls can be dropped on purpose with :func:`discard`.  The
+graph keeps only the nodes that are pending; a node's
 result is stored when its evaluation has fully succeeded (nothing is committed
 if any piece fails).
 """
