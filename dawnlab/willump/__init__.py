@@ -15,8 +15,10 @@ Public names
 :class:`Willump`
     ``Willump(pipeline, ...).fit(X, y)``; ``predict``, ``predict_proba``, ``top_k``;
     ``groups_``, ``cascade_``, ``topk_``, ``stats_``; ``save`` / ``Willump.load``.
+    By default the deployed models are the tested ones (``refit=False``), so the
+    stated accuracy guarantee (``max_drop``) is about the cascade that runs.
 :func:`select_settings`
-    ``holdout`` and ``max_drop`` chosen by cross-validation on the fitting rows.
+    ``holdout`` and ``max_drop`` chosen by cross-validation on the fitting rows, or no cascade.
 :func:`knapsack`, :func:`permutation_importance`, :func:`mcnemar_exact`,
 :func:`paired_bootstrap_pvalue`, :func:`paired_drop_upper_bound`, :class:`LRUCache`
     The pieces, each checked against a reference in ``tests/willump``.

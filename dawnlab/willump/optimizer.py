@@ -46,36 +46,48 @@
    subsets, and the sequence stops at the first bound above ``max_drop``
    (fixed-sequence testing, which controls the family-wise error at
    ``alpha / S`` without splitting it over thresholds; Bonferroni over the
-   ``S`` subsets).  The guarantee is about the models that were tested, those
-   fitted on the training part, for new rows drawn like the held-out ones
-   (with ``cv``, the fold models, each on its own fold's rows).  With
-   ``refit=False`` those are the deployed models, and the guarantee is the
-   deployed cascade's (``cascade_.deployed_as_tested``); a test checks it
-   through ``fit`` over seeded draws against the true drop on 200,000 new
-   rows.  ``refit=True`` (the default, as in the paper) refits groups and
-   models on all rows, and **the guarantee does not cover the refitted
-   cascade**: models fitted on more rows are more confident, so at the tuned
-   threshold the refitted cascade answers more rows itself and disagrees with
-   its full model on more of them.  Measured on the binary tweets (fitting
-   half 11,570 rows, final split 11,570): tuned on 50% held out, the refitted
-   cascades answered 1.3-2.6 points more rows themselves and had up to 3.5x
-   the full-right/cascade-wrong rows of the tested ones at the same
-   thresholds, on four seeds; tuned by 3-fold cross-fitting on seed 3, the
-   fold models had about 7 full-right/cascade-wrong rows each on the final
-   split (as on their own folds), the refitted pair 17.  Refitting only the
-   full model is worse: a small model and a full model fitted on different
-   rows disagree more than 10 times as often.  So ``benchmarks/willump.py`` re-tests
-   the deployed cascade on a final split that tuning never saw and reports
-   its drop, the exact bounds on it and McNemar's p there.  Note that the
-   guarantee bounds the drop by ``max_drop``; it does not promise that a
-   later McNemar test finds no loss: a cascade that is wrong where the full
-   model is right on 0.0005 of rows, and never the other way, is
-   significant at 0.05 on a final split of 10,000 rows in 56% of draws (5
-   such rows and none the other way give ``p = 1/32``).
+   ``S`` subsets).
+
+   **What is deployed is what was tested.**  The guarantee is about fixed
+   models and new rows drawn like the held-out ones, so by default
+   (``refit=False``) ``fit`` deploys exactly the groups, small models and
+   full model that were fitted on the training part and tested on the
+   held-out part, which they never saw (``cascade_.deployed_as_tested`` is
+   True).  Conditional on the training part those models are fixed and the
+   held-out rows are independent draws, which is all the exact bounds need.
+   The unoptimized pipeline of :meth:`predict_proba_full` is that same full
+   model, so a comparison of the cascade against it is on equal terms; the
+   price of the design is that both are fitted on ``1 - holdout`` of the
+   rows (``benchmarks/willump.py`` reports the accuracy of a full pipeline
+   fitted on every fitting row beside them).  A seeded test runs ``fit``
+   over 150 draws per case, binary, three-class and an adversarial law whose
+   cheap features are confidently wrong on a slice, and checks that the
+   true drop of every accepted candidate, measured on 200,000 new rows,
+   exceeds ``max_drop`` in at most ``alpha`` of the draws (plus simulation
+   slack).  ``refit=True`` (the paper's way, and needed by ``cv``) refits
+   groups and models on all rows after tuning, and **the guarantee does not
+   cover that cascade** (``deployed_as_tested`` is False): models fitted on
+   more rows are more confident, so at the tuned threshold the refitted
+   cascade answers more rows itself and disagrees with its full model on
+   more of them.  Measured on the binary tweets (fitting half 11,570 rows,
+   final split 11,570): tuned on 50% held out, the refitted cascades
+   answered 1.3-2.6 points more rows themselves and had up to 3.5x the
+   full-right/cascade-wrong rows of the tested ones at the same thresholds,
+   on four seeds; tuned by 3-fold cross-fitting (``cv``, where every row
+   tunes but each fold's rows are scored by different models, and no single
+   tested model exists to deploy) on seed 3, the fold models had about 7
+   full-right/cascade-wrong rows each on the final split, the refitted pair
+   17.  Note that the guarantee bounds the drop by ``max_drop``; it does not
+   promise that a later McNemar test finds no loss: a cascade that is wrong
+   where the full model is right on 0.0005 of rows, and never the other
+   way, is significant at 0.05 on a final split of 10,000 rows in 56% of
+   draws (5 such rows and none the other way give ``p = 1/32``).
    The accepted candidate of least expected cost is chosen; when none is
-   cheaper than the full pipeline, there is no cascade and every row gets all
-   features.  :meth:`Willump.cascade_for` re-reads the same table for another
-   margin, and :func:`dawnlab.willump.tuning.select_settings` chooses
+   accepted and cheaper than the full pipeline, or with ``cascade=False``
+   (what :func:`~dawnlab.willump.tuning.select_settings` returns when no
+   setting passes its check), there is no cascade: every row gets all
+   features and the full model, and ``cascade_.reason`` says why.
+   :meth:`Willump.cascade_for` re-reads the same table for another margin, and :func:`dawnlab.willump.tuning.select_settings` chooses
    ``holdout`` and ``max_drop`` by cross-validation on the fitting rows.  The
    rule of the authors' code (held-out accuracy within ``reference_tolerance``
    of the full model, no test) is computed too and reported in
@@ -86,8 +98,9 @@
    small model's top ``c*K`` with precision ``>= topk_precision`` (0.95); ``K`` is
    ``topk_fraction`` of the held-out rows.  The subset of least expected cost
    ``cost(subset) + min(1, c*K/n) * cost(rest)`` is the plan.
-6. With ``refit=True`` the groups and both models are refitted on all rows
-   (thresholds, ``c`` and the subsets stay as tuned).
+6. Only with ``refit=True`` are the groups and both models refitted on all
+   rows (thresholds, ``c`` and the subsets stay as tuned; not covered by the
+   guarantee, see 4).
 
 Inference (:meth:`Willump.predict_proba`) computes the cheap groups for every
 row and the other groups only for the rows the small model is unsure of.  A
@@ -151,7 +164,14 @@ def _fastest_predict(model, M):
 
 @dataclass
 class Cascade:
-    """The chosen cascade (``groups`` empty when there is none) and the evidence for it."""
+    """The chosen cascade (``groups`` empty when there is none) and the evidence for it.
+
+    ``reason`` is ``"chosen"`` (the accepted candidate of least expected
+    cost), ``"none accepted"`` (no accepted candidate is cheaper than the full
+    pipeline) or ``"disabled"`` (``Willump(cascade=False)``).
+    ``deployed_as_tested`` is True when the deployed models are the tested ones
+    (``refit=False``), the only case the ``max_drop`` guarantee covers.
+    """
 
     groups: tuple[str, ...]
     rest: tuple[str, ...]
@@ -169,6 +189,7 @@ class Cascade:
     reference: dict
     table: pd.DataFrame = field(repr=False)
     deployed_as_tested: bool = False  # True when refit=False: the stated guarantee is about the deployed cascade
+    reason: str = ""  # why this cascade, or why none: "chosen", "none accepted", "disabled"
 
     @property
     def expected_speedup(self) -> float:
@@ -262,7 +283,14 @@ class Willump:
         scored by models fitted on the other folds (``holdout`` is then unused;
         needs ``refit=True``).
     refit : bool
-        Refit groups and models on all rows after tuning.
+        Refit groups and models on all rows after tuning (the paper's way).
+        Off by default: then the deployed models are the tested ones, and the
+        ``max_drop`` guarantee is about the deployed cascade; it does not
+        cover a refitted one (see the module docstring).
+    cascade : bool
+        With False, deploy no cascade whatever the table says (every row
+        gets the full pipeline; the candidates and the top-K plan are still
+        tuned and reported); ``cascade_.reason`` is ``"disabled"``.
     n_repeats : int
         Permutations per group for importance.
     n_boot : int
@@ -304,7 +332,7 @@ class Willump:
 
     def __init__(self, pipeline: Pipeline, *, score: str | Callable = "accuracy", alpha: float = 0.05,
                  cost_cutoffs: Sequence[float] = DEFAULT_CUTOFFS, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                 holdout: float = 0.25, refit: bool = True, n_repeats: int = 3, n_boot: int = 200,
+                 holdout: float = 0.25, refit: bool = False, cascade: bool = True, n_repeats: int = 3, n_boot: int = 200,
                  topk_fraction: float = 0.01, topk_precision: float = 0.95, topk_bootstrap: int = 100,
                  topk_quantile: float = 0.99, topk_class: Any = None, cache_entries: int | None = None,
                  cache_bytes: int | None = None, max_drop: float | None = None,
@@ -342,6 +370,9 @@ class Willump:
         self.cache_entries, self.cache_bytes = cache_entries, cache_bytes
         self.reference_tolerance, self.seed, self.progress = reference_tolerance, seed, progress
         self.max_drop = max_drop
+        if not isinstance(cascade, (bool, np.bool_)):
+            raise invalid("cascade", own, "True or False", cascade)
+        self.cascade = bool(cascade)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.cv = cv
         self.pipeline_: Pipeline | None = None
@@ -352,7 +383,7 @@ class Willump:
         return {k: getattr(self, k) for k in ("score", "alpha", "cost_cutoffs", "thresholds", "holdout", "refit",
                                               "n_repeats", "n_boot", "topk_fraction", "topk_precision",
                                               "topk_bootstrap", "topk_quantile", "topk_class", "max_drop",
-                                              "reference_tolerance", "seed", "cv")} | {"pipeline": self.pipeline}
+                                              "reference_tolerance", "seed", "cv", "cascade")} | {"pipeline": self.pipeline}
 
     def _stages(self, X, y):
         """The checkpoint folder of this fit (None without ``checkpoint_dir``) and its load/save helpers."""
@@ -489,7 +520,7 @@ class Willump:
             bar.update()
             pipe, full = pipes[0], fulls[0]  # what refit=False keeps (one split only)
             table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-            cascade = self._choose(table, names, total, scorer(y_ho, pf), self.max_drop)
+            cascade = self._choose(table, names, total, scorer(y_ho, pf), self.max_drop, enabled=self.cascade)
             bar.set_description("willump: top-K")
             topk = load("topk")
             if topk is None:
@@ -575,12 +606,13 @@ class Willump:
             raise invalid("max_drop", "Willump.cascade_for", "None, or a fraction in (0, 1) with score='accuracy'",
                           max_drop)
         cas = self.cascade_
-        out = self._choose(cas.table, self.pipeline_.names, cas.full_cost, cas.score_full, max_drop)
+        out = self._choose(cas.table, self.pipeline_.names, cas.full_cost, cas.score_full, max_drop,
+                           enabled=self.cascade)
         out.deployed_as_tested = cas.deployed_as_tested
         return out
 
     def _choose(self, table: pd.DataFrame, names, total: float, score_full: float,
-                max_drop: float | None) -> Cascade:
+                max_drop: float | None, enabled: bool = True) -> Cascade:
         test = ("McNemar exact, one-sided" if self.score == "accuracy" else "paired bootstrap, one-sided")
         table = self._accept(table, max_drop)
 
@@ -596,13 +628,14 @@ class Willump:
                                           "expected_cost": float(ref.expected_cost), "score": float(ref.score),
                                           "pvalue": float(ref.pvalue)})
         row = best("accepted")
-        if row is None:
+        if row is None or not enabled:
+            reason = "disabled" if not enabled else "none accepted"
             return Cascade((), tuple(names), 1.0, test, self.alpha, 1.0, None, score_full, score_full, 0.0, 0.0,
-                           total, total, reference, table)
+                           total, total, reference, table, reason=reason)
         disc = None if row.b < 0 else (int(row.b), int(row.c))
         return Cascade(tuple(row.groups), tuple(g for g in names if g not in row.groups), float(row.threshold), test,
                        self.alpha, float(row.pvalue), disc, score_full, float(row.score), float(row.frac_confident),
-                       float(row.drop_bound), float(row.expected_cost), total, reference, table)
+                       float(row.drop_bound), float(row.expected_cost), total, reference, table, reason="chosen")
 
     def _class_column(self, classes) -> int:
         if self.topk_class is None:

@@ -30,8 +30,16 @@ by ``folds``-fold cross-validation, and its rule is fixed in advance:
    a larger margin that passes after a smaller one failed is noise, not
    evidence.  Among the settings kept, the one of largest mean expected
    speed-up is chosen; ties go to the smaller ``max_drop``, then the larger
-   ``holdout``.  With none kept, the most conservative setting (smallest
-   margin, largest holdout) is returned and ``chosen_by_rule`` says so.
+   ``holdout``.
+4. **No cascade.**  With no setting kept, the cross-validation found no
+   margin whose cascade it could trust, and the outcome is *no cascade*:
+   ``Settings.cascade`` is False, ``chosen_by_rule`` is False, and
+   :meth:`Settings.kwargs` carries ``cascade=False``, so that
+   ``Willump(pipeline, **settings.kwargs())`` sends every row to the full
+   pipeline (``cascade_.reason == "disabled"``; the top-K plan is still
+   tuned, with the most conservative setting's ``holdout`` and margin).
+   Before, the most conservative margin's cascade was deployed anyway,
+   though it too had failed the check.
 
 The pooled out-of-fold rows are as many as the fitting rows, so the loss check
 has the power of a final split of that size; the inner fits see
@@ -69,15 +77,16 @@ class Settings:
 
     holdout: float | None  # None when the inner fits used cv
     max_drop: float | None
-    chosen_by_rule: bool  # False when no setting passed the loss check (the most conservative one is returned)
+    chosen_by_rule: bool  # False when no setting passed the loss check: then no cascade (cascade False)
     folds: int
     table: pd.DataFrame = field(repr=False)
     cv: int | None = None
+    cascade: bool = True  # False: no setting passed, deploy no cascade
 
     def kwargs(self) -> dict:
-        """``{"holdout": ..., "max_drop": ...}`` (or ``{"cv": ..., "max_drop": ...}``) for ``Willump(...)``."""
-        where = {"cv": self.cv} if self.cv is not None else {"holdout": self.holdout}
-        return where | {"max_drop": self.max_drop}
+        """Settings for ``Willump(...)``: ``holdout`` (or ``cv`` with ``refit=True``), ``max_drop`` and ``cascade``."""
+        where = {"cv": self.cv, "refit": True} if self.cv is not None else {"holdout": self.holdout}
+        return where | {"max_drop": self.max_drop, "cascade": self.cascade}
 
 
 def _route(w, cascade, X, ps_cache: dict, small_fit):
@@ -117,8 +126,9 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         Cross-validation folds, ``>= 2``.
     cv : int, optional
         Tune the inner fits by ``cv``-fold cross-fitting (``Willump(cv=...)``)
-        instead of one held-out split; ``holdouts`` is then not searched and
-        the returned ``holdout`` is None.
+        instead of one held-out split (with ``refit=True``, which it needs;
+        the ``max_drop`` guarantee does not cover that path); ``holdouts`` is
+        then not searched and the returned ``holdout`` is None.
     min_pvalue : float
         A setting passes when McNemar's one-sided test on its pooled
         out-of-fold rows gives at least this p-value.
@@ -137,6 +147,9 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         ``c``, McNemar's one-sided p-value on the pooled rows, the mean expected
         speed-up over folds, ``passed`` (pooled p-value ``>= min_pvalue``), ``kept``
         (passed, and so did every smaller margin of its holdout) and ``chosen``.
+        With no setting kept, ``cascade`` is False (deploy no cascade) and
+        ``chosen`` marks the most conservative setting, whose ``holdout`` and
+        margin are returned for the rest of the fit (top-K).
 
     Examples
     --------
@@ -164,7 +177,7 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         raise invalid("min_pvalue", own, "in (0, 1]", min_pvalue)
     if willump_kwargs.get("score", "accuracy") != "accuracy":
         raise invalid("score", own, "'accuracy' (max_drop is an accuracy margin)", willump_kwargs["score"])
-    for k in ("holdout", "max_drop", "seed", "progress", "refit"):
+    for k in ("holdout", "max_drop", "seed", "progress", "refit", "cascade"):
         if k in willump_kwargs:
             raise invalid(k, own, "not given here (it is what is chosen, or set by select_settings itself)",
                           willump_kwargs[k])
@@ -177,7 +190,7 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
         for inner, left in split:
             Xi, yi, Xl, yl = take_rows(X, inner), y[inner], take_rows(X, left), y[left]
             for h in holdouts:
-                where = {"cv": cv} if h is None else {"holdout": h}
+                where = {"cv": cv, "refit": True} if h is None else {"holdout": h}
                 w = Willump(pipeline, seed=seed, progress=False, **where, **willump_kwargs).fit(Xi, yi)
                 cost = w.groups_.set_index("group").cost_per_row_s
                 fitted_smalls: dict = {}
@@ -232,4 +245,4 @@ def select_settings(pipeline: Pipeline, X, y, *, holdouts: Sequence[float] = (0.
     row = table.loc[pick]
     m = None if np.isinf(row["_margin"]) else float(row["_margin"])
     h = None if cv is not None else float(row.holdout)
-    return Settings(h, m, by_rule, int(folds), table.drop(columns=["_margin", "_h"]), cv)
+    return Settings(h, m, by_rule, int(folds), table.drop(columns=["_margin", "_h"]), cv, cascade=by_rule)

@@ -207,7 +207,8 @@ def test_cross_fitting_tunes_on_every_row_with_out_of_fold_models():
     from sklearn.model_selection import StratifiedKFold
 
     X, y = synthetic(900, seed=6)
-    w = Willump(synthetic_pipeline(), progress=False, cv=3, seed=2).fit(X, y)
+    w = Willump(synthetic_pipeline(), progress=False, cv=3, refit=True, seed=2).fit(X, y)
+    assert not w.cascade_.deployed_as_tested
     t = w.cascade_.table
     ys, pfs, pss = [], [], []
     for tr, ho in StratifiedKFold(3, shuffle=True, random_state=2).split(X, y):
@@ -234,10 +235,49 @@ def test_cv_needs_refit_and_enough_rows_per_class():
     with pytest.raises(InvalidArgument, match="cv"):
         Willump(synthetic_pipeline(), cv=3, refit=False)
     with pytest.raises(InvalidArgument, match="cv"):
-        Willump(synthetic_pipeline(), cv=1)
+        Willump(synthetic_pipeline(), cv=1, refit=True)
+    with pytest.raises(InvalidArgument, match="cv"):
+        Willump(synthetic_pipeline(), cv=3)  # refit is off by default, and cv has no single tested model to keep
     X, y = synthetic(200)
     y = y.copy()
     y[:] = 0
     y[:2] = 1
     with pytest.raises(InvalidArgument, match="cv = 3"):
-        Willump(synthetic_pipeline(), cv=3, progress=False).fit(X, y)
+        Willump(synthetic_pipeline(), cv=3, refit=True, progress=False).fit(X, y)
+
+
+def test_the_deployed_models_are_the_tested_ones_by_default():
+    # refit=False by default: the deployed full and small models are those fitted on the training part
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+
+    X, y = synthetic(seed=4)
+    w = Willump(synthetic_pipeline(), progress=False).fit(X, y)
+    assert not w.refit and w.cascade_.deployed_as_tested and w.cascade_.reason == "chosen"
+    tr, _ = train_test_split(np.arange(len(y)), test_size=0.25, random_state=0, stratify=y)
+    pipe = synthetic_pipeline().clone().fit_groups(X[tr], y[tr])
+    blocks = pipe.features(X[tr])
+    full = clone(pipe.model).fit(pipe.matrix(blocks), y[tr])
+    small = clone(pipe.model).fit(pipe.matrix(blocks, ["cheap"]), y[tr])
+    Xt, _ = synthetic(200, seed=7)
+    bt = pipe.features(Xt)
+    np.testing.assert_allclose(w.predict_proba_full(Xt), full.predict_proba(pipe.matrix(bt)), atol=1e-12)
+    s, f = small_and_full(w, Xt)
+    np.testing.assert_allclose(s, small.predict_proba(pipe.matrix(bt, ["cheap"])), atol=1e-12)
+    refitted = Willump(synthetic_pipeline(), progress=False, refit=True).fit(X, y)
+    assert not refitted.cascade_.deployed_as_tested
+
+
+def test_no_accepted_candidate_or_cascade_false_deploys_none_and_says_why():
+    from dawnlab.errors import InvalidArgument
+
+    X, y = synthetic()
+    w = Willump(synthetic_pipeline(), progress=False, thresholds=(0.6,), max_drop=1e-4).fit(X, y)
+    assert not w.cascade_.table.accepted.any()
+    assert not w.cascade_.active and w.cascade_.reason == "none accepted"
+    off = Willump(synthetic_pipeline(), progress=False, cascade=False).fit(X, y)
+    assert not off.cascade_.active and off.cascade_.reason == "disabled" and off.cascade_.table.accepted.any()
+    Xt, _ = synthetic(100, seed=3)
+    np.testing.assert_array_equal(off.predict_proba(Xt), off.predict_proba_full(Xt))
+    with pytest.raises(InvalidArgument, match="cascade"):
+        Willump(synthetic_pipeline(), cascade="no")

@@ -24,11 +24,12 @@ def counting(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("stage", ["importance", "cascades", "refit"])
-def test_an_interrupted_fit_resumes_from_its_finished_stages_with_the_same_result(tmp_path, monkeypatch, stage):
+@pytest.mark.parametrize("stage, refit", [("importance", False), ("cascades", False), ("topk", False),
+                                         ("cascades", True), ("refit", True)])
+def test_an_interrupted_fit_resumes_from_its_finished_stages_with_the_same_result(tmp_path, monkeypatch, stage, refit):
     X, y = synthetic(900)
     Xt, _ = synthetic(300, seed=9)
-    plain = Willump(synthetic_pipeline(), progress=False, max_drop=0.05).fit(X, y)
+    plain = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, refit=refit).fit(X, y)
 
     real_stages = opt.Willump._stages
 
@@ -48,21 +49,22 @@ def test_an_interrupted_fit_resumes_from_its_finished_stages_with_the_same_resul
         monkeypatch.setattr(opt.Willump, "_stages", stages)
 
     interrupt_at(stage)
-    w = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, checkpoint_dir=tmp_path)
+    w = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, refit=refit, checkpoint_dir=tmp_path)
     with pytest.raises(Interrupt):
         w.fit(X, y)
     assert w.pipeline_ is None  # nothing half-fitted is left on the object
     (folder,) = tmp_path.iterdir()
-    order = ["measure", "importance", "cascades", "topk", "refit"]
+    order = ["measure", "importance", "cascades", "topk"] + (["refit"] if refit else [])
     kept = sorted(p.stem for p in folder.glob("*.pkl"))
     assert kept == sorted(order[:order.index(stage)])  # every finished stage, whole
     assert not list(folder.glob(".*.tmp"))  # no partial file
 
     monkeypatch.setattr(opt.Willump, "_stages", real_stages)
     calls = counting(monkeypatch)
-    resumed = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, checkpoint_dir=tmp_path).fit(X, y)
-    # the groups fitted on the training part were loaded, not refitted: only the final refit fits them
-    assert calls == ["cheap", "costly"]
+    resumed = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, refit=refit,
+                      checkpoint_dir=tmp_path).fit(X, y)
+    # the groups fitted on the training part were loaded, not refitted: only a final refit fits them
+    assert calls == (["cheap", "costly"] if refit else [])
     assert sorted(p.stem for p in folder.glob("*.pkl")) == sorted(order)
 
     # the same plan and answers as an uninterrupted fit (costs are re-measured there; the plan does not hinge on them)
@@ -75,7 +77,8 @@ def test_an_interrupted_fit_resumes_from_its_finished_stages_with_the_same_resul
 
     # a third call loads everything: identical to the resumed one, measured costs included, and fits nothing
     calls.clear()
-    again = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, checkpoint_dir=tmp_path).fit(X, y)
+    again = Willump(synthetic_pipeline(), progress=False, max_drop=0.05, refit=refit,
+                    checkpoint_dir=tmp_path).fit(X, y)
     assert calls == []
     assert again.groups_.equals(resumed.groups_)
     assert again.cascade_.expected_cost == resumed.cascade_.expected_cost
