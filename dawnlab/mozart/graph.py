@@ -141,6 +141,15 @@ class Annotated:
             self._sig = None
         functools.update_wrapper(self, func, assigned=("__doc__", "__module__"), updated=())
 
+    def __getattr__(self, name):
+        # what is not annotated is the function's own: a ufunc's reduce, accumulate, at, nin, identity ...
+        if name.startswith("__") or name in ("func", "outer"):
+            raise AttributeError(name)
+        attr = getattr(self.__dict__.get("func"), name)
+        if callable(attr):
+            return lambda *args, **kwargs: attr(*_materialize(args), **{k: _materialize(v) for k, v in kwargs.items()})
+        return attr
+
     def arg_names(self, n: int) -> list[str]:
         names = list(self._names[:n])
         return names + [f"args[{i}]" for i in range(len(names), n)]

@@ -62,8 +62,8 @@ _UNARY = ["exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "cbrt
 def _ufunc(name, uf, nin):
     ann = Annotated(uf, [S] * nin, {"out": mut(S), "where": S}, S, name=name, out="out")  # where=: a mask cut like x
     if nin == 2:
-        ann.outer = Annotated(uf.outer, [ArraySplit(0), Broadcast()], {}, ArraySplit(0),
-                              name=f"{name}.outer", out="out", ndim=2)
+        ann.outer = Annotated(uf.outer, [ArraySplit(0), Broadcast()], {"out": mut(ArraySplit(0))}, ArraySplit(0),
+                              name=f"{name}.outer", out="out", ndim=2)  # a caller's out= is written in place
     return ann
 
 

@@ -317,7 +317,33 @@ class _StrAccessor:
             raise AttributeError(name)
         if not callable(getattr(_pd.Series([], dtype=object).str, name, None)):
             raise AttributeError(f"pandas' .str has no method {name!r}")
-        return lambda *args, **kwargs: str_method(self._value, name, args, kwargs)
+        def call(*args, **kwargs):
+            # split(expand=True) without n makes as many columns as the longest row of the whole column has parts
+            if name in _STR_EAGER or (name in ("split", "rsplit") and kwargs.get("expand") and kwargs.get("n", -1) in
+                                      (-1, 0, None)):
+                return getattr(_materialize(self._value).str, name)(*args, **kwargs)
+            return str_method(self._value, name, args, kwargs)
+
+        return call
+
+
+def _data_dependent_dtype(dtype) -> bool:
+    """A dtype whose meaning each piece would infer from its own rows (categories), so that pieces disagree."""
+    if isinstance(dtype, dict):
+        return any(_data_dependent_dtype(d) for d in dtype.values())
+    if isinstance(dtype, str):
+        return dtype == "category"
+    return isinstance(dtype, _pd.CategoricalDtype) and dtype.categories is None
+
+
+def _astype_method(value, dtype):
+    if _data_dependent_dtype(dtype):  # astype("category"): the categories come from every row, so eagerly
+        return _materialize(value).astype(dtype)
+    return astype(value, dtype)
+
+
+# .str methods whose output for a row depends on other rows (or that reduce): pandas' own, eagerly
+_STR_EAGER = {"cat", "get_dummies"}
 
 
 def _merge_method(value, right, how="inner", **kwargs):
@@ -347,9 +373,10 @@ _METHODS = {
     "isin": lambda v, values: isin(v, list(values) if not isinstance(values, (set, dict)) else values),
     "isna": lambda v: isna(v), "isnull": lambda v: isna(v), "notna": lambda v: notna(v),
     "notnull": lambda v: notna(v), "abs": lambda v: _OPERATORS["abs"](v),
-    "round": lambda v, decimals=0: round_(v, decimals), "astype": lambda v, dtype: astype(v, dtype),
+    "round": lambda v, decimals=0: round_(v, decimals), "astype": lambda v, dtype: _astype_method(v, dtype),
     "clip": lambda v, lower=None, upper=None: clip(v, lower, upper),
-    "dropna": lambda v, **kw: dropna(v, kw),
+    "dropna": lambda v, **kw: (_materialize(v).dropna(**kw) if kw.get("axis", 0) in (1, "columns")
+                               else dropna(v, kw)),  # dropping columns depends on every row: eagerly
     "mask": lambda v, cond, other=_np.nan: mask(v, cond, other),
     "where": lambda v, cond, other=_np.nan: where(v, cond, other),
     "merge": _merge_method, "value_counts": _value_counts_method,

@@ -62,9 +62,10 @@ Backends.  ``"threads"`` (default): a thread pool that lives as long as the
 process (NumPy, SciPy's ufuncs and pandas' kernels release the GIL).
 ``"processes"`` and ``"dask"``: the index space is cut into one block per
 worker (or per dask worker thread, times two); each block, with its slice of
-every input, goes to a local process pool (kept across evaluations, see
-:func:`_imap_persistent`; a fresh one through :func:`dawnlab.parallel.imap`
-where the program refers to ``__main__``) or through
+every input, goes to a local process pool (a fresh one per evaluation through
+:func:`dawnlab.parallel.imap`; with the option ``keep_pool=True`` one kept
+across evaluations, see :func:`_imap_persistent`, which saves 50-90 ms each
+but whose workers keep the module state they were forked with) or through
 :func:`dawnlab.parallel.imap` to a ``dask.distributed`` ``Client``, where the
 same piece loop runs on it;
 the blocks' results are merged here.  Functions and broadcast values must
@@ -173,7 +174,7 @@ def _default_workers() -> int:
     return default_workers()
 
 
-_OPTIONS = {"workers": None, "piece_size": None, "backend": "threads", "client": None}
+_OPTIONS = {"workers": None, "piece_size": None, "backend": "threads", "client": None, "keep_pool": False}
 
 
 def get_options() -> dict:
@@ -182,7 +183,7 @@ def get_options() -> dict:
 
 
 def set_options(**kwargs) -> None:
-    """Set the defaults: ``workers``, ``piece_size``, ``backend``, ``client``.
+    """Set the defaults: ``workers``, ``piece_size``, ``backend``, ``client``, ``keep_pool``.
 
     >>> set_options(workers=2); get_options()["workers"]
     2
@@ -225,6 +226,9 @@ def resolve_options(overrides: dict) -> dict:
     if w is not None and (isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1):
         raise invalid("workers", "dawnlab.mozart", "a positive int or None (the usable cores)", w)
     opts["workers"] = int(w) if w is not None else _default_workers()
+    if not isinstance(opts["keep_pool"], bool):
+        raise invalid("keep_pool", "dawnlab.mozart", "True or False (keep the process pool across evaluations)",
+                      opts["keep_pool"])
     p = opts["piece_size"]
     if p is not None and (isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1):
         raise invalid("piece_size", "dawnlab.mozart", "a positive int or None (from the L2 cache size)", p)
@@ -876,7 +880,8 @@ def _imap_persistent(payloads: list, workers: int):
     takes 0.5 s on this backend).  A pool whose worker died is replaced.
     Its workers keep the module state they were forked with: a module-level
     variable an annotated function reads, changed after the pool started, is
-    not seen there (``_close_process_pools()`` starts afresh).
+    not seen there (``_close_process_pools()`` starts afresh), so it is used
+    only with the option ``keep_pool=True``.
     """
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -915,7 +920,8 @@ def _run_blocks(prog: _Program, values: list, opts: dict) -> dict:
         payloads.append((prog, block_values, opts["piece_size"], int(a)))
     kwargs = {"client": opts["client"]} if opts["backend"] == "dask" else {"processes": opts["workers"]}
     outs = [None] * len(payloads)
-    if opts["backend"] == "processes" and opts["workers"] > 1 and len(payloads) > 1 and _reusable(prog, payloads):
+    if (opts["backend"] == "processes" and opts["keep_pool"] and opts["workers"] > 1 and len(payloads) > 1
+            and _reusable(prog, payloads)):
         results = _imap_persistent(payloads, opts["workers"])
     else:
         results = imap(_run_block, payloads, progress=False, **kwargs)

@@ -304,3 +304,29 @@ def test_groupby_a_key_series_is_cut_with_the_frame(index):
     lazy_key = mpd.DataFrame(raw)["k"].str.upper()     # a lazy key from the same frame
     pandas.testing.assert_series_equal(evaluate(mpd.DataFrame(raw).groupby(lazy_key)["x"].sum(), piece_size=64),
                                        raw.groupby(raw["k"].str.upper())["x"].sum())
+
+
+def test_pandas_methods_that_depend_on_other_rows_run_eagerly_and_equal_pandas():
+    s = pandas.Series(["a|b", "c", "a", "b|c", "d", "a"] * 3)
+    pandas.testing.assert_frame_equal(evaluate(mpd.Series(s).str.get_dummies("|"), piece_size=4), s.str.get_dummies("|"))
+    assert evaluate(mpd.Series(s).str.cat(sep=",")) == s.str.cat(sep=",")
+    t = pandas.Series(["a b c", "d", "e f"] * 4)
+    pandas.testing.assert_frame_equal(evaluate(mpd.Series(t).str.split(expand=True), piece_size=2),
+                                      t.str.split(expand=True))
+    raw = pandas.DataFrame({"a": [1.0, np.nan, 3.0, 4.0, 5.0, 6.0], "b": [1.0, 2.0, 3.0, 4.0, np.nan, 6.0],
+                            "c": np.arange(6.0)})
+    pandas.testing.assert_frame_equal(evaluate(mpd.DataFrame(raw).dropna(axis=1), piece_size=2), raw.dropna(axis=1))
+    pandas.testing.assert_frame_equal(evaluate(mpd.DataFrame(raw).dropna(), piece_size=2), raw.dropna())
+    k = pandas.Series(list("edcbaabcde"))
+    got = evaluate(mpd.Series(k).astype("category"), piece_size=3)
+    pandas.testing.assert_series_equal(got, k.astype("category"))
+
+
+def test_outer_with_out_writes_the_out_array_and_ufunc_methods_fall_through():
+    x, y = np.arange(6.0), np.arange(6.0) * 2
+    o = np.zeros((6, 6))
+    mnp.subtract.outer(x, y, out=o)                     # the result dropped: the write must still happen
+    evaluate(piece_size=2)
+    np.testing.assert_array_equal(o, np.subtract.outer(x, y))
+    assert mnp.add.reduce(x) == np.add.reduce(x) and mnp.exp.nin == 1 and mnp.add.identity == 0
+    np.testing.assert_array_equal(mnp.maximum.accumulate(mnp.lazy_array(x[::-1])), np.maximum.accumulate(x[::-1]))

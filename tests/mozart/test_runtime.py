@@ -123,10 +123,31 @@ def test_process_backend_keeps_its_pool_across_evaluations():
     w = WORKLOADS["blackscholes"]
     d = w.data(20_000, seed=3)
     ref = w.plain(d)
+    runtime._close_process_pools()
     assert w.check(w.mozart(d, backend="processes", workers=2), ref)
+    assert 2 not in runtime._PROCESS_POOLS        # by default a fresh pool per evaluation (current module state)
+    assert w.check(w.mozart(d, backend="processes", workers=2, keep_pool=True), ref)
     pool = runtime._PROCESS_POOLS[2]
-    assert w.check(w.mozart(d, backend="processes", workers=2, piece_size=1000), ref)
+    assert w.check(w.mozart(d, backend="processes", workers=2, piece_size=1000, keep_pool=True), ref)
     assert runtime._PROCESS_POOLS[2] is pool
+
+
+def test_the_default_process_pool_sees_module_state_changed_between_evaluations(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "scalemod18.py").write_text(
+        "from dawnlab.mozart import Generic, sa\nSCALE = 2.0\n\n@sa(Generic('S'), ret=Generic('S'))\n"
+        "def scaled(a):\n    return a * SCALE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import scalemod18
+
+    x = np.ones(4_000)
+    try:
+        assert evaluate(scalemod18.scaled(x), backend="processes", workers=2, piece_size=500)[0] == 2.0
+        scalemod18.SCALE = 3.0
+        assert evaluate(scalemod18.scaled(x), backend="processes", workers=2, piece_size=500)[0] == 3.0
+    finally:
+        sys.modules.pop("scalemod18", None)
 
 
 def test_a_program_naming_main_gets_a_fresh_pool():
