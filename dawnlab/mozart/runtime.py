@@ -858,18 +858,22 @@ def _reusable(prog: _Program, payloads: list) -> bool:
     started); a program or a block value that refers to ``__main__`` gets a
     fresh pool, as every evaluation did before.
     """
+    if b"__main__" in _pickled(prog):
+        return False
+    return not any(type(v).__module__ == "__main__" for payload in payloads for v in payload[1])
+
+
+def _pickled(prog) -> bytes:
+    """The program pickled, as the process backend sends it; refused with the rule named if it does not pickle."""
     import pickle
 
     try:
-        blob = pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         names = ", ".join(op.name for op in prog.ops)
         raise invalid("backend", "dawnlab.mozart", "'processes' only for functions and broadcast values that pickle "
                       f"(defined at module level, not lambdas or nested functions; or use backend='threads'): "
                       f"a call among {names} does not ({exc})", "processes") from exc
-    if b"__main__" in blob:
-        return False
-    return not any(type(v).__module__ == "__main__" for payload in payloads for v in payload[1])
 
 
 def _imap_persistent(payloads: list, workers: int):
@@ -920,6 +924,8 @@ def _run_blocks(prog: _Program, values: list, opts: dict) -> dict:
         payloads.append((prog, block_values, opts["piece_size"], int(a)))
     kwargs = {"client": opts["client"]} if opts["backend"] == "dask" else {"processes": opts["workers"]}
     outs = [None] * len(payloads)
+    if opts["backend"] == "processes":
+        _pickled(prog)
     if (opts["backend"] == "processes" and opts["keep_pool"] and opts["workers"] > 1 and len(payloads) > 1
             and _reusable(prog, payloads)):
         results = _imap_persistent(payloads, opts["workers"])
