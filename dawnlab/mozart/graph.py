@@ -810,8 +810,8 @@ def discard(value=None) -> int:
 
     With no argument every pending call is dropped.  With a lazy value (or a
     list, tuple or dict of them), its pending call is dropped together with
-    the pending calls it needs and every pending call that reads any of
-    those.  A dropped in-place write never happens (its array keeps the
+    every pending call that reads it (directly or not) and the pending calls
+    it needs that no other live value needs.  A dropped in-place write never happens (its array keeps the
     values it has), and using a dropped value raises.  This is the way out
     after a :class:`~dawnlab.mozart.runtime.PieceError`, which leaves the
     failing calls pending (nothing committed) so that every later evaluation
@@ -845,15 +845,29 @@ def discard(value=None) -> int:
                         collect(x)
 
             collect(value)
-            while stack:
-                n = stack.pop()
-                if n.done or n.id in drop:
-                    continue
-                drop.add(n.id)
-                stack.extend(v for v in [*n.args, *n.kwargs.values()] if isinstance(v, Node))
+
+            def inputs(n):
+                return [v for v in [*n.args, *n.kwargs.values()] if isinstance(v, Node) and not v.done]
+
+            def upstream(nodes):
+                seen, todo = {}, list(nodes)
+                while todo:
+                    n = todo.pop()
+                    if n.done or n.id in seen:
+                        continue
+                    seen[n.id] = n
+                    todo.extend(inputs(n))
+                return seen
+
+            down = {n.id for n in stack if not n.done}
             for n in pend:  # capture order is a topological order: readers come after what they read
-                if any(isinstance(v, Node) and v.id in drop for v in [*n.args, *n.kwargs.values()]):
-                    drop.add(n.id)
+                if any(v.id in down for v in inputs(n)):
+                    down.add(n.id)
+            # what another live value (or a pending in-place write) not downstream of these still needs is kept
+            live = [n for n in pend if n.id not in down and (n.mut_root is not None or
+                                                               (n.lazy_ref is not None and n.lazy_ref() is not None))]
+            keep = upstream(live)
+            drop = {i for i in upstream(stack) if i not in keep} | down
         for n in pend:
             if n.id not in drop:
                 continue

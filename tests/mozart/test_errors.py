@@ -355,3 +355,19 @@ def test_a_lambda_on_the_process_backend_is_refused_naming_the_rule():
                                               r"pickle.*backend='threads'"):
         evaluate(y, backend="processes", workers=2, piece_size=256)
     np.testing.assert_allclose(evaluate(y), np.arange(2_000.0) * 2.0)   # still pending, runs on threads
+
+
+def test_discard_keeps_what_other_live_values_still_need():
+    from dawnlab.mozart import discard
+
+    x = np.linspace(0.0, 1.0, 3_000)
+    t = mnp.exp(x)
+    y = t + 1.0
+    z = t * 2.0
+    w = y * 3.0                                         # reads y: dropped with it
+    assert discard(y) == 2
+    assert not y.evaluated and not w.evaluated
+    np.testing.assert_allclose(evaluate(z), np.exp(x) * 2.0)   # z and the t it shares with y are kept
+    np.testing.assert_allclose(evaluate(t), np.exp(x))
+    with pytest.raises(InvalidArgument, match="discarded"):
+        evaluate(w)
