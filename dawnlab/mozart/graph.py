@@ -421,7 +421,13 @@ def _capture(ann, args, kwargs):
         return ann.eager(*values[:len(args)], **dict(zip(kwargs, values[len(args):])))
     distinct = {k for _, k, _ in keys}
     if 1 in distinct and len(distinct) == 2 and all(isinstance(k, int) for k in distinct):
-        # NumPy broadcasts an axis of length 1 against any length: such a plain array is passed whole
+        # NumPy broadcasts an axis of length 1 against any length: such a plain array is passed whole (a lazy
+        # one is computed first, then passed whole)
+        short = [where for (where, nm, v, t), value, rt in zip(slots, values, in_types)
+                 if isinstance(value, (Lazy, _Writer)) and rt.splits and _node_of(value).key == 1
+                 and isinstance(rt, ArraySplit)]
+        if short:
+            raise _Conflict(short)
         for pos, ((where, nm, v, t), value) in enumerate(zip(slots, values)):
             rt = in_types[pos]
             if (isinstance(rt, ArraySplit) and isinstance(value, np.ndarray) and value is not mut_root

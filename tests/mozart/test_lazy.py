@@ -330,3 +330,12 @@ def test_outer_with_out_writes_the_out_array_and_ufunc_methods_fall_through():
     np.testing.assert_array_equal(o, np.subtract.outer(x, y))
     assert mnp.add.reduce(x) == np.add.reduce(x) and mnp.exp.nin == 1 and mnp.add.identity == 0
     np.testing.assert_array_equal(mnp.maximum.accumulate(mnp.lazy_array(x[::-1])), np.maximum.accumulate(x[::-1]))
+
+
+def test_a_lazy_value_of_length_one_broadcasts_too():
+    x = np.arange(1.0, 2_001.0) / 1_000.0
+    one = np.array([0.5])
+    np.testing.assert_allclose(evaluate(mnp.add(x, mnp.exp(one)), piece_size=256), x + np.exp(one))
+    np.testing.assert_allclose(evaluate(mnp.exp(x) + mnp.exp(one), piece_size=256), np.exp(x) + np.exp(one))
+    got = evaluate(mnp.exp(x[:200, None]) - mnp.exp(x[None, :200]), piece_size=32)
+    np.testing.assert_allclose(got, np.exp(x[:200, None]) - np.exp(x[None, :200]))
