@@ -44,7 +44,7 @@ import numpy as _np
 import pandas as _pd
 
 from dawnlab.mozart.graph import Annotated, Lazy, _materialize, source
-from dawnlab.mozart.splittypes import (Broadcast, CountsReduce, Generic, GroupByReduce, MeanPartial, MeanReduce,
+from dawnlab.mozart.splittypes import (Broadcast, CountsReduce, EmptySum, Generic, GroupByReduce, MeanPartial, MeanReduce,
                                        Reduce, RowSplit, SumReduce)
 
 pd = _pd
@@ -205,7 +205,7 @@ class GroupMean(Reduce):
 
 
 def _sum(x):
-    return x.sum()
+    return EmptySum(x.sum()) if len(x) == 0 else x.sum()
 
 
 def _mean(x):

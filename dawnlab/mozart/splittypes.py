@@ -235,10 +235,21 @@ class SumReduce(Reduce):
     """
 
     def merge(self, pieces):
-        total = pieces[0]
-        for p in pieces[1:]:
+        full = [p for p in pieces if not isinstance(p, EmptySum)]
+        if not full:  # every piece empty: the sum of nothing, as the library gives it
+            return pieces[0].value
+        total = full[0]
+        for p in full[1:]:
             total = total + p
         return total
+
+
+@dataclass(frozen=True)
+class EmptySum:
+    """An empty piece's sum, left out of :class:`SumReduce`'s merge (an object column's empty sum is ``0``,
+    which cannot be added to strings)."""
+
+    value: object
 
 
 class MinReduce(Reduce):

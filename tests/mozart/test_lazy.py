@@ -339,3 +339,10 @@ def test_a_lazy_value_of_length_one_broadcasts_too():
     np.testing.assert_allclose(evaluate(mnp.exp(x) + mnp.exp(one), piece_size=256), np.exp(x) + np.exp(one))
     got = evaluate(mnp.exp(x[:200, None]) - mnp.exp(x[None, :200]), piece_size=32)
     np.testing.assert_allclose(got, np.exp(x[:200, None]) - np.exp(x[None, :200]))
+
+
+def test_a_sum_of_text_with_empty_pieces_equals_pandas():
+    s = pandas.Series(["a", "b", "x", "y", "z", "w", "g", "h"], dtype=object)
+    keep = pandas.Series([True, True, False, False, False, False, True, True])
+    assert evaluate(mpd.Series(s)[keep].sum(), piece_size=2) == s[keep].sum() == "abgh"
+    assert evaluate(mpd.Series(s)[keep & False].sum(), piece_size=2) == s[keep & False].sum()
