@@ -349,7 +349,9 @@ _STR_EAGER = {"cat", "get_dummies"}
 def _merge_method(value, right, how="inner", **kwargs):
     if isinstance(right, Lazy):
         right = right.value
-    if how in ("inner", "left") and isinstance(right, _pd.DataFrame):
+    if how in ("inner", "left") and isinstance(right, _pd.DataFrame) and not (kwargs.get("left_index")
+                                                                           or kwargs.get("right_index")):
+        # (an index merge takes its result's index from the tables: pandas' own, eagerly)
         return merge_broadcast(value, right, {"how": how, **kwargs})
     return _materialize(value).merge(right, how=how, **kwargs)
 

@@ -346,3 +346,10 @@ def test_a_sum_of_text_with_empty_pieces_equals_pandas():
     keep = pandas.Series([True, True, False, False, False, False, True, True])
     assert evaluate(mpd.Series(s)[keep].sum(), piece_size=2) == s[keep].sum() == "abgh"
     assert evaluate(mpd.Series(s)[keep & False].sum(), piece_size=2) == s[keep & False].sum()
+
+
+def test_a_merge_on_the_index_keeps_pandas_result_index():
+    left = pandas.DataFrame({"x": np.arange(6.0)})
+    right = pandas.DataFrame({"k": [0, 2, 4], "w": [1.0, 2.0, 3.0]})
+    got = evaluate(mpd.DataFrame(left).merge(right, left_index=True, right_on="k", how="left"), piece_size=2)
+    pandas.testing.assert_frame_equal(got, left.merge(right, left_index=True, right_on="k", how="left"))
