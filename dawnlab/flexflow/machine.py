@@ -63,6 +63,19 @@ class Device:
     share: str = ""
     contention: float = 1.0
 
+    def __post_init__(self):  # code-built devices are checked as machine files are
+        f = f"Device({self.name!r})."
+        for key in ("flops", "mem_bandwidth", "memory"):
+            _number(getattr(self, key), f + key, "Device", strict=True)
+        _number(self.kernel_latency, f + "kernel_latency", "Device", True, strict=True)
+        if _number(self.contention, f + "contention", "Device", strict=True) < 1.0:
+            raise invalid(f + "contention", "Device", "a slowdown factor >= 1 (1: none)", self.contention,
+                          cls=MachineError)
+        if not isinstance(self.copy_engine, bool):
+            raise invalid(f + "copy_engine", "Device", "true or false", self.copy_engine, cls=MachineError)
+        if not isinstance(self.share, str):
+            raise invalid(f + "share", "Device", "a group name (a string)", self.share, cls=MachineError)
+
 
 @dataclass(frozen=True)
 class Link:
@@ -74,10 +87,19 @@ class Link:
     bandwidth: float
     latency: float
 
+    def __post_init__(self):
+        f = f"Link({self.name!r})."
+        _number(self.bandwidth, f + "bandwidth", "Link", strict=True)
+        _number(self.latency, f + "latency", "Link", True, strict=True)
+        if self.src == self.dst:
+            raise invalid(f + "dst", "Link", "another node than its source (no self-links)", self.dst,
+                          cls=MachineError)
 
-def _number(value, name, owner, allow_zero=False):
-    """A finite number > 0 (>= 0 with ``allow_zero``), else a MachineError naming the field."""
-    if isinstance(value, str):  # YAML 1.1 reads 1.0e13 (no sign in the exponent) as a string
+
+def _number(value, name, owner, allow_zero=False, strict=False):
+    """A finite number > 0 (>= 0 with ``allow_zero``), else a MachineError naming the field
+    (``strict``: no string that reads as a number)."""
+    if isinstance(value, str) and not strict:  # YAML 1.1 reads 1.0e13 (no sign in the exponent) as a string
         try:
             value = float(value)
         except ValueError:
@@ -122,6 +144,11 @@ class Machine:
         if len(set(names)) != len(names):
             raise invalid("devices", "Machine", "devices with unique names", names, cls=MachineError)
         self.device_index = {n: i for i, n in enumerate(names)}
+        pairs = [(l.src, l.dst) for l in self.links]
+        if len(set(pairs)) != len(pairs):
+            dup = sorted({p for p in pairs if pairs.count(p) > 1})
+            raise invalid("links", "Machine", "at most one link per direction between two nodes",
+                          f"{dup[0][0]} -> {dup[0][1]} listed {pairs.count(dup[0])} times", cls=MachineError)
         g = nx.DiGraph()
         g.add_nodes_from(names)
         for k, link in enumerate(self.links):
@@ -183,6 +210,17 @@ class Machine:
             if key not in spec:
                 raise invalid("spec", owner, f"a mapping with key {key!r}", sorted(spec), cls=MachineError)
         types = spec["device_types"]
+        if not isinstance(types, dict) or not all(isinstance(v, dict) for v in types.values()):
+            raise invalid("device_types", owner, "a mapping from type name to a mapping of its fields",
+                          types, cls=MachineError)
+        for key in ("devices", "links"):
+            if not isinstance(spec[key], list):
+                raise invalid(key, owner, "a list of mappings", spec[key], cls=MachineError)
+        for key, need in (("devices", ("name", "type")), ("links", ("a", "b"))):
+            for k, entry in enumerate(spec[key]):
+                if not isinstance(entry, dict) or any(n not in entry for n in need):
+                    raise invalid(f"{key}[{k}]", owner, f"a mapping with keys {list(need)}", entry,
+                                  cls=MachineError)
         devices = []
         for d in spec["devices"]:
             t = d.get("type")
@@ -212,8 +250,11 @@ class Machine:
             f = f"links[{a}-{b}]."
             bw = _positive(l.get("bandwidth"), f + "bandwidth", owner)
             lat = _number(l.get("latency", 0.0), f + "latency", owner, True)
+            duplex = l.get("duplex", True)
+            if not isinstance(duplex, bool):
+                raise invalid(f + "duplex", owner, "true or false", duplex, cls=MachineError)
             links.append(Link(f"{a}->{b}", a, b, bw, lat))
-            if l.get("duplex", True):
+            if duplex:
                 links.append(Link(f"{b}->{a}", b, a, bw, lat))
         return cls(devices, links, str(spec.get("name", "machine")))
 

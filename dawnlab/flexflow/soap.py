@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import numbers
 import pathlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -332,13 +333,21 @@ class Strategy:
             raise invalid("machine", owner, f"a machine of {len(data['machine_spec']['devices'])} devices like "
                           f"{data.get('machine')!r}", f"{machine.name!r} with {machine.num_devices}",
                           cls=ConfigError)
-        try:
-            ops = data["ops"]
-            configs = {n: OpConfig(tuple(int(k) for k in c["degrees"]), tuple(int(v) for v in c["devices"]))
-                       for n, c in ops.items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        ops = data.get("ops")
+        if not isinstance(ops, dict):
             raise invalid("data", owner, "a dict with 'ops': {name: {'degrees', 'devices'}}",
-                          type(data).__name__, f"({e})", cls=ConfigError) from None
+                          type(ops).__name__, cls=ConfigError)
+        configs = {}
+        for n, c in ops.items():
+            if not isinstance(c, dict) or "degrees" not in c or "devices" not in c:
+                raise invalid(f"ops[{n!r}]", owner, "a dict with 'degrees' and 'devices'", c, cls=ConfigError)
+            for key in ("degrees", "devices"):  # whole numbers only: 0.5 is no device index
+                v = c[key]
+                whole = all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in v) \
+                    if isinstance(v, (list, tuple)) else False
+                if not whole:
+                    raise invalid(f"ops[{n!r}].{key}", owner, "a list of ints", v, cls=ConfigError)
+            configs[n] = OpConfig(tuple(int(k) for k in c["degrees"]), tuple(int(d) for d in c["devices"]))
         return cls(graph, machine, configs)
 
     @classmethod

@@ -61,7 +61,9 @@ def test_report_of_a_complete_state_has_no_null_key(bench, tmp_path):
              "strategies": {"table": table, "kendall": 0.9, "spearman": 0.95, "max_error": 0.05,
                             "link_latency": 1e-4, "link_bandwidth": 2e9, "others": [0.1], "used": [0],
                             "load_rounds": [1.0, 1.5, 2.0], "rounds": 1, "raw": "r.pkl",
-                            "plain": {"kendall": 0.8, "spearman": 0.9, "max_error": 0.06}, "load": [load]}}
+                            "plain": {"kendall": 0.8, "spearman": 0.9, "max_error": 0.06}, "load": [load],
+                            "offsets": {"offset_share_max": 0.02, "one_offset": {"kendall": 0.85, "max_error": 0.07},
+                                        "no_offset": {"kendall": 0.8, "max_error": 0.08}}}}
     path = tmp_path / "full.json"
     s = bench.State(str(path), {"quick": False})
     for k, v in parts.items():
@@ -69,6 +71,7 @@ def test_report_of_a_complete_state_has_no_null_key(bench, tmp_path):
     out = bench.report(bench.State(str(path), {"quick": False}))
     assert out["missing_parts"] == [] and all(v is not None for v in out.values())
     assert out["sim_rank_kendall"] == 0.9 and out["sim_errors_validated"] == {"data parallel (ring)": 0.05}
+    assert out["validation_offsets"]["one_offset"] == {"kendall": 0.85, "max_error": 0.07}
     assert set(out["speedup_over_dp_ring"]) == set(names) and out["search_seconds"]["alexnet"] == 2.0
 
 
@@ -81,3 +84,15 @@ def test_a_state_of_other_settings_and_bad_arguments_are_refused(bench, tmp_path
         bench.main(QUICK + ["--part", "search", "--bench", "alexnet,vgg"])
     with pytest.raises(InvalidArgument, match="'state'.*json"):
         bench.main(QUICK + ["--state", str(tmp_path / "s.pkl"), "--part", "report"])
+
+
+def test_offset_variants_take_out_the_per_strategy_offsets(bench):
+    import pandas as pd
+
+    t = pd.DataFrame({"strategy": ["data parallel", "one device", "expert"], "sync": ["ring"] * 3,
+                      "measured_s": [1.0, 2.0, 3.0], "simulated_s": [1.1, 2.0, 2.4], "offset_s": [0.1, 0.5, -0.1]})
+    o = bench._offset_variants(t)
+    assert o["offset_share_max"] == 0.25
+    # one offset (DP's 0.1) for all: 1.1, 1.6, 2.6; none: 1.0, 1.5, 2.5
+    assert o["one_offset"]["max_error"] == pytest.approx(0.2) and o["no_offset"]["max_error"] == pytest.approx(0.25)
+    assert o["one_offset"]["kendall"] == pytest.approx(1.0) and o["no_offset"]["kendall"] == pytest.approx(1.0)

@@ -117,3 +117,43 @@ def test_share_groups_and_contention_are_read_validated_and_round_tripped(tmp_pa
     bad["devices"][0]["share"] = 3
     with pytest.raises(MachineError, match="share"):
         Machine.from_dict(bad)
+
+
+def _spec():
+    return json.loads(json.dumps(Machine.preset("p100x4").to_dict()))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: s.update(devices=["gpu0", "gpu1"]), r"'devices\[0\]'.*mapping with keys"),
+    (lambda s: s["devices"][1].pop("name"), r"'devices\[1\]'.*\['name', 'type'\]"),
+    (lambda s: s["links"][2].pop("b"), r"'links\[2\]'.*\['a', 'b'\]"),
+    (lambda s: s.update(links={"a": "gpu0"}), r"'links'.*list of mappings"),
+    (lambda s: s.update(device_types=[1]), r"'device_types'.*mapping from type name"),
+    (lambda s: s["links"][0].update(duplex="false"), r"duplex'.*true or false.*'false'"),
+    (lambda s: s["links"].append(dict(s["links"][0])), r"'links'.*one link per direction.*listed 2 times"),
+    (lambda s: s["links"].append({"a": "gpu0", "b": "gpu0", "bandwidth": 1e9}), r"no self-links"),
+])
+def test_malformed_machine_files_are_errors_naming_the_entry(change, match):
+    # found by the outside review: these gave AttributeError/KeyError/TypeError or were accepted
+    spec = _spec()
+    change(spec)
+    with pytest.raises(MachineError, match=match):
+        Machine.from_dict(spec)
+
+
+def test_code_built_devices_and_links_are_validated_too():
+    from dawnlab.flexflow.machine import Device, Link
+
+    with pytest.raises(MachineError, match=r"Device\('a'\)\.flops.*finite positive.*nan"):
+        Device("a", "g", float("nan"), 1e9, 1e9)
+    with pytest.raises(MachineError, match=r"Device\('a'\)\.memory"):
+        Device("a", "g", 1e9, 1e9, -1.0)
+    with pytest.raises(MachineError, match=r"contention.*>= 1"):
+        Device("a", "g", 1e9, 1e9, 1e9, contention=0.5)
+    with pytest.raises(MachineError, match=r"copy_engine"):
+        Device("a", "g", 1e9, 1e9, 1e9, copy_engine="no")
+    with pytest.raises(MachineError, match=r"Link\('a->b'\)\.bandwidth.*nan"):
+        Link("a->b", "a", "b", float("nan"), 0.0)
+    with pytest.raises(MachineError, match=r"Link\('a->b'\)\.latency.*>= 0"):
+        Link("a->b", "a", "b", 1e9, -1.0)
+    assert Device("a", "g", 1e9, 1e9, 1e9).kernel_latency == 5e-6  # a valid one is built as before

@@ -121,3 +121,21 @@ def test_a_strategy_file_refuses_a_graph_or_machine_it_does_not_fit(tmp_path):
         Strategy.load(p, g, Machine.preset("p100x16"))
     with pytest.raises(ConfigError, match="'graph'"):
         Strategy.from_json({"ops": data["ops"]})
+
+
+@pytest.mark.parametrize("key, value", [("devices", "half"), ("devices", [0.5, 0.5]), ("degrees", "x"),
+                                        ("degrees", [2.0, 1]), ("devices", [True, False])])
+def test_strategy_files_with_non_integer_degrees_or_devices_are_refused_naming_the_op(tmp_path, key, value):
+    # found by the outside review: devices [0.5, 0.5] were read as device 0
+    g, m = benchmarks.mlp(8, (6, 4, 2)), Machine.preset("cpu2")
+    path = tmp_path / "s.json"
+    Strategy.data_parallel(g, m).save(path)
+    data = json.loads(path.read_text())
+    data["ops"]["fc0"][key] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=rf"ops\['fc0'\]\.{key}.*list of ints"):
+        Strategy.load(path)
+    data["ops"]["fc0"] = 3
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"ops\['fc0'\].*'degrees' and 'devices'"):
+        Strategy.load(path)
