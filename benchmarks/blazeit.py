@@ -63,7 +63,7 @@ such); the live replay runs a fresh HOG oracle, nothing memoized.
 Usage: ``python benchmarks/blazeit.py [--quick]``; the last line printed is one
 JSON object with the headline figures.  A long run goes in pieces:
 ``--state FILE --part agg-car`` (then ``agg-bus``, ``agg-person``, ``limit``,
-``selection``, ``vtest``, ``live``) runs one part and writes its figures into
+``selection``, ``vtest``, ``vtest40``, ``live``) runs one part and writes its figures into
 ``FILE`` atomically (:mod:`dawnlab.results`), so an interrupted run keeps every
 finished part; the headline JSON is built from the parts in the file once all
 are there (until then it lists the missing ones).  Oracle calls are
@@ -84,7 +84,7 @@ from dawnlab.blazeit import HOGPeopleOracle, ReplaySource, Session, Store, synth
 from dawnlab.blazeit.sources import FileSource
 from dawnlab.results import load, save
 
-PARTS = ("agg-car", "agg-bus", "agg-person", "limit", "selection", "vtest", "live")
+PARTS = ("agg-car", "agg-bus", "agg-person", "limit", "selection", "vtest", "vtest40", "live")
 
 
 class MemoOracle:
@@ -106,6 +106,34 @@ class MemoOracle:
     @property
     def s_per_call(self):
         return self.seconds / max(1, self.real_calls)
+
+
+class CachedFileSource(FileSource):
+    """A video file whose decoded frames are kept in memory (about 1 GB for vtest.avi).
+
+    The benchmark labels the same frames again on many fresh stores; without
+    the cache each sampled batch would decode the file from its start again
+    (sequential decoding), which is the benchmark's cost, not BlazeIt's.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._cache = {}
+
+    def frame(self, i):
+        i = int(i)
+        if i not in self._cache:
+            self._cache[i] = super().frame(i)
+        return self._cache[i]
+
+    def frames(self, indices):
+        wanted = sorted(set(int(i) for i in indices))
+        missing = [i for i in wanted if i not in self._cache]
+        if missing:
+            for i, img in super().frames(missing):
+                self._cache[i] = img
+        for i in wanted:
+            yield i, self._cache[i]
 
 
 class Capped:
@@ -228,7 +256,7 @@ def _vtest(args):
     from dawnlab.data import video_path
 
     vt_frames = args.vtest_frames or (12 if args.quick else 795)
-    vsrc = FileSource(video_path(), stop=vt_frames)
+    vsrc = CachedFileSource(video_path(), stop=vt_frames)
     hog = MemoOracle(HOGPeopleOracle())
     capped = Capped(hog, args.vtest_max_objects)
     vs = Session(vsrc, capped, train_frames=max(4, vt_frames // 3),
@@ -340,9 +368,19 @@ def part_vtest(args):
         v_vs_scan[str(err)] = {"random": round(calls_e["scan"] / max(1.0, calls_e["random"]), 2),
                                "blazeit": round(calls_e["scan"] / max(1.0, calls_e["blazeit"]),
                                                 2)}
-    # the same NN with HOG's default declared range (40): range-limited, for comparison
+    return {"rows": v_rows, "all_rows": all_rows, "plan": v_plan,
+            "more": v_more, "strat": v_strat, "best": v_best,
+            "vs_scan": v_vs_scan, "frames": vt_frames,
+            "max_objects": capped.max_objects, "hog_ms_per_frame": 1000 * hog.s_per_call}
+
+
+def part_vtest40(args):
+    """The same NN with HOG's default declared range (40): range-limited, for comparison."""
+    vs, vsrc, hog, capped, vt_frames = _vtest(args)
+    runs = args.runs
+    v_40 = {}
     vs.store, vs.oracle, vs.max_objects = Store().attach(vsrc, hog), hog, hog.max_objects
-    vs.label_all()  # memoized: no new HOG run
+    vs.label_all()
     for err in (0.1, 0.5, 1.0):
         rows_e = run_aggregates(vs, ["person"], runs, err, 0.95, oracle_cost=hog.s_per_call,
                                 label="vtest-40")
@@ -350,10 +388,7 @@ def part_vtest(args):
                    f"{err}")
         calls_e = {r["method"]: r["calls"] for r in rows_e}
         v_40[str(err)] = round(calls_e["random"] / max(1.0, calls_e["blazeit"]), 2)
-    return {"rows": v_rows, "all_rows": all_rows, "plan": v_plan,
-            "more": v_more, "strat": v_strat, "best": v_best,
-            "vs_scan": v_vs_scan, "declared_40": v_40, "frames": vt_frames,
-            "max_objects": capped.max_objects, "hog_ms_per_frame": 1000 * hog.s_per_call}
+    return {"declared_40": v_40}
 
 
 def part_live(args):
@@ -382,7 +417,7 @@ def run_part(name, args):
     if name.startswith("agg-"):
         return part_aggregates(args, name[4:])
     return {"limit": part_limit, "selection": part_selection, "vtest": part_vtest,
-            "live": part_live}[name](args)
+            "vtest40": part_vtest40, "live": part_live}[name](args)
 
 
 def headline(parts):
@@ -477,7 +512,7 @@ def headline(parts):
         "vtest_strat_reduction_vs_random": vt["strat"],
         "vtest_reduction_vs_best_random": vt["best"],
         "vtest_scan_over_calls": vt["vs_scan"],
-        "vtest_reduction_vs_random_declared_40": vt["declared_40"],
+        "vtest_reduction_vs_random_declared_40": parts["vtest40"]["declared_40"],
         "vtest_declared_max_objects": vt["max_objects"],
         "live_oracle": "HOG, not memoized",
         "live_seconds_per_frame": round(live["seconds_per_frame"], 4),
