@@ -81,7 +81,8 @@ class WillumpExplorer(param.Parameterized):
                   f", and whose accuracy drop is bounded by {self.max_drop:g} at that level")
         return (f"**Plan:** tune a cascade and a top-K plan on {self.n_rows} rows of {task}, "
                 f"accepting only cascades that McNemar's one-sided test at alpha = {self.alpha:g} "
-                f"does not find less accurate than the full pipeline{margin}.")
+                f"does not find less accurate than the full pipeline{margin}. The tested models are the deployed "
+                f"ones (no refit on all rows).")
 
     # -- running -------------------------------------------------------------
     def start(self) -> None:
