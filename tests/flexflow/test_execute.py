@@ -82,7 +82,10 @@ def test_simulator_against_measured_runs_of_many_strategies(tmp_path):
     t = r.table
     assert len(t) == 11 and set(t.sync) == {"ring", "ps"} and r.used == [0, 1] and len(r.others) == 2
     assert (t.measured_s > 0).all() and (t.simulated_s > 0).all() and t.error.notna().all()
-    assert -1 <= r.kendall <= 1 and -1 <= r.spearman <= 1 and r.link_bandwidth > 0
+    assert r.link_bandwidth > 0
+    # loose but falsifiable (the cores are shared: other programs only slow the measured steps):
+    # no strategy predicted above twice its measured step or below a quarter of it
+    assert ((t.simulated_s < 2 * t.measured_s) & (t.simulated_s > t.measured_s / 4)).all(), t
     assert all(0 <= o <= 2.5 for o in r.others)  # cores' worth of other programs' CPU, of 2
     assert predict_strategies(raw).table.equals(t)
 

@@ -245,8 +245,11 @@ def test_simulator_against_measured_cpu_runs():
     assert r.single_measured > 0 and r.ddp_measured > 0 and r.rounds == 2
     assert abs(r.single_offset) < r.single_measured and abs(r.ddp_offset) < r.ddp_measured
     # the errors themselves are reported by benchmarks/flexflow.py beside the measurements (this
-    # machine's cores are shared, so no bound on them would be honest here); they must exist
-    assert r.single_error >= 0 and r.ddp_error >= 0 and r.single_predicted > 0 and r.ddp_predicted > 0
+    # machine's cores are shared, so only a loose bound is honest here): other programs can only
+    # slow the measured steps, so a prediction above twice the measured step, or below a quarter
+    # of it, is the simulator's fault
+    for pred, meas in ((r.single_predicted, r.single_measured), (r.ddp_predicted, r.ddp_measured)):
+        assert meas / 4 < pred < 2 * meas, (pred, meas)
 
 
 def test_measured_costs_follow_the_device_kind(tmp_path):
