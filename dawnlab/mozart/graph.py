@@ -797,6 +797,17 @@ _SOURCE = _SourceFunction()
 # evaluation entry points
 
 
+def _lazy_nodes(value) -> list[Node]:
+    """The nodes of the lazy values in ``value``, walking lists, tuples and dict values, in order."""
+    if isinstance(value, Lazy):
+        return [value._node]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _lazy_nodes(v)]
+    return []
+
+
 def evaluate_nodes(nodes, **options):
     from dawnlab.mozart.runtime import run
 
@@ -838,19 +849,7 @@ def discard(value=None) -> int:
         if value is None:
             drop = {n.id for n in pend}
         else:
-            stack, drop = [], set()
-
-            def collect(v):
-                if isinstance(v, Lazy):
-                    stack.append(v._node)
-                elif isinstance(v, (list, tuple)):
-                    for x in v:
-                        collect(x)
-                elif isinstance(v, dict):
-                    for x in v.values():
-                        collect(x)
-
-            collect(value)
+            stack, drop = _lazy_nodes(value), set()
 
             def inputs(n):
                 return [v for v in [*n.args, *n.kwargs.values()] if isinstance(v, Node) and not v.done]
@@ -929,20 +928,7 @@ def evaluate(value=None, **options):
         if nodes:
             evaluate_nodes(nodes, **options)
         return None
-    flat = []
-
-    def collect(v):
-        if isinstance(v, Lazy):
-            flat.append(v._node)
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                collect(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                collect(x)
-
-    collect(value)
-    todo = [n for n in flat if not n.done]
+    todo = [n for n in _lazy_nodes(value) if not n.done]
     if todo:
         evaluate_nodes(todo, **options)
     return _materialize(value)
