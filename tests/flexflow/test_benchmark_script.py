@@ -1,7 +1,6 @@
 """benchmarks/flexflow.py in resumable pieces: each finished piece is kept in the state file and
 the JSON summary is assembled from it."""
 
-import importlib.util
 import json
 import pathlib
 
@@ -9,15 +8,11 @@ import pytest
 
 from dawnlab.errors import InvalidArgument
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("ff_bench", ROOT / "benchmarks" / "flexflow.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(load_benchmark):
+    return load_benchmark("flexflow")
 
 
 QUICK = ["--quick", "--budget", "6", "--seconds", "0.5", "--chains", "1"]

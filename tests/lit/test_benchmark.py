@@ -36,19 +36,10 @@ def test_quick_benchmark_resumes_task_by_task_and_prints_the_headline_json_last(
     assert again == head and "done " not in again_text  # every task (and the timing) read back, none rerun
 
 
-def _benchmark_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("lit_benchmark", ROOT / "benchmarks" / "lit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_validation_split_is_carved_from_the_training_rows_only_and_stratified():
+def test_validation_split_is_carved_from_the_training_rows_only_and_stratified(load_benchmark):
     import torch
 
-    bench = _benchmark_module()
+    bench = load_benchmark("lit")
     y = torch.arange(10).repeat_interleave(40)  # 40 rows per class: 5 per class validate
     X = torch.arange(len(y), dtype=torch.float32)[:, None] * 1.0  # each row names itself
     (Xf, yf), (Xv, yv) = bench.validation_split((X, y))
@@ -59,8 +50,8 @@ def test_validation_split_is_carved_from_the_training_rows_only_and_stratified()
     assert torch.equal(Xv, Xv2)  # fixed: every recipe is scored on the same rows
 
 
-def test_validation_flag_changes_the_recipe_key_so_test_results_are_never_reused():
-    bench = _benchmark_module()
+def test_validation_flag_changes_the_recipe_key_so_test_results_are_never_reused(load_benchmark):
+    bench = load_benchmark("lit")
     cfg = bench.FULL
     val_cfg = {p: dict(c, validation=True) for p, c in cfg.items()}
     assert bench.recipe_of("digits", cfg) != bench.recipe_of("digits", val_cfg)

@@ -1,23 +1,16 @@
 """The SVP benchmark resumes an interrupted seed from its partial files and pairs its comparisons."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dawnlab import results
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("svp_benchmark", ROOT / "benchmarks" / "svp.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(load_benchmark):
+    return load_benchmark("svp")
 
 
 def task(bench, out, part, seed=0):
