@@ -63,7 +63,7 @@ class LITStudentBenchmark(Benchmark):
         Adam learning rate of the teacher and of the LIT phase (cosine decay within each).
     kd_lr : float, optional
         Adam learning rate of the KD fine-tuning.  Defaults to ``lr``: on this short
-        budget the authors' ratio (``lr / 10``, :class:`dawnlab.lit.LIT`'s default) leaves
+        budget the authors' ratio (``lr / 10``, which :class:`dawnlab.lit.LIT` also defaults away from) leaves
         the student near 0.6-0.69 after 3 + 4 to 5 + 6 student epochs (3 seeds), below the
         0.75 target, while ``lr`` reaches it (3 of 3 seeds, 0.77-0.78, in the second or
         third KD epoch).

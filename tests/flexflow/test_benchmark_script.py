@@ -9,7 +9,6 @@ import pytest
 from dawnlab.errors import InvalidArgument
 
 
-
 @pytest.fixture(scope="module")
 def bench(load_benchmark):
     return load_benchmark("flexflow")
