@@ -22,7 +22,12 @@ strategy, the simulator builds a *task graph* and times it.
   still synchronise).  Segments with the same device set travel together.
 
   - ``"ring"`` (**the default**): a ring all-reduce: each of the ``r`` devices
-    sends ``2 (r - 1) / r`` of the segment to the next.  It is the default
+    sends ``2 (r - 1) / r`` of the segment to the next, in ``2 (r - 1)`` steps
+    of ``1 / r`` each, and every step pays the link's latency: with copy
+    engines the ``r`` sends run at once, so each carries ``2 (r - 1)``
+    latencies; host-driven sends hold both their endpoints, so neighbouring
+    sends take turns (two rounds) and each carries ``r - 1`` of them, which
+    for two CPU processes is the two one-latency messages gloo measures.  It is the default
     because it is what data-parallel training really runs today (NCCL, gloo,
     ``DistributedDataParallel``, Horovod; it is what :mod:`~.validation` measures),
     and because it is the stronger baseline: a parameter server makes data
@@ -107,6 +112,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -403,11 +409,12 @@ class Simulator:
             self._routes[src, dst] = r
         return r
 
-    def _transfer(self, src, dst, nbytes, key, kind, op, owner, before, after):
+    def _transfer(self, src, dst, nbytes, key, kind, op, owner, before, after, steps=1):
         """One cut-through transfer task from device src to dst, holding every link of the route;
-        ``before`` -> transfer -> ``after``."""
+        ``before`` -> transfer -> ``after``.  ``steps`` messages pay the route's latency in turn
+        (a ring all-reduce's steps, see the module docstring); the bytes stream once."""
         res, lat, bw = self._route(src, dst)
-        t = self._new(key, res, lat + nbytes / bw, kind, op, owner, nbytes)
+        t = self._new(key, res, steps * lat + nbytes / bw, kind, op, owner, nbytes)
         for b in before:
             self._link(b, t)
         for a in after:
@@ -511,8 +518,10 @@ class Simulator:
             if self.sync == "ring":
                 nbytes = 2.0 * (r - 1) / r * seg_bytes
                 for k, d in enumerate(devs):
-                    self._transfer(d, devs[(k + 1) % r], nbytes, (1, top, 2, gid, si, k), "sync", first,
-                                   owner, bydev[d], [])
+                    nxt = devs[(k + 1) % r]
+                    dma = self.machine.devices[d].copy_engine and self.machine.devices[nxt].copy_engine
+                    self._transfer(d, nxt, nbytes, (1, top, 2, gid, si, k), "sync", first,
+                                   owner, bydev[d], [], steps=2 * (r - 1) if dma else r - 1)
                 continue
             # parameter server: gradients to the owner (keys (1, top, 2, ...)), then the updated
             # weights back (keys (1, top, 3, ...), after all the gradients have arrived)
@@ -640,12 +649,17 @@ class Simulator:
                             ov += min(others[j][1], t.end) - max(others[j][0], t.start)
                             j += 1
                         new.append((t, t.base + ov * (1.0 - 1.0 / t.slow)))
-            tol = _CONTEND_TOL * max(self._makespan, 1e-30)
-            if all(abs(d - t.dur) <= tol for t, d in new):
+            scale = max(self._makespan, 1e-30)
+            moved = max((abs(d - t.dur) for t, d in new), default=0.0) / scale
+            if moved <= _CONTEND_TOL:
                 return
             for t, d in new:
                 t.dur = d
             self._replay(None, [])
+        warnings.warn(f"Simulator: the contention fixed point did not converge in {_CONTEND_PASSES} passes "
+                      f"(rule: no shared task's duration moves by more than {_CONTEND_TOL:g} of the makespan; "
+                      f"the last pass moved one by {moved:.3g} of it), so this timeline is approximate",
+                      RuntimeWarning, stacklevel=3)
 
     def _delta(self, changes: dict[int, OpConfig]):
         """Replace some operators' configurations, rebuild their tasks and resume the event loop

@@ -67,7 +67,8 @@ def test_hand_computed_timeline_of_three_operators_on_two_devices():
 
 def test_hand_computed_weight_synchronisation_and_memory():
     # x and A data parallel over d0, d1; A has 1000 weights = 4000 bytes; a ring all-reduce of
-    # two devices sends the whole slice each way: 0.5 + 4000 / 4000 = 1.5 s after A's backward.
+    # two devices sends the whole slice each way in two steps of one latency each:
+    # 2 x 0.5 + 4000 / 4000 = 2 s after A's backward.
     b = GraphBuilder("sync")
     x = b.input((4, 250), name="x")
     b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
@@ -77,7 +78,7 @@ def test_hand_computed_weight_synchronisation_and_memory():
     tl = Simulator(g, m, costs, sync="ring").simulate(dp)
     sync = tl.tasks[tl.tasks.kind == "sync"]
     assert sorted(sync.device) == ["d0->d1", "d1->d0"]
-    assert set(sync.start) == {3.0} and set(sync.end) == {4.5} and tl.iteration_time == 4.5
+    assert set(sync.start) == {3.0} and set(sync.end) == {5.0} and tl.iteration_time == 5.0
     # memory: x and A activations (2000 B each per piece) + A weights and gradients (2 x 4000 B)
     assert list(tl.memory) == [12000.0, 12000.0]
     # model parallel along the parameter dimension: no replicas, no synchronisation
@@ -475,6 +476,30 @@ def test_host_driven_ring_of_two_is_two_transfers_in_turn():
     assert spans == [(3.0, 4.5), (4.5, 6.0)] and tl.iteration_time == 6.0
 
 
+def test_ring_all_reduce_pays_a_latency_per_step():
+    # a ring all-reduce over r devices with copy engines runs 2 (r - 1) steps, each paying the
+    # link's latency (review finding: one latency in all flattered ring data parallelism).  Two
+    # devices, 4000 B of weights: each send is 2 latencies (2 x 0.5 s) + 4000 B / 4000 B/s = 2 s
+    b = GraphBuilder("sync")
+    x = b.input((4, 250), name="x")
+    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
+    g, m = b.build(), two_devices()
+    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
+    tl = Simulator(g, m, costs, sync="ring").simulate(Strategy.data_parallel(g, m))
+    sync = tl.tasks[tl.tasks.kind == "sync"]
+    assert len(sync) == 2 and all(abs(e - s - 2.0) < 1e-12 for s, e in zip(sync.start, sync.end))
+    # four devices in a ring of direct links: each send carries 2 (4 - 1) = 6 latencies and
+    # 2 (4 - 1) / 4 of the 4000 B: 6 x 0.5 + 6000 / 4000 = 4.5 s
+    names = ["d0", "d1", "d2", "d3"]
+    m4 = Machine.from_dict({
+        "name": "four", "device_types": {"d": {"flops": 1e9, "mem_bandwidth": 1e9, "memory": 1e9}},
+        "devices": [{"name": n, "type": "d"} for n in names],
+        "links": [{"a": names[k], "b": names[(k + 1) % 4], "bandwidth": 4000.0, "latency": 0.5} for k in range(4)]})
+    tl4 = Simulator(g, m4, costs, sync="ring").simulate(Strategy.data_parallel(g, m4))
+    sync4 = tl4.tasks[tl4.tasks.kind == "sync"]
+    assert len(sync4) == 4 and all(abs(e - s - 4.5) < 1e-12 for s, e in zip(sync4.start, sync4.end))
+
+
 @pytest.mark.parametrize("sync", ["ring", "ps"])
 @pytest.mark.parametrize("name", ["alexnet", "rnnlm", "inception_v3"])
 def test_delta_equals_full_with_host_driven_transfers(name, sync):
@@ -592,6 +617,25 @@ def test_analytic_costs_use_the_device_contention_factor():
     tl = Simulator(g, m).simulate(dp)
     comp = tl.tasks[tl.tasks.kind.isin(["forward", "backward"]) & (tl.tasks.device == "core0")]
     assert abs(slowed - base - 0.6 * float((comp.end - comp.start).sum())) < 1e-9 * base
+
+
+def test_contention_that_does_not_converge_says_so(monkeypatch):
+    # review finding: the fixed point stopped silently after its last pass; now it warns, with
+    # the residual, and a converged one stays silent
+    import warnings
+
+    from dawnlab.flexflow import simulator as simmod
+    g = two_branches()
+    costs = SlowTableCosts({"x": (0.0, 0.0), "A": (1.0, 0.0), "B": (2.0, 0.0)},
+                           {"x": (1.0, 1.0), "A": (2.0, 2.0), "B": (2.0, 2.0)})
+    m = _shared(two_devices(0.0, 1e15))
+    s = Strategy(g, m, {"x": OpConfig((1, 1), (0,)), "A": OpConfig((1, 1), (0,)), "B": OpConfig((1, 1), (1,))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Simulator(g, m, costs).simulate(s)
+    monkeypatch.setattr(simmod, "_CONTEND_PASSES", 1)
+    with pytest.warns(RuntimeWarning, match=r"did not converge in 1 passes .* moved one by"):
+        Simulator(g, m, costs).simulate(s)
 
 
 @pytest.mark.parametrize("name", ["alexnet", "rnnlm"])
