@@ -721,7 +721,9 @@ class Willump:
             if miss:
                 block = group.transform(take_rows(X, miss))
                 for j, i in enumerate(miss):
-                    rows[i] = block[j:j + 1] if not sp.issparse(block) else block[j]
+                    # a copy: a view would keep the whole batch's block alive behind a one-row entry,
+                    # so cache_bytes would not bound the memory held
+                    rows[i] = block[j:j + 1].copy() if not sp.issparse(block) else block[j]
                     cache.put(keys[i], rows[i])
             out[g] = rows[0] if n == 1 else vstack(rows)
         return out

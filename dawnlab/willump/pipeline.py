@@ -495,6 +495,8 @@ def check_Xy(X, y, owner: str):
         raise invalid("y", owner, f"as long as X ({rows} rows)", f"{len(y)} labels")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise invalid("y", owner, "free of NaN and infinite labels", f"{int((~np.isfinite(y)).sum())} such labels")
+    if y.dtype.kind == "O" and any(v is None for v in y):
+        raise invalid("y", owner, "free of missing (None) labels", f"{sum(v is None for v in y)} such labels")
     if len(np.unique(y)) < 2:
         raise invalid("y", owner, "labels of at least two classes", f"only {np.unique(y).tolist()}")
     return X, y

@@ -52,3 +52,23 @@ def test_byte_bound():
         LRUCache()
     with pytest.raises(InvalidArgument, match="'max_bytes'.*positive int"):
         LRUCache(max_bytes=0)
+
+
+def test_cached_rows_own_their_memory_so_the_byte_bound_holds():
+    # review finding: a missed row was cached as a view of its whole batch's block, so an entry
+    # counted at one row's bytes kept the batch's block alive and cache_bytes bounded nothing
+    from sklearn.linear_model import LogisticRegression
+
+    from dawnlab.willump import FeatureGroup, Pipeline, Willump
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] + X[:, 2] > 0).astype(int)
+    pipe = Pipeline({"a": FeatureGroup("a", "passthrough", [0, 1], cacheable=True),
+                     "b": FeatureGroup("b", np.tanh, [2, 3], cacheable=True)}, LogisticRegression())
+    w = Willump(pipe, progress=False, cache_bytes=10_000).fit(X, y)
+    w.predict_proba(rng.normal(size=(2000, 4)))
+    for name, cache in w.caches_.items():
+        rows = [cache.get(k) for k in cache.keys()]
+        assert rows and all(r.base is None for r in rows), name
+        assert cache.bytes == sum(r.nbytes for r in rows) <= 10_000

@@ -49,6 +49,7 @@ def test_unfitted_optimizer():
     (np.zeros((10, 4)), np.zeros(10), "'y'.*at least two classes"),
     (np.r_[np.zeros((9, 4)), [[np.nan, 0, 0, 0]]], np.arange(10) % 2, "'X'.*NaN and infinite.*1 such"),
     (np.r_[np.zeros((9, 4)), [[np.inf, 0, 0, 0]]], np.arange(10) % 2, "'X'.*NaN and infinite"),
+    (np.zeros((10, 4)), np.array([None] + [0, 1] * 4 + [1], dtype=object), "'y'.*missing \\(None\\).*1 such"),
 ])
 def test_bad_X_and_y(X, y, match):
     with pytest.raises(InvalidArgument, match=match):
