@@ -478,16 +478,11 @@ def test_host_driven_ring_of_two_is_two_transfers_in_turn():
 
 def test_ring_all_reduce_pays_a_latency_per_step():
     # a ring all-reduce over r devices with copy engines runs 2 (r - 1) steps, each paying the
-    # link's latency (review finding: one latency in all flattered ring data parallelism).  Two
-    # devices, 4000 B of weights: each send is 2 latencies (2 x 0.5 s) + 4000 B / 4000 B/s = 2 s
+    # link's latency (review finding: one latency in all flattered ring data parallelism; the
+    # two-device case is in test_hand_computed_weight_synchronisation_and_memory)
     b = GraphBuilder("sync")
-    x = b.input((4, 250), name="x")
-    b.add("op", [x], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
-    g, m = b.build(), two_devices()
-    costs = TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
-    tl = Simulator(g, m, costs, sync="ring").simulate(Strategy.data_parallel(g, m))
-    sync = tl.tasks[tl.tasks.kind == "sync"]
-    assert len(sync) == 2 and all(abs(e - s - 2.0) < 1e-12 for s, e in zip(sync.start, sync.end))
+    b.add("op", [b.input((4, 250), name="x")], (4, 250), ("sample", "parameter"), [(0, 1)], params=1000, name="A")
+    g, costs = b.build(), TableCosts({"x": (0.0, 0.0), "A": (1.0, 2.0)})
     # four devices in a ring of direct links: each send carries 2 (4 - 1) = 6 latencies and
     # 2 (4 - 1) / 4 of the 4000 B: 6 x 0.5 + 6000 / 4000 = 4.5 s
     names = ["d0", "d1", "d2", "d3"]
