@@ -26,7 +26,8 @@ strategy, the simulator builds a *task graph* and times it.
     of ``1 / r`` each, and every step pays the link's latency: with copy
     engines the ``r`` sends run at once, so each carries ``2 (r - 1)``
     latencies; host-driven sends hold both their endpoints, so neighbouring
-    sends take turns (two rounds) and each carries ``r - 1`` of them, which
+    sends take turns (two rounds on an even ring, three on an odd one, whose
+    total this slightly under-counts) and each carries ``r - 1`` of them, which
     for two CPU processes is the two one-latency messages gloo measures.  It is the default
     because it is what data-parallel training really runs today (NCCL, gloo,
     ``DistributedDataParallel``, Horovod; it is what :mod:`~.validation` measures),
