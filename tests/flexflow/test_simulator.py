@@ -567,16 +567,23 @@ def test_tasks_that_overlap_on_a_shared_core_cost_their_measured_slowdown():
     assert abs(tl.iteration_time - (1.7 + 0.65)) < 1e-9
 
 
-def test_partial_overlap_is_stretched_only_while_the_other_core_computes():
-    # A (1 s alone) on d0 and B (2 s alone) on d1, both 2x slower while the other runs.  As a fluid:
-    # both advance at half speed until A's 1 s of work is done at t = 2; B has done 1 s of its 2 by
-    # then and finishes the rest alone, at t = 3 (not 4, and not 2 as without contention); the
-    # link is all but free (x reaches d1 after 4e-12 s)
+def _partial_overlap():
+    """Two branches, A (1 s alone) on d0 and B (2 s alone) on d1, both 2x slower while the other
+    runs, on two shared devices over an all but free link: graph, machine, costs, strategy."""
     g = two_branches()
     costs = SlowTableCosts({"x": (0.0, 0.0), "A": (1.0, 0.0), "B": (2.0, 0.0)},
                            {"x": (1.0, 1.0), "A": (2.0, 2.0), "B": (2.0, 2.0)})
     m = _shared(two_devices(0.0, 1e15))
     s = Strategy(g, m, {"x": OpConfig((1, 1), (0,)), "A": OpConfig((1, 1), (0,)), "B": OpConfig((1, 1), (1,))})
+    return g, m, costs, s
+
+
+def test_partial_overlap_is_stretched_only_while_the_other_core_computes():
+    # A (1 s alone) on d0 and B (2 s alone) on d1, both 2x slower while the other runs.  As a fluid:
+    # both advance at half speed until A's 1 s of work is done at t = 2; B has done 1 s of its 2 by
+    # then and finishes the rest alone, at t = 3 (not 4, and not 2 as without contention); the
+    # link is all but free (x reaches d1 after 4e-12 s)
+    g, m, costs, s = _partial_overlap()
     tl = Simulator(g, m, costs).simulate(s)
     sp = _spans(tl)
     assert abs(sp["A", "d0"][1] - 2.0) < 1e-9 and abs(sp["B", "d1"][1] - 3.0) < 1e-9
@@ -620,11 +627,7 @@ def test_contention_that_does_not_converge_says_so(monkeypatch):
     import warnings
 
     from dawnlab.flexflow import simulator as simmod
-    g = two_branches()
-    costs = SlowTableCosts({"x": (0.0, 0.0), "A": (1.0, 0.0), "B": (2.0, 0.0)},
-                           {"x": (1.0, 1.0), "A": (2.0, 2.0), "B": (2.0, 2.0)})
-    m = _shared(two_devices(0.0, 1e15))
-    s = Strategy(g, m, {"x": OpConfig((1, 1), (0,)), "A": OpConfig((1, 1), (0,)), "B": OpConfig((1, 1), (1,))})
+    g, m, costs, s = _partial_overlap()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Simulator(g, m, costs).simulate(s)
