@@ -10,7 +10,7 @@ lazy values whose method chains are captured:
   planner never pairs it with its unfiltered inputs);
 - ``fillna``, ``isin``, ``isna``/``notna``, ``abs``, ``round``, ``astype``,
   ``clip``, every ``.str`` method (``.str.lower().str.len()``), ``dropna``;
-- reductions merged exactly: ``sum``, ``mean`` (sums and counts), ``min``,
+- reductions merged exactly: ``sum``, ``mean`` (float64 sums and counts, in the dtype pandas returns), ``min``,
   ``max``, ``count``, ``unique`` (in order of first appearance) and
   ``value_counts`` (counts summed; in pandas' order: by count, ties by first appearance);
 - ``groupby(keys)[cols].sum() / mean() / min() / max() / count() / size()``,
@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import operator
 import weakref
 
@@ -190,17 +191,91 @@ class OrderedUnique(Reduce):
         return _pd.concat([_pd.Series(p, dtype=getattr(p, "dtype", None)) for p in pieces]).unique()
 
 
+def _narrow(dtype) -> bool:
+    """A float dtype narrower than float64, whose sums pandas keeps in that dtype."""
+    return dtype.kind == "f" and dtype.itemsize < 8
+
+
+def _widen(x):
+    """``x`` with its narrow float columns as float64, so that partial sums lose nothing before they merge."""
+    if isinstance(x, _pd.Series):
+        return x.astype(_np.float64) if _narrow(x.dtype) else x
+    narrow = [c for c, d in x.dtypes.items() if _narrow(d)]
+    if not narrow or not x.columns.is_unique:
+        return x
+    return x.astype(dict.fromkeys(narrow, _np.float64))
+
+
+class _GroupMeanPiece:
+    """One piece's group sums and counts (``frame``), and what decides pandas' result dtype for narrow floats.
+
+    pandas (3.x) returns a float32 column's group means as float32 from its general kernel, but as float64
+    when the group keys are sorted and the column has no missing value (its ``reduceat`` path); float16
+    means are float32 there, or float16 where every mean fits float16 exactly.  pandas takes that path per
+    internal block of columns; the merge decides per column (as if each column were its own block), so a
+    frame whose float32 columns share one block, only some of them with missing values, can get float32
+    where pandas gives float64 (the values agree).  A piece
+    records its column dtypes, which columns have a missing value, whether its keys are sorted, and its
+    first and last group, so that the merge can tell what pandas does on the whole.
+    """
+
+    __slots__ = ("frame", "dtypes", "missing", "sorted", "first", "last")
+
+    def __init__(self, frame, dtypes, missing, sorted_, first, last):
+        self.frame, self.dtypes, self.missing, self.sorted = frame, dtypes, missing, sorted_
+        self.first, self.last = first, last
+
+    def __reduce__(self):
+        return (_GroupMeanPiece, (self.frame, self.dtypes, self.missing, self.sorted, self.first, self.last))
+
+
+def _keys_sorted(pieces) -> bool:
+    """Whether the group keys of the pieces, in order, are sorted over the whole (each piece's and across)."""
+    filled = [p for p in pieces if len(p.frame)]
+    if not all(p.sorted for p in filled):
+        return False
+    try:
+        return all(not (b.first < a.last) for a, b in zip(filled, filled[1:]))
+    except TypeError:  # keys that do not compare: pandas could not have sorted them either
+        return False
+
+
+def _result_dtypes(pieces, cols):
+    """The dtype of each mean column as pandas returns it on the whole, found by running pandas' own
+    group-by mean on a four-row column of the same dtype, key order and missing values."""
+    dtypes, missing = pieces[0].dtypes, set().union(*(p.missing for p in pieces))
+    keys_sorted = _keys_sorted(pieces)
+    return {c: _probe_dtype(str(dtypes[c]), c in missing, keys_sorted) for c in cols}
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_dtype(dtype: str, missing: bool, keys_sorted: bool):
+    v = _np.arange(1, 5).astype(dtype)
+    if missing:
+        v[0] = _np.nan
+    key = _np.array([0, 0, 1, 1] if keys_sorted else [1, 0, 1, 0])
+    return _pd.Series(v).groupby(key).mean().dtype
+
+
 class GroupMean(Reduce):
-    """Per-piece group sums and counts merged into the exact group means."""
+    """Per-piece group sums (in float64) and counts merged into the exact group means, in pandas' dtypes."""
 
     def __init__(self, series: bool = False):
         self.series = series
 
     def merge(self, pieces):
-        whole = _pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+        frames = [p.frame for p in pieces]
+        whole = _pd.concat(frames) if len(frames) > 1 else frames[0]
         summed = whole.groupby(level=list(range(whole.index.nlevels)), sort=True).sum()
         cols = [c[:-5] for c in summed.columns if c.endswith("__sum")]
         out = _pd.DataFrame({c: summed[c + "__sum"] / summed[c + "__count"] for c in cols}, index=summed.index)
+        narrow = [c for c in cols if pieces[0].dtypes is not None and _narrow(pieces[0].dtypes[c])]
+        if narrow:
+            for c, dtype in _result_dtypes(pieces, narrow).items():
+                col = out[c].astype(_np.float32) if dtype == _np.float16 else out[c]
+                if dtype == _np.float16 and not col.astype(dtype).astype(_np.float32).equals(col):
+                    dtype = _np.float32  # pandas keeps float16 only where the float32 means fit it exactly
+                out[c] = col.astype(dtype)
         return out[cols[0]] if self.series else out
 
 
@@ -209,7 +284,13 @@ def _sum(x):
 
 
 def _mean(x):
-    return MeanPartial(x.sum(), x.count())
+    # the sums in float64, the mean cast back to the dtype pandas' own mean gives this input (probed on one
+    # row: float32 for float32, float64 for integers, float16 and mixed frames)
+    dtype = None
+    if len(x):
+        probe = x.iloc[:1].mean()
+        dtype = probe.dtype if isinstance(probe, _pd.Series) else _np.asarray(probe).dtype
+    return MeanPartial(_widen(x).sum(), x.count(), dtype)
 
 
 def _min(x):
@@ -238,10 +319,25 @@ def _groupby(df, by, selection, agg):
         g = g[selection]
     if agg != "mean":
         return getattr(g, agg)()
-    sums, counts = g.sum(), g.count()
+    counts = g.count()
+    tally = counts.to_frame() if isinstance(counts, _pd.Series) else counts
+    dtypes = _pd.Series({c: df[c].dtype for c in tally.columns}) if tally.columns.is_unique else None
+    if dtypes is None or not any(_narrow(d) for d in dtypes):
+        sums, dtypes, missing, sorted_, first, last = g.sum(), None, (), True, None, None
+    else:  # narrow floats: sum in float64, and record what decides pandas' result dtype (_GroupMeanPiece)
+        wg = df.astype({c: _np.float64 for c, d in dtypes.items() if _narrow(d)}).groupby(by, sort=True)
+        sums = (wg[selection] if selection is not None else wg).sum()
+        ids = g.ngroup().to_numpy(dtype=float)
+        ids[_np.isnan(ids)] = -1.0
+        sorted_ = bool(_np.all(ids[1:] >= ids[:-1]))
+        sizes = g.size()
+        missing = {c for c in tally.columns if (tally[c] != sizes).any()}
+        order = sums.index.codes if isinstance(sums.index, _pd.CategoricalIndex) else sums.index  # pandas' order
+        first, last = (order[0], order[-1]) if len(sums) else (None, None)
     if isinstance(sums, _pd.Series):
         sums, counts = sums.to_frame(), counts.to_frame()
-    return _pd.concat([sums.add_suffix("__sum"), counts.add_suffix("__count")], axis=1)
+    frame = _pd.concat([sums.add_suffix("__sum"), counts.add_suffix("__count")], axis=1)
+    return _GroupMeanPiece(frame, dtypes, missing, sorted_, first, last)
 
 
 _REDUCTIONS = {

@@ -299,7 +299,8 @@ class UniqueReduce(Reduce):
 
 @dataclass(frozen=True)
 class MeanPartial:
-    """A piece's sum and count, which :class:`MeanReduce` merges into an exact mean (cast to ``dtype`` if set)."""
+    """A piece's sum and count, which :class:`MeanReduce` merges into an exact mean (cast to ``dtype`` if set:
+    a NumPy dtype, which a pandas Series of per-column sums is cast to as a whole)."""
 
     total: object
     count: int
@@ -324,8 +325,11 @@ class MeanReduce(Reduce):
                 mean = np.float64("nan")
         else:
             mean = total / count  # a DataFrame's counts are a Series: column by column
-        if dtype is not None:  # NumPy's result dtype (float16 sums run in float32 and are cast back)
-            mean = mean.astype(dtype) if isinstance(mean, np.ndarray) else np.dtype(dtype).type(mean)
+        if dtype is not None:  # the library's result dtype (float16 sums run in float32 and are cast back)
+            if isinstance(mean, (np.ndarray, pd.Series)):
+                mean = mean.astype(dtype)
+            else:
+                mean = np.dtype(dtype).type(mean)
         return mean
 
 

@@ -183,6 +183,42 @@ def test_value_counts_equal_pandas_in_order_and_for_row_combinations():
                                        raw["k"].value_counts(normalize=True))   # named "proportion"
 
 
+def _narrow_float_frames():
+    """A frame with float32, float16 and integer columns, unsorted keys; the same sorted; with a missing value;
+    and float16 values whose group means fit float16 exactly."""
+    rng = np.random.default_rng(13)
+    n = 6_001
+    raw = pandas.DataFrame({"a": rng.random(n).astype(np.float32), "b": rng.random(n).astype(np.float32),
+                            "h": rng.random(n).astype(np.float16), "i": rng.integers(0, 5, n),
+                            "k": rng.integers(0, 7, n)})
+    ordered = raw.sort_values("k", kind="stable").reset_index(drop=True)
+    return {"unsorted": raw, "sorted": ordered, "missing": raw.assign(a=raw.a.where(raw.index != 5)),
+            "sorted, missing": ordered.assign(a=ordered.a.where(ordered.index != 7)),
+            "exact float16": raw.assign(h=rng.integers(0, 3, n).astype(np.float16), k=rng.integers(0, 2, n))}
+
+
+@pytest.mark.parametrize("case", list(_narrow_float_frames()))
+def test_float32_and_float16_means_keep_the_dtype_plain_pandas_gives(case):
+    raw = _narrow_float_frames()[case]
+    queries = {"Series.mean": lambda d: d["a"].mean(), "float16 Series.mean": lambda d: d["h"].mean(),
+               "float32 DataFrame.mean": lambda d: d[["a", "b"]].mean(), "mixed DataFrame.mean": lambda d: d.mean(),
+               "groupby.mean": lambda d: d.groupby("k").mean(),
+               "groupby[col].mean": lambda d: d.groupby("k")["a"].mean(),
+               "groupby[float16].mean": lambda d: d.groupby("k")["h"].mean(),
+               "groupby(key Series).mean": lambda d: d.groupby(d["k"])["a"].mean()}
+    for name, query in queries.items():
+        want = query(raw)
+        for piece_size in (700, 2_500, 50_000):
+            got = evaluate(query(mpd.DataFrame(raw)), piece_size=piece_size)
+            if isinstance(want, pandas.DataFrame):   # dtypes exactly; values to float32 precision
+                pandas.testing.assert_frame_equal(got, want, check_exact=False, rtol=2e-6, obj=name)
+            elif isinstance(want, pandas.Series):
+                pandas.testing.assert_series_equal(got, want, check_exact=False, rtol=2e-6, obj=name)
+            else:
+                assert type(got) is type(want), (name, piece_size, type(got), type(want))
+                np.testing.assert_allclose(got, want, rtol=2e-6, err_msg=name)
+
+
 def test_a_dataframe_mean_and_empty_or_float16_means_equal_numpy_and_pandas():
     rng = np.random.default_rng(12)
     raw = pandas.DataFrame({"i": rng.integers(0, 9, 400), "x": rng.normal(size=400)})
@@ -198,6 +234,11 @@ def test_a_dataframe_mean_and_empty_or_float16_means_equal_numpy_and_pandas():
         empty = np.mean(np.zeros(0, np.float32))
     assert np.isnan(evaluate(mnp.mean(np.zeros(0, np.float32)))) and empty.dtype == np.float32
     assert evaluate(mnp.mean(np.zeros(0, np.float32))).dtype == np.float32
+    x32 = rng.random((3_001, 3)).astype(np.float32)
+    for got, want in ((evaluate(mnp.mean(x32[:, 0]), piece_size=500), np.mean(x32[:, 0])),
+                      (evaluate(mnp.mean(x32, axis=0), piece_size=500), np.mean(x32, axis=0))):
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=2e-6)
     assert evaluate(mnp.mean(np.arange(10_000))).dtype == np.float64
 
 
