@@ -20,7 +20,10 @@
 2. For each cost cutoff (10%..60% of the full cost by default) the exact 0/1
    knapsack (:func:`~dawnlab.willump.knapsack.knapsack`) picks the groups of
    largest total importance within it; a *small model* is trained on each such
-   subset.
+   subset.  The costs are wall times of computing the groups on the held-out
+   features, so no held-out label enters them; the importances are computed
+   from the held-out labels, so the subsets tried are chosen from the very
+   rows that then test them (why the test of 4 still holds is said there).
 3. For each confidence threshold ``t`` (0.6..1.0) a held-out row is confident
    when the small model's largest class probability is ``>= t``; the cascade
    answers those rows with the small model and sends the rest to the full
@@ -42,11 +45,33 @@
    bounded by :func:`~dawnlab.willump.stats.paired_drop_upper_bound` (exact
    Clopper-Pearson bounds on both discordant rates).  Within one subset the
    thresholds are tested in a fixed order, from the highest (the cascade
-   closest to the full model) down, each at level ``alpha / S`` for ``S``
-   subsets, and the sequence stops at the first bound above ``max_drop``
-   (fixed-sequence testing, which controls the family-wise error at
-   ``alpha / S`` without splitting it over thresholds; Bonferroni over the
-   ``S`` subsets).
+   closest to the full model) down, each at level ``alpha / S``, and the
+   sequence stops at the first bound above ``max_drop`` (fixed-sequence
+   testing, which controls the family-wise error at ``alpha / S`` without
+   splitting it over thresholds).
+
+   **S counts every subset that could be tested, not the ones that are.**
+   ``S = 2**G - 2`` for ``G`` groups: every proper non-empty subset, which is
+   every cheap subset a cascade can have (``cascade_.family_size``; 2 for the
+   tweets' two groups, 6 for the letters' three), although only the
+   knapsack's picks get a small model and a test.  The picks depend on the
+   importances, which are measured on the same held-out rows (with ``cv``,
+   on the same pooled out-of-fold rows) that the tests then use, so a divisor
+   counting only the picks would rest on a family chosen from the data that
+   test it, which the argument below does not cover.  The family of all
+   ``S`` subsets is fixed by the pipeline before any row is seen, and a
+   union bound over it needs nothing about how the tested members were
+   picked: for each of the ``S`` subsets, tested or not (its small model
+   would be fitted on the training part alone, so it is fixed given that
+   part), the chance over the held-out rows that its fixed sequence accepts
+   a threshold truly losing more than ``max_drop`` is at most ``alpha / S``,
+   so with probability at least ``1 - alpha`` this happens for none of them,
+   the tested ones included, whatever importances, costs or labels chose
+   them.  The other way out, importance from rows the tests do not use,
+   would keep ``S`` at the number of picks (one on the tweets, where the
+   chars group alone costs 96%) but take rows from the fitting or the
+   testing.  McNemar's non-rejection stays at level ``alpha`` for every
+   candidate: it only refuses candidates, so it is no part of the guarantee.
 
    **What is deployed is what was tested.**  The guarantee is about fixed
    models and new rows drawn like the held-out ones, so by default
@@ -54,7 +79,9 @@
    full model that were fitted on the training part and tested on the
    held-out part, which they never saw (``cascade_.deployed_as_tested`` is
    True).  Conditional on the training part those models are fixed and the
-   held-out rows are independent draws, which is all the exact bounds need.
+   held-out rows are independent draws, which is all each subset's exact
+   bounds need; the choice of which subsets are tested is covered by the
+   union bound over all ``S`` above.
    The unoptimized pipeline of :meth:`predict_proba_full` is that same full
    model, so a comparison of the cascade against it is on equal terms; the
    price of the design is that both are fitted on ``1 - holdout`` of the
@@ -66,7 +93,10 @@
    exceeds ``max_drop`` in at most ``alpha`` of the draws (plus simulation
    slack).  ``refit=True`` (the paper's way, and needed by ``cv``) refits
    groups and models on all rows after tuning, and **the guarantee does not
-   cover that cascade** (``deployed_as_tested`` is False): models fitted on
+   cover that cascade** (``deployed_as_tested`` is False; with ``cv`` the
+   bounds use the same ``S`` and levels, but the pooled rows are scored by
+   fold models that were fitted on the other folds' rows, so they are not
+   independent draws for one fixed model either): models fitted on
    more rows are more confident, so at the tuned threshold the refitted
    cascade answers more rows itself and disagrees with its full model on
    more of them.  Measured on the binary tweets (fitting half 11,570 rows,
@@ -133,7 +163,7 @@ from dawnlab.willump.knapsack import knapsack
 from dawnlab.willump.pipeline import Pipeline, _select, check_X, check_Xy, n_rows, take_rows, vstack
 from dawnlab.willump.stats import mcnemar_exact, paired_bootstrap_pvalue, paired_drop_upper_bound
 
-__all__ = ["Willump", "fixed_sequence", "Cascade", "TopKPlan", "TopK", "DEFAULT_THRESHOLDS", "DEFAULT_CUTOFFS", "C_GRID"]
+__all__ = ["Willump", "fixed_sequence", "family_size", "Cascade", "TopKPlan", "TopK", "DEFAULT_THRESHOLDS", "DEFAULT_CUTOFFS", "C_GRID"]
 
 DEFAULT_CUTOFFS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 DEFAULT_THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.6, 1.0001, 0.025))
@@ -171,6 +201,9 @@ class Cascade:
     pipeline) or ``"disabled"`` (``Willump(cascade=False)``).
     ``deployed_as_tested`` is True when the deployed models are the tested ones
     (``refit=False``), the only case the ``max_drop`` guarantee covers.
+    ``family_size`` is ``S``, the Bonferroni divisor of the drop bounds: every
+    proper non-empty subset of the groups, tested or not (see the module
+    docstring, step 4).
     """
 
     groups: tuple[str, ...]
@@ -183,13 +216,14 @@ class Cascade:
     score_full: float
     score_cascade: float
     frac_confident: float
-    drop_bound: float  # (1 - alpha / S) upper bound on the accuracy drop, S subsets (NaN for other scores)
+    drop_bound: float  # (1 - alpha / S) upper bound on the accuracy drop, S = family_size (NaN for other scores)
     expected_cost: float
     full_cost: float
     reference: dict
     table: pd.DataFrame = field(repr=False)
     deployed_as_tested: bool = False  # True when refit=False: the stated guarantee is about the deployed cascade
     reason: str = ""  # why this cascade, or why none: "chosen", "none accepted", "disabled"
+    family_size: int = 0  # S = 2**G - 2: every proper non-empty subset of the G groups, tested or not
 
     @property
     def expected_speedup(self) -> float:
@@ -218,6 +252,24 @@ class TopK(NamedTuple):
     indices: np.ndarray
     scores: np.ndarray
     rows_scored_full: int
+
+
+def family_size(n_groups: int) -> int:
+    """``S``, the number of cheap subsets the drop bounds are Bonferroni-corrected for: ``2**G - 2`` for ``G`` groups.
+
+    Every proper non-empty subset of the groups counts, whether or not the
+    knapsack picks it, because the picks are made from importances measured
+    on the held-out rows that the tests use (module docstring, step 4).  At
+    least 1, so that a one-group pipeline (no cheap subset) divides by 1.
+
+    Examples
+    --------
+    >>> family_size(2), family_size(3)
+    (2, 6)
+    """
+    if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 1:
+        raise invalid("n_groups", "family_size", "an int >= 1", n_groups)
+    return max(1, 2 ** int(n_groups) - 2)
 
 
 def fixed_sequence(table: pd.DataFrame, max_drop: float | None) -> np.ndarray:
@@ -383,7 +435,11 @@ class Willump:
         return {k: getattr(self, k) for k in ("score", "alpha", "cost_cutoffs", "thresholds", "holdout", "refit",
                                               "n_repeats", "n_boot", "topk_fraction", "topk_precision",
                                               "topk_bootstrap", "topk_quantile", "topk_class", "max_drop",
-                                              "reference_tolerance", "seed", "cv", "cascade")} | {"pipeline": self.pipeline}
+                                              "reference_tolerance", "seed", "cv", "cascade")} | {
+            "pipeline": self.pipeline,
+            # the drop bounds saved with the candidates divide alpha by this family (was: the knapsack's picks),
+            # so a checkpoint written before the change is not resumed
+            "bonferroni_family": "every proper non-empty subset of the groups"}
 
     def _stages(self, X, y):
         """The checkpoint folder of this fit (None without ``checkpoint_dir``) and its load/save helpers."""
@@ -512,8 +568,10 @@ class Willump:
                         dts += dt_k
                     model_cost[s] = dts / n_ho
                     smalls[s], probas[s] = fold_models[0], np.vstack(ps)
+                    # S counts every proper subset, not len(subsets): the knapsack chose these from importances
+                    # measured on the same held-out rows (module docstring, step 4)
                     rows += self._candidates(s, probas[s], pf, y_ho, classes, scorer, cost, model_cost[s], total,
-                                             len(subsets))
+                                             family_size(len(names)))
                 save("cascades", {"rows": rows, "smalls": smalls, "probas": probas, "model_cost": model_cost})
             else:
                 rows, smalls, probas, model_cost = done["rows"], done["smalls"], done["probas"], done["model_cost"]
@@ -561,7 +619,7 @@ class Willump:
         self.reset_stats()
         return self
 
-    def _candidates(self, s, ps, pf, y, classes, scorer, cost, small_cost, total, n_subsets) -> list[dict]:
+    def _candidates(self, s, ps, pf, y, classes, scorer, cost, small_cost, total, n_family) -> list[dict]:
         conf = ps.max(axis=1)
         groups_cost = sum(cost[g] for g in s)
         cs = groups_cost + small_cost
@@ -575,7 +633,7 @@ class Willump:
             if self.score == "accuracy":
                 r = mcnemar_exact(y, pred_full, classes[np.argmax(pc, axis=1)])
                 p, b, c = r.pvalue, r.b, r.c
-                bound = paired_drop_upper_bound(b, c, len(y), self.alpha / n_subsets)
+                bound = paired_drop_upper_bound(b, c, len(y), self.alpha / n_family)
             else:
                 p = paired_bootstrap_pvalue(scorer, y, pf, pc, self.n_boot, self.seed)
                 b = c = -1
@@ -631,11 +689,12 @@ class Willump:
         if row is None or not enabled:
             reason = "disabled" if not enabled else "none accepted"
             return Cascade((), tuple(names), 1.0, test, self.alpha, 1.0, None, score_full, score_full, 0.0, 0.0,
-                           total, total, reference, table, reason=reason)
+                           total, total, reference, table, reason=reason, family_size=family_size(len(names)))
         disc = None if row.b < 0 else (int(row.b), int(row.c))
         return Cascade(tuple(row.groups), tuple(g for g in names if g not in row.groups), float(row.threshold), test,
                        self.alpha, float(row.pvalue), disc, score_full, float(row.score), float(row.frac_confident),
-                       float(row.drop_bound), float(row.expected_cost), total, reference, table, reason="chosen")
+                       float(row.drop_bound), float(row.expected_cost), total, reference, table, reason="chosen",
+                       family_size=family_size(len(names)))
 
     def _class_column(self, classes) -> int:
         if self.topk_class is None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from dawnlab.willump import Willump, mcnemar_exact
-from dawnlab.willump.datasets import synthetic, synthetic_pipeline
+from dawnlab.willump import FeatureGroup, Pipeline, Willump, mcnemar_exact
+from dawnlab.willump.datasets import slow_square, synthetic, synthetic_pipeline
 from dawnlab.willump.pipeline import hstack
 
 
@@ -69,8 +69,9 @@ def test_max_drop_accepts_only_a_fixed_sequence_of_bounds_within_it():
     X, y = synthetic()
     w = Willump(synthetic_pipeline(), progress=False, max_drop=0.03).fit(X, y)
     t = w.cascade_.table
-    n, subsets = 300, t.groups.nunique()  # held-out rows, subsets (Bonferroni over subsets only)
-    a = 0.05 / subsets
+    n, family = 300, 2 ** 2 - 2  # held-out rows; Bonferroni over every proper subset of the two groups
+    assert w.cascade_.family_size == family
+    a = 0.05 / family
     want = [beta.ppf(1 - a / 2, b + 1, n - b) - (beta.ppf(a / 2, c, n - c + 1) if c else 0.0)
             for b, c in zip(t.b, t.c)]
     np.testing.assert_allclose(t.drop_bound, want)
@@ -87,6 +88,33 @@ def test_max_drop_accepts_only_a_fixed_sequence_of_bounds_within_it():
     assert (loose.table.accepted == (loose.table.pvalue >= 0.05)).all()
     assert not w.cascade_for(1e-6).active
     assert w.cascade_for(0.03).threshold == w.cascade_.threshold
+
+
+def three_groups():
+    """Two cheap one-column groups and the slow one: six proper subsets, of which the knapsack picks few."""
+    return Pipeline({"x0": FeatureGroup("x0", "passthrough", [0]), "x2": FeatureGroup("x2", "passthrough", [2]),
+                     "costly": FeatureGroup("costly", slow_square, [1, 3])}, LogisticRegression(max_iter=500))
+
+
+@pytest.mark.parametrize("cv", [None, 3])
+def test_drop_bounds_divide_alpha_by_every_proper_subset_not_by_the_knapsacks_picks(cv):
+    # the knapsack picks subsets by importances measured on the very rows the bounds use (with cv, the pooled
+    # out-of-fold rows), so the Bonferroni divisor must count the family fixed before those rows: all 2**3 - 2
+    # proper subsets.  Counting only the picks (as before) gives each bound the level alpha / len(picks).
+    from dawnlab.willump.stats import paired_drop_upper_bound
+
+    X, y = synthetic(1200, seed=4)
+    kw = {"cv": cv, "refit": True} if cv else {}
+    w = Willump(three_groups(), progress=False, max_drop=0.03, topk_bootstrap=10, n_repeats=1, **kw).fit(X, y)
+    t = w.cascade_.table
+    picked = set(map(tuple, t.groups))
+    assert 1 <= len(picked) < 6  # only some of the family are tested
+    assert w.cascade_.family_size == 6 and w.cascade_for(None).family_size == 6
+    n = 1200 if cv else 300  # the tuning rows: every row by cross-fitting, else the 25% held out
+    want = [paired_drop_upper_bound(int(b), int(c), n, 0.05 / 6) for b, c in zip(t.b, t.c)]
+    np.testing.assert_allclose(t.drop_bound, want)
+    looser = [paired_drop_upper_bound(int(b), int(c), n, 0.05 / len(picked)) for b, c in zip(t.b, t.c)]
+    assert (t.drop_bound > np.asarray(looser)).all()  # the old divisor's bounds are smaller: it fails this test
 
 
 def test_paired_drop_bound_covers_the_true_drop_over_seeds():
