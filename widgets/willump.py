@@ -78,7 +78,8 @@ class WillumpExplorer(param.Parameterized):
         """What a Run will do."""
         task = "positive vs negative tweets" if self.dataset == "tweets" else "26-class letters"
         margin = ("" if self.max_drop is None else
-                  f", and whose accuracy drop is bounded by {self.max_drop:g} at that level")
+                  f", and whose accuracy drop is bounded by {self.max_drop:g} at that level, jointly over every "
+                  "cheap subset of the groups")
         return (f"**Plan:** tune a cascade and a top-K plan on {self.n_rows} rows of {task}, "
                 f"accepting only cascades that McNemar's one-sided test at alpha = {self.alpha:g} "
                 f"does not find less accurate than the full pipeline{margin}. The tested models are the deployed "
