@@ -21,6 +21,11 @@ student with the same student trained
   LIT with the teacher's architecture in every part of the recipe: no IR
   loss, no teacher-forced blocks, no stem or head copied from the teacher.
 
+With ``augment`` (:mod:`dawnlab.lit.augment`; off by default) every
+minibatch is transformed, and the teacher's logits (KD, Born-Again) and hints
+(FitNets) are computed on that augmented minibatch: pass the ``teacher`` module
+to :func:`train_kd` and :func:`train_born_again` then.
+
 Each function trains its model in place and returns the per-epoch records.  The
 budget is counted in epochs: FitNets' hint epochs and LIT's block-wise epochs
 count like any other (the benchmark gives every method ``lit_epochs + kd_epochs``).
@@ -35,10 +40,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dawnlab.lit.blocks import resolve_blocks
+from dawnlab.lit.blocks import capture, resolve_blocks
 from dawnlab.lit.losses import ir_loss
 from dawnlab.lit.trainer import teacher_irs
-from dawnlab.lit.training import (accuracy, batches, check_finite, cosine_lr, seeded, set_lr,
+from dawnlab.lit.training import (accuracy, augmented, batches, check_finite, cosine_lr, seeded, set_lr,
                                   train_supervised)
 
 __all__ = ["train_scratch", "train_kd", "train_fitnets", "train_born_again", "regressor_for"]
@@ -114,10 +119,22 @@ def _forward_until(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torc
     return seen["out"]
 
 
+@torch.no_grad()
+def _teacher_output(teacher: nn.Module, blocks, x: torch.Tensor, k: int) -> torch.Tensor:
+    """The teacher's output of block ``k`` on ``x``, in eval mode (its mode is restored)."""
+    was = teacher.training
+    teacher.eval()
+    try:
+        return capture(teacher, blocks, x)[1][k]
+    finally:
+        teacher.train(was)
+
+
 def train_fitnets(student: nn.Module, teacher: nn.Module, X, y, teacher_logits, *, teacher_blocks,
                   student_blocks, hint_epochs: int, kd_epochs: int, hint_block: int | None = None,
                   lr: float = 3e-3, weight_decay: float = 5e-4, batch_size: int = 128, seed: int = 0,
-                  alpha: float = 0.95, temperature: float = 6.0, val=None, progress: bool = False) -> list[dict]:
+                  alpha: float = 0.95, temperature: float = 6.0, val=None, progress: bool = False,
+                  augment=None) -> list[dict]:
     """FitNets: hint training of the student's lower part through a regressor, then KD.
 
     Parameters
@@ -127,6 +144,9 @@ def train_fitnets(student: nn.Module, teacher: nn.Module, X, y, teacher_logits, 
     hint_block : int, optional
         Whose output is the hint (teacher) and the guided layer (student);
         the middle block by default.
+    augment : callable, optional
+        ``augment(x, generator)``: transform each minibatch; the hint and the
+        KD logits are then the teacher's on the augmented minibatch.
 
     Returns
     -------
@@ -136,7 +156,8 @@ def train_fitnets(student: nn.Module, teacher: nn.Module, X, y, teacher_logits, 
     t_blocks = resolve_blocks(teacher, teacher_blocks, "teacher_blocks", "train_fitnets", "teacher")
     s_blocks = resolve_blocks(student, student_blocks, "student_blocks", "train_fitnets", "student")
     k = (len(t_blocks) - 1) // 2 if hint_block is None else hint_block
-    _, outs, _ = teacher_irs(teacher, t_blocks, X)
+    # without augmentation the hints are computed once; with it, per minibatch on the augmented inputs
+    _, outs, _ = teacher_irs(teacher, t_blocks, X if augment is None else X[:2])
     hint = outs[k]
     guided = s_blocks[k][-1][1]
     reg = regressor_for(hint, seed)
@@ -155,7 +176,12 @@ def train_fitnets(student: nn.Module, teacher: nn.Module, X, y, teacher_logits, 
         for i, idx in enumerate(batches(len(X), batch_size, seed, "hint", epoch)):
             lr_now = cosine_lr(lr, epoch * steps + i, hint_epochs * steps)
             set_lr(opt, lr_now)
-            loss = ir_loss(reg(_forward_until(student, guided, X[idx])), hint[idx])
+            if augment is None:
+                xb, target = X[idx], hint[idx]
+            else:
+                xb = augmented(augment, X[idx], seed, "hint", epoch, i)
+                target = _teacher_output(teacher, t_blocks, xb, k)
+            loss = ir_loss(reg(_forward_until(student, guided, xb)), target)
             check_finite(loss, "FitNets hint", epoch, i, lr_now, None)
             opt.zero_grad()
             loss.backward()
@@ -164,5 +190,6 @@ def train_fitnets(student: nn.Module, teacher: nn.Module, X, y, teacher_logits, 
         records.append({"phase": "hint", "epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "val_acc": accuracy(student, *val) if val is not None else None})
     records += train_kd(student, X, y, teacher_logits, epochs=kd_epochs, alpha=alpha, temperature=temperature,
-                        val=val, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed)
+                        val=val, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed,
+                        teacher=teacher if augment is not None else None, augment=augment)
     return records

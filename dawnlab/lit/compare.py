@@ -7,7 +7,10 @@ runs one seed of that comparison: it trains the teacher, then every method with
 the same data, the same number of epochs (``lit_epochs + kd_epochs``), the same
 optimizer and schedule, and the same seed, so that the student-sized methods
 start from identical initial weights (and so do the teacher-sized ones).  It
-yields one row per method as it finishes; :func:`run_seed` is the picklable
+yields one row per method as it finishes.  ``augment`` (off by default,
+:mod:`dawnlab.lit.augment`) is applied to every method alike, the teacher's
+training included, with the teacher's outputs computed on each augmented
+minibatch. :func:`run_seed` is the picklable
 form that :func:`dawnlab.parallel.pmap` fans out over seeds.
 """
 
@@ -49,11 +52,12 @@ def make_model(family: str, depth: int, width: int, seed: int, num_classes: int 
 
 
 def train_teacher(family: str, train, *, depth: int = 26, width: int = 16, seed: int = 0, epochs: int = 20,
-                  lr: float = 3e-3, batch_size: int = 128, in_channels: int = 1) -> nn.Module:
-    """The teacher of one seed of :func:`compare`: a seeded ResNet trained with cross-entropy."""
+                  lr: float = 3e-3, batch_size: int = 128, in_channels: int = 1, augment=None) -> nn.Module:
+    """The teacher of one seed of :func:`compare`: a seeded ResNet trained with cross-entropy (and ``augment``)."""
     X, y = as_tensors(train, "train", "train_teacher")
     teacher = make_model(family, depth, width, seed, in_channels=in_channels)
-    for _ in train_supervised(teacher, X, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed):
+    for _ in train_supervised(teacher, X, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                              augment=augment):
         pass
     return teacher
 
@@ -62,7 +66,7 @@ def train_method(method: str, family: str, teacher: nn.Module, train, *, student
                  width: int = 16, seed: int = 0, lit_epochs: int = 10, kd_epochs: int = 10, lr: float = 3e-3,
                  batch_size: int = 128, beta: float = 0.75, alpha: float = 0.95, temperature: float = 6.0,
                  in_channels: int = 1, val=None, on_lit_record=None, progress: bool = False,
-                 kd_lr: float | None = None) -> nn.Module:
+                 kd_lr: float | None = None, augment=None) -> nn.Module:
     """Train one method of :func:`compare` from a trained ``teacher`` and return the trained model.
 
     Every method gets ``lit_epochs + kd_epochs`` epochs, the same optimizer,
@@ -71,11 +75,14 @@ def train_method(method: str, family: str, teacher: nn.Module, train, *, student
     (Born-Again, LIT with the teacher's architecture) from seed ``seed + 2000``.
     ``kd_lr`` is the learning rate of LIT's fine-tuning phase (:class:`LIT`'s
     ``kd_lr``; ``None``: ``lr``); the other methods do not read it.
+    ``augment`` transforms every method's minibatches alike; the teacher's
+    logits, hints and IRs are then computed on each augmented minibatch.
     """
     if method not in METHODS:
         raise invalid("method", "train_method", f"one of {METHODS}", method)
     X, y = as_tensors(train, "train", "train_method")
-    common = {"lr": lr, "batch_size": batch_size, "seed": seed}
+    common = {"lr": lr, "batch_size": batch_size, "seed": seed, "augment": augment}
+    live = {"teacher": teacher} if augment is not None else {}  # KD on the augmented minibatches' teacher logits
     budget = lit_epochs + kd_epochs
     logits = predict_logits(teacher, X)
     kd = {"alpha": alpha, "temperature": temperature}
@@ -87,9 +94,9 @@ def train_method(method: str, family: str, teacher: nn.Module, train, *, student
     if method == "scratch":
         train_scratch(model, X, y, epochs=budget, **common)
     elif method == "kd":
-        train_kd(model, X, y, logits, epochs=budget, **kd, **common)
+        train_kd(model, X, y, logits, epochs=budget, **kd, **common, **live)
     elif method == "born_again":  # Furlanello et al.: the teacher's soft labels alone (T = 1, no label term)
-        train_born_again(model, X, y, logits, epochs=budget, **common)
+        train_born_again(model, X, y, logits, epochs=budget, **common, **live)
     elif method == "fitnets":
         spec = resnet_spec(teacher, model)
         train_fitnets(model, teacher, X, y, logits, teacher_blocks=spec["blocks"][0],
@@ -109,7 +116,7 @@ def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: 
             seed: int = 0, teacher_epochs: int = 20, lit_epochs: int = 10, kd_epochs: int = 10,
             lr: float = 3e-3, batch_size: int = 128, beta: float = 0.75, alpha: float = 0.95,
             temperature: float = 6.0, methods=METHODS, in_channels: int = 1, teacher: nn.Module | None = None,
-            on_lit_record=None, progress: bool = False) -> Iterator[dict]:
+            on_lit_record=None, progress: bool = False, augment=None) -> Iterator[dict]:
     """Train a teacher, then each method on the same seed and budget; yield one row per model.
 
     Rows: ``{"method", "seed", "depth", "teacher_depth", "acc", "seconds"}``;
@@ -136,7 +143,7 @@ def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: 
     t0 = time.perf_counter()
     if teacher is None:
         teacher = train_teacher(family, (X, y), depth=teacher_depth, width=width, seed=seed, epochs=teacher_epochs,
-                                lr=lr, batch_size=batch_size, in_channels=in_channels)
+                                lr=lr, batch_size=batch_size, in_channels=in_channels, augment=augment)
     teacher_depth = layer_count(teacher)
     yield score_row("teacher", teacher, V, seed, teacher_depth, t0)
     for method in methods:
@@ -144,7 +151,7 @@ def compare(family: str, train, val, *, teacher_depth: int = 26, student_depth: 
         model = train_method(method, family, teacher, (X, y), student_depth=student_depth, width=width, seed=seed,
                              lit_epochs=lit_epochs, kd_epochs=kd_epochs, lr=lr, batch_size=batch_size, beta=beta,
                              alpha=alpha, temperature=temperature, in_channels=in_channels, val=V,
-                             on_lit_record=on_lit_record, progress=progress)
+                             on_lit_record=on_lit_record, progress=progress, augment=augment)
         yield score_row(method, model, V, seed, teacher_depth, t0)
 
 

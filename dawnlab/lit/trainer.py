@@ -30,7 +30,16 @@ Training for Model Compression" (arXiv 1810.01937, ICML 2019), Section 3:
 
 The student's stem and head start as copies of the teacher's (Section 3.1).
 
-Memory: :meth:`LIT.fit` holds the teacher's IRs for the whole training set in
+Augmentation (``augment``, off by default; :mod:`dawnlab.lit.augment`): each
+minibatch of both phases is transformed with a generator seeded by ``(seed,
+phase, epoch, step)``, and the teacher is run on that augmented minibatch, so
+the teacher-forced block inputs, the block targets and the KD logits are the
+teacher's on exactly the inputs the student sees (teacher forcing on the
+augmented input), never cached from the un-augmented data.  That costs one
+teacher forward pass per step and no IR memory; the parallel block mode
+(which ships precomputed IRs to its tasks) is refused with augmentation.
+
+Memory: without augmentation :meth:`LIT.fit` holds the teacher's IRs for the whole training set in
 memory, float32: the first block's input and every block's output (block
 ``i``'s input is block ``i - 1``'s output, the same tensor), plus the logits,
 so ``4 n (d_0 + d_1 + ... + d_B + classes)`` bytes for ``n`` examples with
@@ -75,8 +84,8 @@ from dawnlab.errors import invalid
 from dawnlab.lit.blocks import capture, resolve_blocks, resolve_modules, run_chain, weighted_layers
 from dawnlab.lit.errors import LITError
 from dawnlab.lit.losses import ir_loss, kd_loss
-from dawnlab.lit.training import (accuracy, as_tensors, batches, check_finite, cosine_lr, load_checkpoint,
-                                  save_checkpoint, set_lr)
+from dawnlab.lit.training import (accuracy, as_tensors, augmented, batches, check_finite, cosine_lr,
+                                  load_checkpoint, predict_logits, save_checkpoint, set_lr)
 
 __all__ = ["LIT", "teacher_irs"]
 
@@ -103,6 +112,23 @@ def teacher_irs(teacher: nn.Module, blocks, X: torch.Tensor, batch_size: int = 5
         teacher.train(was)
     outputs = [torch.cat(o) for o in outs]
     return [torch.cat(firsts)] + outputs[:-1], outputs, torch.cat(logits)
+
+
+def describe_augment(augment) -> str | None:
+    """A stable name of an augmentation for checkpoint configs: its ``repr``, or its type's name when that
+    ``repr`` is the default one (which holds a memory address).
+
+    Examples
+    --------
+    >>> from dawnlab.lit.augment import RandomAffine
+    >>> describe_augment(RandomAffine(max_shift=1)), describe_augment(None)
+    ('RandomAffine(max_shift=1.0, max_rotation=10.0, max_scale=0.0)', None)
+    """
+    if augment is None:
+        return None
+    if type(augment).__repr__ is object.__repr__ or callable(augment) and hasattr(augment, "__qualname__"):
+        return f"{getattr(augment, '__module__', '?')}.{getattr(augment, '__qualname__', type(augment).__qualname__)}"
+    return repr(augment)
 
 
 def _train_block(task: dict) -> dict:
@@ -190,6 +216,11 @@ class LIT:
         Run the parallel blocks on this cluster.
     checkpoint_dir : path, optional
         Folder for the per-epoch checkpoints; resume from it when it holds one.
+    augment : callable, optional
+        ``augment(x, generator) -> x'`` applied to every minibatch of both
+        phases (e.g. :class:`dawnlab.lit.augment.RandomAffine`); the teacher's
+        IRs and logits are then computed on each augmented minibatch.  ``None``
+        (the default): no augmentation.
     progress : bool
         Show ``tqdm`` bars.
 
@@ -198,7 +229,8 @@ class LIT:
     LITError
         If a block name is not a submodule (the message lists the names), the
         block counts differ, the student has more layers than the teacher, a
-        stem or head module differs in shape, or ``parallel`` is asked with ``beta > 0``.
+        stem or head module differs in shape, ``parallel`` is asked with ``beta > 0``
+        or with ``augment``, or ``augment`` is not callable.
     InvalidArgument
         If a number is out of range.
 
@@ -220,7 +252,7 @@ class LIT:
                  *, beta: float = 0.75, alpha: float = 0.95, temperature: float = 6.0, lit_epochs: int = 10,
                  kd_epochs: int = 10, lr: float = 3e-3, kd_lr: float | None = None, weight_decay: float = 5e-4,
                  batch_size: int = 128, seed: int = 0, parallel: bool = False, processes: int | None = None,
-                 client=None, checkpoint_dir=None, progress: bool = True):
+                 client=None, checkpoint_dir=None, progress: bool = True, augment=None):
         for name, model in [("teacher", teacher), ("student", student)]:
             if not isinstance(model, nn.Module):
                 raise invalid(name, "LIT", "a torch.nn.Module", type(model).__name__, cls=LITError)
@@ -273,6 +305,12 @@ class LIT:
         if parallel and beta != 0:
             raise invalid("parallel", "LIT", "False when beta > 0 (the KD term on the student's logits couples "
                           "the blocks)", parallel, "Pass beta=0 to train the blocks independently.", cls=LITError)
+        if augment is not None and not callable(augment):
+            raise invalid("augment", "LIT", "None or a callable augment(x, generator)", augment, cls=LITError)
+        if parallel and augment is not None:
+            raise invalid("parallel", "LIT", "False when augment is given (the block tasks train on precomputed "
+                          "IRs of the un-augmented inputs)", parallel, "Pass parallel=False.", cls=LITError)
+        self.augment = augment
         self.beta, self.alpha, self.temperature = float(beta), float(alpha), float(temperature)
         self.lit_epochs, self.kd_epochs, self.lr = lit_epochs, kd_epochs, float(lr)
         self.kd_lr = float(kd_lr) if kd_lr is not None else float(lr)
@@ -287,6 +325,7 @@ class LIT:
                 "lit_epochs": self.lit_epochs, "kd_epochs": self.kd_epochs, "lr": self.lr, "kd_lr": self.kd_lr,
                 "weight_decay": self.weight_decay, "batch_size": self.batch_size, "seed": self.seed,
                 "parallel": self.parallel, "n": n, "stem": self.stem, "head": self.head,
+                "augment": describe_augment(self.augment),
                 "teacher_blocks": [[a for a, _ in c] for c in self.teacher_blocks],
                 "student_blocks": [[a for a, _ in c] for c in self.student_blocks]}
 
@@ -351,7 +390,9 @@ class LIT:
         state = self._load(config)
         self.student_ = copy.deepcopy(self.student)
         self.history_ = []
-        ir_in, ir_out, t_logits = teacher_irs(self.teacher, self.teacher_blocks, X)
+        # without augmentation the teacher's IRs are computed once; with it, per minibatch (then only two
+        # examples here, for the shape check)
+        ir_in, ir_out, t_logits = teacher_irs(self.teacher, self.teacher_blocks, X if self.augment is None else X[:2])
         self._check_shapes(ir_in, ir_out)
         phase, start = "lit", 0
         if state is None:
@@ -422,11 +463,16 @@ class LIT:
                 for i, idx in enumerate(batches(len(X), self.batch_size, self.seed, "lit", epoch)):
                     lr_now = cosine_lr(self.lr, epoch * steps + i, total)
                     set_lr(opt, lr_now)
-                    losses = [ir_loss(run_chain(chain, ir_in[k][idx]), ir_out[k][idx])
-                              for k, chain in enumerate(chains)]
+                    if self.augment is None:
+                        xb, b_in, b_out, b_logits = X[idx], [t[idx] for t in ir_in], [t[idx] for t in ir_out], \
+                            t_logits[idx]
+                    else:  # teacher forcing on the augmented minibatch the student sees
+                        xb = augmented(self.augment, X[idx], self.seed, "lit", epoch, i)
+                        b_in, b_out, b_logits = teacher_irs(self.teacher, self.teacher_blocks, xb)
+                    losses = [ir_loss(run_chain(chain, b_in[k]), b_out[k]) for k, chain in enumerate(chains)]
                     loss = (1.0 - self.beta) * sum(losses)
                     if self.beta > 0:
-                        kd = kd_loss(self.student_(X[idx]), t_logits[idx], y[idx], self.alpha, self.temperature)
+                        kd = kd_loss(self.student_(xb), b_logits, y[idx], self.alpha, self.temperature)
                         loss = loss + self.beta * kd
                         kd_sum += kd.item()
                     check_finite(loss, "LIT", epoch, i, lr_now, str(self._path()) if self._path() else None)
@@ -497,7 +543,12 @@ class LIT:
             for i, idx in enumerate(batches(len(X), self.batch_size, self.seed, "kd", epoch)):
                 lr_now = cosine_lr(self.kd_lr, epoch * steps + i, total)
                 set_lr(opt, lr_now)
-                loss = kd_loss(self.student_(X[idx]), t_logits[idx], y[idx], self.alpha, self.temperature)
+                if self.augment is None:
+                    xb, b_logits = X[idx], t_logits[idx]
+                else:
+                    xb = augmented(self.augment, X[idx], self.seed, "kd", epoch, i)
+                    b_logits = predict_logits(self.teacher, xb)
+                loss = kd_loss(self.student_(xb), b_logits, y[idx], self.alpha, self.temperature)
                 check_finite(loss, "KD fine-tuning", epoch, i, lr_now, str(self._path()) if self._path() else None)
                 opt.zero_grad()
                 loss.backward()

@@ -5,6 +5,9 @@ from :func:`batches`, a permutation seeded by ``(seed, phase, epoch)`` only, and
 sets its learning rate from :func:`cosine_lr` by step index.  So an epoch's
 work depends on nothing but the state at its start, which is what makes
 "resume == uninterrupted" and "parallel blocks == joint blocks" hold exactly.
+With an augmentation (:mod:`dawnlab.lit.augment`, off by default) each
+minibatch is transformed with a generator seeded by ``(seed, phase, epoch,
+step)`` (:func:`augment_generator`), so that holds with augmentation too.
 Checkpoints are written with :func:`save_checkpoint` (``torch.save`` into an
 atomic file replace from :mod:`dawnlab.results`).
 """
@@ -27,7 +30,7 @@ from dawnlab.lit.losses import kd_loss
 from dawnlab.results import atomic_write_bytes
 
 __all__ = ["as_tensors", "batches", "cosine_lr", "accuracy", "predict_logits", "seeded",
-           "save_checkpoint", "load_checkpoint", "train_supervised"]
+           "save_checkpoint", "load_checkpoint", "train_supervised", "augment_generator", "augmented"]
 
 _PHASES = {"lit": 1, "kd": 2, "ce": 3, "hint": 4, "gan": 5}
 
@@ -86,6 +89,30 @@ def batches(n: int, batch_size: int, seed: int, phase: str, epoch: int) -> list[
     g = torch.Generator().manual_seed(int(seed) * 1_000_003 + _PHASES[phase] * 10_007 + int(epoch))
     perm = torch.randperm(n, generator=g)
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def augment_generator(seed: int, phase: str, epoch: int, step: int) -> torch.Generator:
+    """The generator of one minibatch's augmentation, seeded by ``(seed, phase, epoch, step)`` only.
+
+    Examples
+    --------
+    >>> a, b = augment_generator(0, "kd", 1, 2), augment_generator(0, "kd", 1, 2)
+    >>> torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+    True
+    """
+    key = ((int(seed) * 1_000_003 + _PHASES[phase] * 10_007 + int(epoch)) * 100_003 + int(step)) % (2 ** 62)
+    return torch.Generator().manual_seed(key + 7_919)
+
+
+def augmented(augment, x: torch.Tensor, seed: int, phase: str, epoch: int, step: int) -> torch.Tensor:
+    """``x`` transformed by ``augment`` with this minibatch's generator, or ``x`` itself when ``augment`` is None."""
+    if augment is None:
+        return x
+    out = augment(x, augment_generator(seed, phase, epoch, step))
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise LITError(f"The 'augment' argument must return a tensor of the batch's shape {tuple(x.shape)}. Got "
+                       f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__} instead.")
+    return out
 
 
 def cosine_lr(lr: float, step: int, total: int) -> float:
@@ -165,11 +192,21 @@ def train_supervised(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epoc
                      weight_decay: float = 5e-4, batch_size: int = 128, seed: int = 0,
                      teacher_logits: torch.Tensor | None = None, alpha: float = 0.95,
                      temperature: float = 6.0, phase: str = "ce", val=None, progress: bool = False,
-                     desc: str | None = None):
-    """Train ``model`` in place with cross-entropy, or KD when ``teacher_logits`` are given.
+                     desc: str | None = None, teacher: nn.Module | None = None, augment=None):
+    """Train ``model`` in place with cross-entropy, or KD when ``teacher_logits`` or ``teacher`` are given.
 
     Adam with a cosine schedule, minibatches from :func:`batches`.  Yields one
-    record per epoch: ``{"phase", "epoch", "loss", "val_acc"}``.
+    record per epoch: ``{"phase", "epoch", "loss", "val_acc"}``.  With
+    ``augment`` (``augment(x, generator)``, see :mod:`dawnlab.lit.augment`)
+    each minibatch is transformed first; for KD the teacher's logits must
+    then come from ``teacher``, run (eval mode, no gradient) on the same
+    augmented minibatch, since precomputed ``teacher_logits`` belong to the
+    un-augmented inputs.
+
+    Raises
+    ------
+    LITError
+        If ``augment`` is given with ``teacher_logits`` but no ``teacher``.
 
     Examples
     --------
@@ -178,6 +215,9 @@ def train_supervised(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epoc
     >>> recs[-1]["val_acc"] > 0.9
     True
     """
+    if augment is not None and teacher_logits is not None and teacher is None:
+        raise LITError("The 'augment' argument of train_supervised needs the 'teacher' module for KD: precomputed "
+                       "'teacher_logits' are the teacher's outputs on the un-augmented inputs. Pass teacher=.")
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     total = epochs * math.ceil(len(X) / batch_size)
     step = 0
@@ -187,11 +227,14 @@ def train_supervised(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epoc
         for i, idx in enumerate(batches(len(X), batch_size, seed, phase, epoch)):
             lr_now = cosine_lr(lr, step, total)
             set_lr(opt, lr_now)
-            logits = model(X[idx])
-            if teacher_logits is None:
-                loss = F.cross_entropy(logits, y[idx])
-            else:
+            xb = augmented(augment, X[idx], seed, phase, epoch, i)
+            logits = model(xb)
+            if teacher is not None:
+                loss = kd_loss(logits, predict_logits(teacher, xb), y[idx], alpha, temperature)
+            elif teacher_logits is not None:
                 loss = kd_loss(logits, teacher_logits[idx], y[idx], alpha, temperature)
+            else:
+                loss = F.cross_entropy(logits, y[idx])
             check_finite(loss, phase, epoch, i, lr_now, None)
             opt.zero_grad()
             loss.backward()
