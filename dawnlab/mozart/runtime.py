@@ -850,15 +850,16 @@ def _close_process_pools() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _reusable(prog: _Program, payloads: list) -> bool:
+def _reusable(prog: _Program, payloads: list, pickled: bytes | None = None) -> bool:
     """Whether the blocks can go to a process pool started by an earlier evaluation.
 
     Its workers were forked then, so they lack whatever ``__main__`` defined
     since (a function or split type written in a notebook after the pool
     started); a program or a block value that refers to ``__main__`` gets a
-    fresh pool, as every evaluation did before.
+    fresh pool, as every evaluation did before.  ``pickled`` is the program as
+    :func:`_pickled` already pickled it (its broadcast values are not pickled twice).
     """
-    if b"__main__" in _pickled(prog):
+    if b"__main__" in (pickled if pickled is not None else _pickled(prog)):
         return False
     return not any(type(v).__module__ == "__main__" for payload in payloads for v in payload[1])
 
@@ -924,10 +925,9 @@ def _run_blocks(prog: _Program, values: list, opts: dict) -> dict:
         payloads.append((prog, block_values, opts["piece_size"], int(a)))
     kwargs = {"client": opts["client"]} if opts["backend"] == "dask" else {"processes": opts["workers"]}
     outs = [None] * len(payloads)
-    if opts["backend"] == "processes":
-        _pickled(prog)
+    pickled = _pickled(prog) if opts["backend"] == "processes" else None
     if (opts["backend"] == "processes" and opts["keep_pool"] and opts["workers"] > 1 and len(payloads) > 1
-            and _reusable(prog, payloads)):
+            and _reusable(prog, payloads, pickled)):
         results = _imap_persistent(payloads, opts["workers"])
     else:
         results = imap(_run_block, payloads, progress=False, **kwargs)

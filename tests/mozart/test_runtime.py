@@ -117,7 +117,7 @@ def test_empty_inputs_run_one_empty_piece():
     assert evaluate(mnp.sum(mnp.exp(e))) == 0.0
 
 
-def test_process_backend_keeps_its_pool_across_evaluations():
+def test_process_backend_keeps_its_pool_across_evaluations(monkeypatch):
     from dawnlab.mozart.workloads import WORKLOADS
 
     w = WORKLOADS["blackscholes"]
@@ -128,8 +128,11 @@ def test_process_backend_keeps_its_pool_across_evaluations():
     assert 2 not in runtime._PROCESS_POOLS        # by default a fresh pool per evaluation (current module state)
     assert w.check(w.mozart(d, backend="processes", workers=2, keep_pool=True), ref)
     pool = runtime._PROCESS_POOLS[2]
+    pickles = []
+    monkeypatch.setattr(runtime, "_pickled", lambda prog, real=runtime._pickled: pickles.append(1) or real(prog))
     assert w.check(w.mozart(d, backend="processes", workers=2, piece_size=1000, keep_pool=True), ref)
     assert runtime._PROCESS_POOLS[2] is pool
+    assert len(pickles) == 1                      # the program (and its broadcast values) pickled once to check it
 
 
 def test_the_default_process_pool_sees_module_state_changed_between_evaluations(tmp_path, monkeypatch):
