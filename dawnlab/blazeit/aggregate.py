@@ -21,7 +21,9 @@ heavy-tailed counts, so the interval here is a different, provably valid one:
   sample sizes, so every interval the sampler yields (and the one it stops
   at, at a data-dependent time) holds the truth with the stated confidence.
   Two one-sided capital processes (a bet that the mean is larger, ``K+``,
-  and smaller, ``K-``), each at ``a = (1 - p) / 2``, give the two ends.  The
+  and smaller, ``K-``), at ``a_low = s (1 - p)`` and ``a_high = (1 - s) (1
+  - p)`` (a union bound; ``s = 1/2`` unless a share ``s`` is fixed before
+  sampling, see below), give the two ends.  The
   bets ``lambda_i`` are predictable (from earlier samples only): the
   variance-adapted ``e / sigma_hat^2`` (log-optimal for rejecting a mean at
   distance ``e``), truncated so that no factor can fall below ``1 - 0.5``
@@ -50,7 +52,17 @@ heavy-tailed counts, so the interval here is a different, provably valid one:
   ``w_i`` grows by ``c_i`` times the known range of ``t``, which the bets'
   truncation accounts for.
 
-Plain random sampling is the same procedure with no control variate.
+- **Where to spend the miscoverage.**  On a count whose declared range ``M``
+  is large against its values, the upper end is the expensive one: ``K-``
+  can only bet about ``1 / M`` (a frame could hold ``M`` objects), while
+  ``K+`` loses at most ``m + c (max t - r)``.  With the NN's predictions
+  known before sampling, :func:`low_share` sets ``s`` from these two loss
+  bounds at the NN's predicted mean, so the range-limited end gets more of
+  ``1 - p``; ``s`` is fixed before any oracle call, so the union bound above
+  is untouched (a poor NN only costs calls).
+
+Plain random sampling is the same procedure with no control variate and
+``s = 1/2`` (it has no prediction of the mean before sampling).
 :func:`estimate_mean` is the generator :meth:`Session.query` and the widget
 consume: it yields an :class:`Estimate` at every check.
 """
@@ -64,7 +76,7 @@ import numpy as np
 
 from dawnlab.errors import DataError, invalid
 
-__all__ = ["Estimate", "estimate_mean", "BettingCS", "control_variate"]
+__all__ = ["Estimate", "estimate_mean", "BettingCS", "control_variate", "low_share"]
 
 
 @dataclass
@@ -142,6 +154,9 @@ class BettingCS:
         one process whose level, per side, is chosen before each batch of
         samples from the earlier samples only (see :meth:`_add_levels`).
         Both are valid; they differ in how many samples they need.
+    low_share : float
+        Share ``s`` of the miscoverage ``1 - confidence`` spent on the lower
+        end (the upper end gets ``1 - s``); fixed before sampling, in (0, 1).
 
     Examples
     --------
@@ -165,9 +180,12 @@ class BettingCS:
     def __init__(self, n_pop: int, value_range: float, confidence: float, *,
                  proxy: np.ndarray | None = None, c: float | None = None,
                  c_prior: float = 0.0, error: float | None = None, c_max: float = 2.0,
-                 bets: str = "adaptive"):
+                 bets: str = "adaptive", low_share: float = 0.5):
         if bets not in ("mixture", "adaptive"):
             raise invalid("bets", "BettingCS", "'mixture' or 'adaptive'", bets)
+        if not (_is_number(low_share) and 0 < low_share < 1):
+            raise invalid("low_share", "BettingCS", "a number in (0, 1) (the share of "
+                          "1 - confidence spent on the lower end)", low_share)
         self.bets = bets
         if not (isinstance(n_pop, (int, np.integer)) and n_pop >= 1):
             raise invalid("n_pop", "BettingCS", "a positive int", n_pop)
@@ -179,7 +197,10 @@ class BettingCS:
         if not 0 < confidence < 1:
             raise invalid("confidence", "BettingCS", "a probability in (0, 1)", confidence)
         self.N, self.M, self.confidence = int(n_pop), float(value_range), float(confidence)
-        self.log_thr = float(np.log(2.0 / (1.0 - confidence)))  # each side at (1 - p) / 2
+        self.low_share = float(low_share)
+        # side +1 (the lower end) at s (1 - p), side -1 (the upper end) at (1 - s) (1 - p)
+        self.log_thrs = {1: float(-np.log(self.low_share * (1.0 - confidence))),
+                         -1: float(-np.log((1.0 - self.low_share) * (1.0 - confidence)))}
         self.error = error
         self.fixed_c = c
         self.c_prior, self.c_max = float(c_prior), float(c_max)
@@ -336,7 +357,7 @@ class BettingCS:
 
     def _root(self, lo: float, hi: float, side: int) -> float:
         """The end of the rejected region in ``[lo, hi]``: K+ is decreasing, K- increasing."""
-        thr = self.log_thr
+        thr = self.log_thrs[side]
         if side > 0:   # largest mu with log K+ >= thr (rejected from below)
             if self._log_capital(np.array([lo]), 1)[0] < thr:
                 return lo
@@ -374,6 +395,38 @@ class BettingCS:
         return (float(self.low), float(self.high))
 
 
+def low_share(proxy: np.ndarray, value_range: float, c: float = 1.0,
+              bounds: tuple[float, float] = (0.05, 0.95)) -> float:
+    """The share of ``1 - p`` for the lower end, from the NN's predictions alone.
+
+    At the NN's predicted mean ``r``, the lower end's bets lose at most
+    ``r + c (max t - r)`` per sample and the upper end's at most ``M - r + c
+    (r - min t)`` (see :class:`BettingCS`); each end's cost in samples grows
+    with its loss bound, so the miscoverage is split in proportion to them,
+    within ``bounds``.  Computed before any oracle call, so any value keeps
+    the stated confidence; it only moves calls between the two ends.
+
+    Examples
+    --------
+    >>> round(low_share(np.r_[np.zeros(990), np.ones(10)], 6.0), 3)  # rare class, M = 6
+    0.143
+    >>> low_share(np.full(100, 3.0), 6.0)  # a mean mid-range: the two ends alike
+    0.5
+    """
+    t = np.asarray(proxy, dtype=float)
+    if t.ndim != 1 or len(t) == 0 or not np.isfinite(t).all():
+        raise invalid("proxy", "low_share", "a non-empty 1-d array of finite predictions",
+                      getattr(t, "shape", t))
+    if not (_is_number(value_range) and value_range > 0):
+        raise invalid("value_range", "low_share", "a positive number", value_range)
+    r = float(np.clip(t.mean(), 0.0, value_range))
+    c = float(max(c, 0.0))
+    lose_low = r + c * max(0.0, float(t.max()) - r)
+    lose_high = value_range - r + c * max(0.0, r - float(t.min()))
+    share = lose_low / max(lose_low + lose_high, 1e-12)
+    return float(np.clip(share, *bounds))
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
 
@@ -403,7 +456,8 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
                   proxy: np.ndarray | None, error: float, confidence: float,
                   rng: np.random.Generator, *, value_range: float, c: float | None = None,
                   c_prior: float = 0.0, min_samples: int = 32,
-                  growth: float = 1.05, first=None, bets: str = "adaptive") -> Iterator[Estimate]:
+                  growth: float = 1.05, first=None, bets: str = "adaptive",
+                  low_share: float = 0.5) -> Iterator[Estimate]:
     """Estimate the mean of ``fetch(frames)`` over ``population`` within ``error``.
 
     Samples without replacement in a random order and checks the
@@ -443,6 +497,9 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
         be a uniform random sample of it in random order (e.g. held-out frames
         drawn at random across the video).  The first check is made right
         after them, so labels already paid for can answer on their own.
+    bets, low_share
+        As in :class:`BettingCS` (``low_share`` fixed before sampling, e.g.
+        from the NN by :func:`low_share`).
 
     Yields
     ------
@@ -465,7 +522,7 @@ def estimate_mean(fetch: Callable[[np.ndarray], np.ndarray], population: np.ndar
         yield Estimate(0, 0.0, 0.0, True, low=0.0, high=0.0)
         return
     cs = BettingCS(n_pop, value_range, confidence, proxy=proxy, c=c, c_prior=c_prior,
-                   error=error, bets=bets)
+                   error=error, bets=bets, low_share=low_share)
     order = rng.permutation(n_pop)
     target = min(n_pop, max(2, min_samples))
     if first is not None and len(first):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dawnlab.blazeit.aggregate import estimate_mean
+from dawnlab.blazeit.aggregate import estimate_mean, low_share
 from dawnlab.blazeit.frameql import Query, parse
 from dawnlab.blazeit.limit import frame_scores, scan
 from dawnlab.blazeit.selection import (Foreground, accept_threshold, colour_filters,
@@ -718,9 +718,12 @@ class Session:
                                             query.confidence, rng, value_range=value_range,
                                             sd=sd, c_prior=1.0, bets=bets)
         else:
+            # with the NN, the miscoverage is split between the two ends from its
+            # predictions (fixed before sampling); random sampling splits it evenly
+            s_low = 0.5 if proxy is None else low_share(proxy, value_range, c=1.0)
             ests = estimate_mean(fetch, rest, proxy, error / share, query.confidence, rng,
                                  value_range=value_range, c_prior=1.0 if proxy is not None
-                                 else 0.0, first=first, bets=bets)
+                                 else 0.0, first=first, bets=bets, low_share=s_low)
         for est in ests:
             lo, hi = scaled(*est.interval)
             history.append((est.n + len(known), (lo + hi) / 2, lo, hi))
@@ -751,6 +754,7 @@ class Session:
         # held-out (and calibration) frames among those sampled were charged there
         held_used = self._overlap(np.unique(drawn))["heldout_used"]
         info = {"c": est.c, "path": unit + path, "range": value_range,
+                "low_share": None if stratified else s_low,
                 "known_frames": int(len(known)), "heldout_used": held_used}
         yield Result((lo + hi) / 2, (lo, hi), est.n + len(known), 0.0, m,
                      "aggregate", n_pop, history=history, info=info)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dawnlab.blazeit import BettingCS, Session, Store, control_variate, estimate_mean, synthetic
+from dawnlab.blazeit.aggregate import low_share
 from dawnlab.errors import DataError, InvalidArgument
 
 QUERY = "SELECT FCOUNT(*) FROM v WHERE class = '{}' ERROR WITHIN {} AT CONFIDENCE {}%"
@@ -20,22 +21,23 @@ def floor(conf, runs):
     return conf - 2 * np.sqrt(conf * (1 - conf) / runs)
 
 
-def run_all(values, proxy, error, conf, seed, value_range, first=None):
+def run_all(values, proxy, error, conf, seed, value_range, first=None, share=0.5):
     """Every estimate of one run; True when each interval held the truth."""
     ests = list(estimate_mean(lambda f: values[f], np.arange(len(values)), proxy, error, conf,
                               np.random.default_rng(seed), value_range=value_range,
-                              c_prior=1.0 if proxy is not None else 0.0, first=first))
+                              c_prior=1.0 if proxy is not None else 0.0, first=first,
+                              low_share=share))
     truth = values.mean()
     jointly = all(e.low - 1e-12 <= truth <= e.high + 1e-12 for e in ests)
     return ests[-1], jointly
 
 
-def coverage(values, proxy, error, conf, runs, value_range, first=None):
+def coverage(values, proxy, error, conf, runs, value_range, first=None, share=0.5):
     out, calls = [], []
     truth = values.mean()
     for seed in range(runs):
         fst = None if first is None else first(seed)
-        last, jointly = run_all(values, proxy, error, conf, seed, value_range, fst)
+        last, jointly = run_all(values, proxy, error, conf, seed, value_range, fst, share)
         out.append(jointly and abs(last.value - truth) <= error + 1e-12)
         calls.append(last.n)
     return float(np.mean(out)), float(np.mean(calls))
@@ -107,6 +109,42 @@ def test_coverage_heavy_tail_with_an_uninformative_proxy():
     runs, conf = 100, 0.95
     cov, _ = coverage(y, proxy, 0.3, conf, runs, 30)
     assert cov >= floor(conf, runs), cov
+
+
+@pytest.mark.parametrize("share", [0.05, 0.95])
+def test_coverage_with_the_miscoverage_split_unevenly(share):
+    """Nearly all of 1 - p on one end (low_share 0.05: the upper end, where the hidden
+    crowds are; 0.95: the lower end): each end still holds, jointly over every interval,
+    on the heavy tail with an uninformative control variate."""
+    y = heavy_tail(3000, seed=5)
+    proxy = np.random.default_rng(6).uniform(0, 2, len(y))
+    runs, conf = 100, 0.9
+    cov, calls = coverage(y, proxy, 0.3, conf, runs, 30, share=share)
+    assert cov >= floor(conf, runs), cov
+    assert calls < len(y)
+
+
+def test_uneven_split_is_chosen_from_the_nn_and_spends_less_on_a_rare_class():
+    """low_share gives the range-limited upper end of a rare class most of 1 - p; with the
+    same samples the split interval is narrower than the even one, which it must not be
+    for a count mid-range; a share outside (0, 1) is refused."""
+    rng = np.random.default_rng(7)
+    y = (rng.random(20000) < 0.05).astype(float)
+    proxy = np.clip(y + rng.normal(0, 0.1, len(y)), 0, None)
+    s = low_share(proxy, 6.0)
+    assert 0.05 <= s < 0.25
+    assert low_share(np.full(50, 3.0), 6.0) == 0.5
+    order = rng.permutation(len(y))[:400]
+    width = {}
+    for share in (0.5, s):
+        cs = BettingCS(len(y), 6.0, 0.95, proxy=proxy, error=0.05, low_share=share)
+        cs.update(y[order], order)
+        lo, hi = cs.interval()
+        width[share] = hi - lo
+    assert width[s] < width[0.5], width
+    for bad in (0, 1, 1.5, "a"):
+        with pytest.raises(InvalidArgument, match="'low_share' argument"):
+            BettingCS(10, 1.0, 0.9, low_share=bad)
 
 
 def test_coverage_friendly_counts_and_the_control_variate_helps():
@@ -186,15 +224,18 @@ def test_coverage_on_the_sessions_own_values(small_session):
     assert calls_cv < calls_rs < s.n_frames
     # the session's query runs the same estimator: same seed, same answer
     r = s.query(q, seed=3, allow_nn_only=False)
-    est, _ = run_all(y, proxy, 0.15, 0.95, 3, s.count_range(q))
+    share = low_share(proxy, s.count_range(q))
+    assert r.info["low_share"] == share
+    est, _ = run_all(y, proxy, 0.15, 0.95, 3, s.count_range(q), share=share)
     assert r.value == pytest.approx(est.value) and r.oracle_calls == est.n
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cls", ["car", "person"])
+@pytest.mark.parametrize("cls", ["car", "person", "bus"])
 def test_session_coverage_over_100_runs(small_session, cls):
     """The session's own queries, on the fully labelled store, over 100 seeds; person is
-    range-limited (declared maximum 40 per frame), car variance-limited."""
+    range-limited (declared maximum 40 per frame), car variance-limited, bus rare (the
+    NN's split of 1 - p gives its upper end most of it)."""
     s = small_session
     error, conf, runs = 0.15, 0.95, 100
     q = s.parse(QUERY.format(cls, error, 95))
@@ -209,7 +250,9 @@ def test_session_coverage_over_100_runs(small_session, cls):
             n.append(r.oracle_calls)
         assert np.mean(within) >= floor(conf, runs), (method, np.mean(within))
         calls[method] = np.mean(n)
-    assert calls["blazeit"] < calls["random"] < s.n_frames
+    assert calls["random"] < s.n_frames
+    if cls != "bus":  # a rare class's cost is its range's, with or without the NN
+        assert calls["blazeit"] < calls["random"]
 
 
 def test_query_matches_exact_within_error(small_session):
