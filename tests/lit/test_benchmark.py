@@ -56,3 +56,13 @@ def test_validation_flag_changes_the_recipe_key_so_test_results_are_never_reused
     val_cfg = {p: dict(c, validation=True) for p, c in cfg.items()}
     assert bench.recipe_of("digits", cfg) != bench.recipe_of("digits", val_cfg)
     assert bench.recipe_of("mnist1d", cfg) != bench.recipe_of("mnist1d", val_cfg)
+
+
+def test_the_digits_augmentation_is_part_of_the_recipe_key_and_of_the_report(load_benchmark):
+    bench = load_benchmark("lit")
+    cfg = bench.FULL
+    off = {p: dict(c, augment="none") if p == "digits" else c for p, c in cfg.items()}
+    assert bench.recipe_of("digits", cfg) != bench.recipe_of("digits", off)  # results of one never reused by the other
+    assert bench.make_augment("none") is None and repr(bench.make_augment("affine")).startswith("RandomAffine(")
+    assert "no augmentation" in bench.augment_label(off["digits"])
+    assert "RandomAffine(max_shift=2.0" in bench.augment_label(dict(cfg["digits"], augment="affine"))
