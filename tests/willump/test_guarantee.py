@@ -109,7 +109,10 @@ def slack(reps, alpha=0.05):
 
 # law, rows per fit, max_drop, the least fraction of fits that must deploy a cascade (not vacuous), and whether
 # McNemar's non-rejection alone must let a larger loss through on the same fits (the check is needed)
-CASES = [("binary", 1000, 0.01, 0.3, True), ("three-class", 1000, 0.02, 0.3, True),
+# binary: 0.2, not 0.3, since the bounds divide alpha by both proper subsets of the two groups (S = 2, not the
+# knapsack's one pick; issue 17): on 500 held-out rows that deploys a cascade in 0.2 of seeds 0-9 and of 1000-1039,
+# where S = 1 deployed one in 0.3 and 0.225
+CASES = [("binary", 1000, 0.01, 0.2, True), ("three-class", 1000, 0.02, 0.3, True),
          # the cheap model is confidently wrong on a slice: deployed in some draws, near the margin
          ("adversarial", 2000, 0.01, 0.1, False),
          # a tighter margin: McNemar alone accepts losing thresholds in most draws; the bound refuses them
@@ -129,6 +132,8 @@ def test_max_drop_holds_for_the_deployed_cascade_through_fit(law, n, max_drop, m
 def test_max_drop_coverage_over_many_seeds(law, n, max_drop, min_active, mcnemar_fails):
     reps = 150
     rate, rate_mcnemar, active, worst = coverage(law, reps, n, max_drop, seed0=1000)
+    print(f"{law}, n={n}, max_drop={max_drop}: violation rate {rate:.3f} (McNemar only {rate_mcnemar:.3f}), "
+          f"cascade deployed in {active:.3f}, worst deployed true drop {worst:.4f}")
     assert rate <= slack(reps), (rate, rate_mcnemar, worst)
     assert active >= min_active, active
     if mcnemar_fails:  # the check is not vacuous: McNemar's non-rejection alone lets larger losses through
@@ -158,5 +163,6 @@ def test_max_drop_on_resampled_real_tweets():
         pf = w.predict_proba_full(X[rest])
         m = mcnemar_exact(y[rest], w.classes_[pf.argmax(1)], w.classes_[pc.argmax(1)])
         violated += -paired_drop_upper_bound(m.c, m.b, len(rest), 0.05) > max_drop  # 95% lower bound on the drop
+    print(f"tweets: violation rate (lower bound above the margin) {violated / reps:.3f}, deployed in {active}/{reps}")
     assert active >= reps // 2
     assert violated / reps <= slack(reps, 0.05 + 0.05)
