@@ -11,8 +11,10 @@ machine hits both alike), and reported as ratios of median wall times:
    split, which plays no part in any choice.  The optimizer tunes on one
    held-out part of the fitting half and deploys the models it tested
    (``refit=False``, the default, the path the ``max_drop`` guarantee
-   covers); ``--cv K`` instead tunes by ``K``-fold cross-fitting and refits,
-   which the guarantee does not cover.  ``holdout`` and ``max_drop`` are
+   covers; its drop bounds are at level ``alpha / S`` with ``S = 2`` here,
+   every proper subset of the two groups, not only the knapsack's pick: see
+   :mod:`dawnlab.willump.optimizer`, step 4); ``--cv K`` instead tunes by
+   ``K``-fold cross-fitting and refits, which the guarantee does not cover.  ``holdout`` and ``max_drop`` are
    chosen on the fitting half alone by :func:`dawnlab.willump.select_settings`:
    3-fold cross-validation, every setting of the grid judged by real fits on
    two folds routed on the third, under a rule fixed before any final split
@@ -107,7 +109,8 @@ def cascade_report(name, w, Xf, yf, repeats, all_rows=None):
            "max_drop": w.max_drop, "frac_to_full_tuned": 1 - w.cascade_.frac_confident,
            "drop_bound": w.cascade_.drop_bound, "expected_speedup_model": w.cascade_.expected_speedup,
            "expected_speedup": w.cascade_.expected_speedup, "cascade_reason": w.cascade_.reason,
-           "deployed_as_tested": w.cascade_.deployed_as_tested}
+           "deployed_as_tested": w.cascade_.deployed_as_tested,
+           "family_size": w.cascade_.family_size}  # S: the drop bounds are at level alpha / S
     if all_rows is not None:  # the full pipeline fitted on every fitting row (no rows held out for tuning)
         pa = all_rows.classes_[all_rows.predict_proba(Xf).argmax(1)]
         out["acc_full_all_rows"] = float(np.mean(pa == yf))
@@ -207,7 +210,8 @@ def print_cascades(reports):
         print(f"  {r['task']}: final-split drop {r['final_drop']:+.5f} (b, c = {r['discordant']}), exact 95% bounds "
               f"[{r['final_drop_lower']:+.5f}, {r['final_drop_upper']:+.5f}]; max_drop {md}; "
               f"sent to full {r['frac_to_full']:.3f} here against {r['frac_to_full_tuned']:.3f} when tuned; "
-              f"cascade: {r['cascade_reason']}, deployed as tested: {r['deployed_as_tested']}")
+              f"cascade: {r['cascade_reason']}, deployed as tested: {r['deployed_as_tested']}; drop bounds at "
+              f"alpha / {r['family_size']} (every proper subset of the groups)")
         if "acc_full_all_rows" in r:
             print(f"  {r['task']}: the full pipeline fitted on every fitting row (none held out): accuracy "
                   f"{r['acc_full_all_rows']:.4f} on the final split; the cascade against it: McNemar p "
