@@ -14,8 +14,9 @@ machine hits both alike), and reported as ratios of median wall times:
    covers; its drop bounds are at level ``alpha / S`` with ``S = 2`` here,
    every proper subset of the two groups, not only the knapsack's pick: see
    :mod:`dawnlab.willump.optimizer`, step 4); ``--cv K`` instead tunes by
-   ``K``-fold cross-fitting and refits, which the guarantee does not cover.  ``holdout`` and ``max_drop`` are
-   chosen on the fitting half alone by :func:`dawnlab.willump.select_settings`:
+   ``K``-fold cross-fitting and refits, which the guarantee does not cover.
+   ``holdout`` and ``max_drop`` are chosen on the fitting half alone by
+   :func:`dawnlab.willump.select_settings`:
    3-fold cross-validation, every setting of the grid judged by real fits on
    two folds routed on the third, under a rule fixed before any final split
    was evaluated (from the smallest margin up, keep margins while their pooled
