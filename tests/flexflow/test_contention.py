@@ -157,8 +157,10 @@ def tiny_case(seed: int, continuous: bool = False):
 def test_random_tiny_cases_match_the_fluid_reference(continuous):
     # 300 seeded cases each; with round values many tasks end at exactly the same instant (the old
     # fixed point got seeds 130 and 274 of these wrong by 0.7% and 7%, and 14 of 2,700 more by up
-    # to 10%, each at such a tie), with continuous ones ties are rarer (it got 1 in 2,000 wrong)
-    for seed in range(300):
+    # to 10%, each at such a tie), with continuous ones ties are rarer (it got 1 in 2,000 wrong).
+    # Round-value seed 456 has two ends that differ by float noise alone: taken as two instants,
+    # they order two tasks by that noise, not by rank, and the makespan is 1.7% off.
+    for seed in list(range(300)) + ([] if continuous else [456]):
         g, m, costs, s, sync = tiny_case(seed, continuous)
         sim = Simulator(g, m, costs, sync)
         sim.simulate(s, record=False)
