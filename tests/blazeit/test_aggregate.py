@@ -160,9 +160,11 @@ def test_coverage_friendly_counts_and_the_control_variate_helps():
     assert calls_cv < 0.7 * calls_rs, (calls_cv, calls_rs)
 
 
-def test_coverage_of_answers_from_held_out_frames_alone():
+@pytest.mark.parametrize("value_range", [2.0, 6.0])
+def test_coverage_of_answers_from_held_out_frames_alone(value_range):
     """The NN-alone path: the first check uses only held-out frames drawn at random; it
-    answers when their difference estimate proves the error, and the answer holds."""
+    answers when their difference estimate proves the error, and the answer holds; with a
+    declared range above the NN's (6), under the uneven split the session would use."""
     rng = np.random.default_rng(4)
     n = 3000
     y = (rng.random(n) < 0.1).astype(float) * rng.integers(1, 3, n)
@@ -176,8 +178,10 @@ def test_coverage_of_answers_from_held_out_frames_alone():
 
     truth = y.mean()
     within = []
+    share = low_share(proxy, value_range)  # the split the session's NN-alone path uses
+    assert (share < 0.5) == (value_range > 2)
     for seed in range(runs):
-        last, jointly = run_all(y, proxy, 0.1, conf, seed, 2, first(seed))
+        last, jointly = run_all(y, proxy, 0.1, conf, seed, value_range, first(seed), share)
         alone.append(last.n <= 500)
         within.append(jointly and abs(last.value - truth) <= 0.1)
     assert np.mean(within) >= floor(conf, runs)
