@@ -18,9 +18,20 @@ oracle sees a sample:
   ``threshold`` and reports each hit as soon as the oracle confirms it, at
   least ``GAP`` frames after the previous one.
 
-The oracle is skipped while the source's buffer is more than half full, so a
-slow oracle never makes the reader drop frames; that decision does not depend
-on the frame's content, so the sample stays unbiased.  Every oracle result is
+Whether a frame joins an aggregate's oracle sample is a coin flip made when
+it arrives, independent of everything else.  While the source's buffer is more
+than half full, the drawn frames wait (up to the buffer's size of them, their
+images kept) and the oracle runs on them once the reader has caught up, and on
+all of them before every report, so each report's sample is exactly the drawn
+frames among the frames seen.  Skipping drawn frames while behind would not
+be unbiased: how far behind the reader is depends on how long the oracle took
+on the frames just before, hence on their content, which neighbouring frames
+share (a detector slowed by a crowded scene would leave crowded frames out).
+If the oracle cannot keep up with ``sample`` times the frame rate, catching up
+makes the source drop frames instead; a dropped frame is never seen, so it is
+outside the population of both sides (the source's ``dropped`` counter says
+how many).  A limit query skips candidates while behind (it only lists
+confirmed hits; nothing is estimated from them).  Every oracle result is
 kept in a store of the stream's own: the session's store only when the stream
 is a replay of the session's own video, otherwise a private store attached to
 the stream, so labels of one video never answer for another.  ``train=n``
@@ -197,6 +208,8 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
     stopped = False
     trainer: dict = {}    # the NN being trained beside the reader
     waiting: list = []    # frames that arrived while it trained, processed once it is ready
+    deferred: list = []   # drawn frames whose oracle call waits while the reader is behind
+    defer_cap = max(1, int(getattr(src, "buffer", 64)))
 
     def fit(thumbs, counts):
         # in a separate process, so that training holds no lock the reader and this loop need
@@ -218,8 +231,19 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                     or src.backlog() <= src.buffer // 2)
 
     def draw() -> bool:
-        """The Bernoulli draw of an aggregate's oracle sample (independent of the content)."""
-        return bool(not behind() and rng.random() < sample)
+        """The Bernoulli draw of an aggregate's oracle sample (independent of everything else)."""
+        return bool(rng.random() < sample)
+
+    def sampled(i, img, position):
+        """Label a drawn frame (``position`` in the population) into the oracle sample."""
+        label(i, img)
+        ys.append(float(store.frame_counts(query, [i])[0, 0]))
+        xs.append(position)
+
+    def catch_up():
+        """Run the oracle on every deferred drawn frame."""
+        while deferred:
+            sampled(*deferred.pop(0))
 
     def process(i, img, thumb=None, drawn=None):
         """Score one frame with the NN and run the oracle where the query needs it."""
@@ -236,10 +260,14 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                 pop_x.append(float(session._proxy(query, proba)[0]))
                 in_pop += 1
                 if (draw() if drawn is None else drawn):
-                    label(i, img)
-                    ys.append(float(store.frame_counts(query, [i])[0, 0]))
-                    xs.append(in_pop - 1)
+                    if behind() and len(deferred) < defer_cap:
+                        deferred.append((i, img, in_pop - 1))
+                    else:
+                        sampled(i, img, in_pop - 1)
+            if deferred and not behind():
+                catch_up()
             if seen % report_every == 0:
+                catch_up()   # a report's sample is every drawn frame seen so far
                 yield aggregate_result()
         else:
             score = frame_scores(proba, classes, query.terms, query.logic)[0]
@@ -309,6 +337,7 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
     if stopped:
         src.close()
     if query.kind == "aggregate":
+        catch_up()
         final = aggregate_result()
     else:
         final = Result(list(hits), None, calls, time.perf_counter() - t0, "live", query.kind,
