@@ -10,23 +10,7 @@ import torch
 from dawnlab.lit import LIT, LITError, ResNet1D, resnet_spec, train_fitnets, train_kd
 from dawnlab.lit.augment import RandomAffine
 from dawnlab.lit.training import augmented, augment_generator, batches, predict_logits, seeded, train_supervised
-
-
-
-@torch.no_grad()
-def teacher_stage_outputs(teacher, x):
-    """The teacher's stem and stage outputs on ``x``, by hand (eval mode), not by the library's hooks."""
-    was = teacher.training
-    teacher.eval()
-    n = (teacher.depth - 2) // 6
-    h = teacher.stem(x.unsqueeze(1))
-    outs = [h]
-    for s in range(3):
-        for k in range(n):
-            h = teacher.blocks[s * n + k](h)
-        outs.append(h)
-    teacher.train(was)
-    return outs  # [stem, stage 0, stage 1, stage 2]
+from tests.lit.test_trainer import teacher_stage_outputs
 
 
 def assert_same_weights(a, b):

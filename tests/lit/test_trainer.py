@@ -48,6 +48,7 @@ def assert_same_weights(a, b, atol=0.0):
 @torch.no_grad()
 def teacher_stage_outputs(teacher, x):
     """The teacher's stem and stage outputs, computed by hand (eval mode), not by the library's hooks."""
+    was = teacher.training
     teacher.eval()
     n = (teacher.depth - 2) // 6
     h = teacher.stem(x.unsqueeze(1))
@@ -56,7 +57,7 @@ def teacher_stage_outputs(teacher, x):
         for k in range(n):
             h = teacher.blocks[s * n + k](h)
         outs.append(h)
-    teacher.train()
+    teacher.train(was)
     return outs  # [stem, stage 0, stage 1, stage 2]
 
 
