@@ -403,8 +403,9 @@ def low_share(proxy: np.ndarray, value_range: float, c: float = 1.0,
     ``r + c (max t - r)`` per sample and the upper end's at most ``M - r + c
     (r - min t)`` (see :class:`BettingCS`); each end's cost in samples grows
     with its loss bound, so the miscoverage is split in proportion to them,
-    within ``bounds``.  Computed before any oracle call, so any value keeps
-    the stated confidence; it only moves calls between the two ends.
+    within ``bounds``.  It depends on no label of the sampled population (only
+    on the NN, fitted on the training frames, and the declared range), so any
+    value keeps the stated confidence; it only moves calls between the two ends.
 
     Examples
     --------

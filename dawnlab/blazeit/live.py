@@ -30,7 +30,9 @@ share (a detector slowed by a crowded scene would leave crowded frames out).
 If the oracle cannot keep up with ``sample`` times the frame rate, catching up
 makes the source drop frames instead; a dropped frame is never seen, so it is
 outside the population of both sides (the source's ``dropped`` counter says
-how many).  A limit query skips candidates while behind (it only lists
+how many).  The interval is for the mean over the frames *seen*: with drops,
+which frames are seen depends on the oracle's speed, so it can differ from the
+whole stream's mean.  A limit query skips candidates while behind (it only lists
 confirmed hits; nothing is estimated from them).  Every oracle result is
 kept in a store of the stream's own: the session's store only when the stream
 is a replay of the session's own video, otherwise a private store attached to
@@ -264,8 +266,8 @@ def standing_query(session, text: str | Query, source=None, *, sample: float = 0
                         deferred.append((i, img, in_pop - 1))
                     else:
                         sampled(i, img, in_pop - 1)
-            if deferred and not behind():
-                catch_up()
+            while deferred and not behind():   # one at a time: catching up must not put the reader behind
+                sampled(*deferred.pop(0))
             if seen % report_every == 0:
                 catch_up()   # a report's sample is every drawn frame seen so far
                 yield aggregate_result()
